@@ -1,0 +1,259 @@
+"""Ingest's logic: one HTTP request in, events durably in the stream, an honest answer out.
+
+Every event that arrives ends in exactly one place: the `events` stream, or
+the failed-events store with its reason. An answer of 200 means the accepted
+events are in Kinesis; when they cannot be written the answer is 503 and the
+client retries (the pipeline drops the duplicate by `messageId`).
+
+Answers (documented in docs/ingest.md):
+- Segment JSON calls: 200 `{"success": true}` when every event was accepted;
+  200 with `accepted` and a `rejected` list when some were; 400 with the list
+  when none were; 401 unknown write key; 413 too large; 503 storage down.
+- Snowplow tp2: 200 with the same counts (trackers only look at the status).
+- Snowplow pixel: always the 1x1 GIF (503 status if storage is down).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from functions.ingest.canonicalize import (
+    MAX_EVENT_BYTES,
+    IpAnonymizer,
+    Parsed,
+    Rejection,
+)
+from functions.ingest.http import (
+    BodyError,
+    HttpAnswer,
+    HttpRequest,
+    decode_body,
+    raw_text,
+    write_key_from,
+)
+from functions.ingest.segment import BATCH_CALLS, parse_json_body, parse_segment
+from functions.ingest.snowplow import parse_pixel, parse_tp2
+from functions.shared.config import BeaconConfig
+from functions.shared.failed_events import FailedEvent
+from functions.shared.privacy import scrub_ip
+from functions.shared.streams import StreamRecord
+
+
+class EventSink(Protocol):
+    def put(self, records: Sequence[StreamRecord]) -> list[int]:
+        """Write records; return the positions of those that could not be written."""
+        ...
+
+
+class FailedEventSink(Protocol):
+    def put(self, failures: Sequence[FailedEvent], request_id: str) -> None: ...
+
+
+@dataclass
+class Collected:
+    """What one request came to: the answer, and the tally for metrics."""
+
+    answer: HttpAnswer
+    accepted: int = 0
+    failed: Counter[str] = field(default_factory=Counter)  # reason -> events stored as failed
+    unstored: int = 0  # failures the store refused: the client was told to retry
+
+
+@dataclass
+class Collector:
+    config: BeaconConfig
+    source_for_write_key: Callable[[str], str | None]
+    events: EventSink
+    failed_events: FailedEventSink
+    anonymize_ip: IpAnonymizer
+
+    # --- Segment HTTP Tracking API -------------------------------------------
+
+    def segment(self, call: str, request: HttpRequest) -> Collected:
+        try:
+            text = decode_body(request.body, request.header("content-encoding"))
+        except BodyError as err:
+            return self._refuse_request(request, err.status, err.reason, str(err))
+        if call not in BATCH_CALLS and len(text.encode("utf-8")) > MAX_EVENT_BYTES:
+            return self._refuse_request(
+                request, 413, "event_too_large", f"event is larger than {MAX_EVENT_BYTES} bytes"
+            )
+        body = parse_json_body(text)
+        if isinstance(body, str):
+            return self._refuse_request(request, 400, "malformed_body", body)
+        key = write_key_from(request, body)
+        source = self.source_for_write_key(key) if key else None
+        if source is None:
+            message = "unknown write key" if key else "missing write key"
+            return self._refuse_request(request, 401, "unauthorized", message)
+        parsed = parse_segment(
+            call, body, source_name=source, meta=request.meta, anonymize_ip=self.anonymize_ip
+        )
+        return self._accept(request, parsed, _segment_answer)
+
+    # --- Snowplow tracker protocol -------------------------------------------
+
+    def pixel(self, request: HttpRequest) -> Collected:
+        parsed = parse_pixel(
+            request.query, meta=request.meta, config=self.config, anonymize_ip=self.anonymize_ip
+        )
+        return self._accept(
+            request, parsed, lambda _p, ok: HttpAnswer.pixel() if ok else _pixel_503()
+        )
+
+    def tp2(self, request: HttpRequest) -> Collected:
+        try:
+            text = decode_body(request.body, request.header("content-encoding"))
+        except BodyError as err:
+            return self._refuse_request(request, err.status, err.reason, str(err))
+        parsed = parse_tp2(
+            text, meta=request.meta, config=self.config, anonymize_ip=self.anonymize_ip
+        )
+        return self._accept(request, parsed, _tp2_answer)
+
+    # --- shared --------------------------------------------------------------
+
+    def _accept(
+        self,
+        request: HttpRequest,
+        parsed: Parsed,
+        answer: Callable[[Parsed, bool], HttpAnswer],
+    ) -> Collected:
+        parsed = _serializable(parsed)
+        records = [
+            StreamRecord(event.partition_key, event.to_json().encode("utf-8"))
+            for event in parsed.events
+        ]
+        unwritable = set(self.events.put(records)) if records else set()
+        failures = [self._failure(request, rejection) for rejection in parsed.rejections]
+        failures += [
+            self._failure(
+                request,
+                Rejection(
+                    reason="stream_unavailable",
+                    message="the events stream refused the event; the client was told to retry",
+                    raw=records[i].data.decode("utf-8"),
+                    message_id=parsed.events[i].message_id,
+                    source=parsed.events[i].source.name,
+                    protocol=parsed.events[i].source.protocol,
+                ),
+                retryable=True,
+            )
+            for i in sorted(unwritable)
+        ]
+        stored = self._store_failures(request, failures)
+        return Collected(
+            answer=answer(parsed, stored and not unwritable),
+            accepted=len(records) - len(unwritable),
+            failed=Counter(f.reason for f in failures) if stored else Counter(),
+            unstored=0 if stored else len(failures),
+        )
+
+    def _refuse_request(
+        self, request: HttpRequest, status: int, reason: str, message: str
+    ) -> Collected:
+        """The whole request is refused: store it as one failed event and say why."""
+        raw = raw_text(request.body) if request.body else urllib.parse.urlencode(request.query)
+        failure = self._failure(request, Rejection(reason=reason, message=message, raw=raw))
+        if not self._store_failures(request, [failure]):
+            return Collected(_unavailable(), unstored=1)
+        return Collected(
+            HttpAnswer.json(status, {"success": False, "error": message, "reason": reason}),
+            failed=Counter({reason: 1}),
+        )
+
+    def _failure(
+        self, request: HttpRequest, rejection: Rejection, retryable: bool = False
+    ) -> FailedEvent:
+        return FailedEvent(
+            failed_at=datetime.now(UTC),
+            step="ingest",
+            reason=rejection.reason,
+            message=rejection.message,
+            raw=scrub_ip(rejection.raw),
+            field=rejection.field,
+            index=rejection.index,
+            message_id=rejection.message_id,
+            source=rejection.source,
+            protocol=rejection.protocol,
+            request_id=request.meta.request_id,
+            path=request.meta.path,
+            retryable=retryable,
+        )
+
+    def _store_failures(self, request: HttpRequest, failures: list[FailedEvent]) -> bool:
+        if not failures:
+            return True
+        try:
+            self.failed_events.put(failures, request.meta.request_id)
+        except Exception:
+            return False
+        return True
+
+
+def _serializable(parsed: Parsed) -> Parsed:
+    """Events whose JSON can be written (a lone UTF-16 surrogate, legal in a JSON
+    escape, validates but cannot be encoded as UTF-8) -- the others become rejections."""
+    kept = Parsed(rejections=list(parsed.rejections))
+    for event in parsed.events:
+        try:
+            event.to_json().encode("utf-8")
+        except (UnicodeEncodeError, ValueError):
+            kept.rejections.append(
+                Rejection(
+                    reason="invalid_event",
+                    message="event contains text that is not valid Unicode (a lone surrogate)",
+                    # stdlib json escapes the surrogate, so the raw input stays storable
+                    raw=json.dumps(event.model_dump(by_alias=True, exclude_none=True), default=str),
+                    message_id=event.message_id,
+                    source=event.source.name,
+                    protocol=event.source.protocol,
+                )
+            )
+        else:
+            kept.events.append(event)
+    return kept
+
+
+def _segment_answer(parsed: Parsed, stored: bool) -> HttpAnswer:
+    if not stored:
+        return _unavailable()
+    rejected = [r.as_response_item() for r in parsed.rejections]
+    if not rejected:
+        return HttpAnswer.json(200, {"success": True})
+    if parsed.events:
+        return HttpAnswer.json(
+            200, {"success": True, "accepted": len(parsed.events), "rejected": rejected}
+        )
+    return HttpAnswer.json(
+        400, {"success": False, "error": "no event was accepted", "rejected": rejected}
+    )
+
+
+def _tp2_answer(parsed: Parsed, stored: bool) -> HttpAnswer:
+    if not stored:
+        return _unavailable()
+    payload: dict[str, Any] = {"accepted": len(parsed.events)}
+    if parsed.rejections:
+        payload["rejected"] = [r.as_response_item() for r in parsed.rejections]
+    return HttpAnswer.json(200, payload)
+
+
+def _unavailable() -> HttpAnswer:
+    return HttpAnswer(
+        503,
+        b'{"success": false, "error": "events could not be stored; retry"}',
+        "application/json",
+        {"Retry-After": "1"},
+    )
+
+
+def _pixel_503() -> HttpAnswer:
+    gif = HttpAnswer.pixel()
+    return HttpAnswer(503, gif.body, gif.content_type, gif.headers)

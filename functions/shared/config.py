@@ -1,0 +1,212 @@
+"""`beacon.yaml`: the one declarative file a user edits.
+
+Validated by pydantic; an invalid file fails `cdk synth`, `beacon local` and a
+function's cold start alike, with the line at fault and the field's path.
+Later steps add their sections here (consent, identity, segments, models,
+destinations).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """A place events come from: a website, an app, a server."""
+
+    name: str = Field(description="lower-case identifier, e.g. `web`")
+    write_key_secret: str = Field(
+        description="Secrets Manager name holding this source's write key",
+    )
+    local_write_key: str = Field(
+        default="local-write-key",
+        description="the write key the local stack stores under write_key_secret",
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        default=(), description="browser origins allowed by CORS, e.g. https://shop.example.com"
+    )
+    snowplow_app_ids: tuple[str, ...] = Field(
+        default=(), description="Snowplow `aid` values that belong to this source"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _SOURCE_NAME.match(value):
+            raise ValueError("must be lower-case letters, digits, '-' or '_' (max 63)")
+        return value
+
+    @field_validator("write_key_secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        if not _SECRET_NAME.match(value):
+            raise ValueError("is not a valid Secrets Manager secret name")
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://shop.example.com")
+        return value
+
+
+class Ingest(_Strict):
+    """How the collection API treats what it receives."""
+
+    ip_handling: Literal["truncate", "hash", "drop"] = Field(
+        default="truncate",
+        description="truncate: IPv4 /24 and IPv6 /48; hash: salted SHA-256; drop: remove",
+    )
+    ip_hash_salt_secret: str | None = Field(
+        default=None, description="Secrets Manager name of the salt used when ip_handling=hash"
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(),
+        description="CIDRs whose X-Forwarded-For is believed (API Gateway's own is always)",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _salt(self) -> Ingest:
+        if self.ip_handling == "hash" and not self.ip_hash_salt_secret:
+            raise ValueError("ip_handling 'hash' needs ip_hash_salt_secret")
+        return self
+
+
+class Admin(_Strict):
+    admin_key_secret: str = "beacon/admin-key"  # noqa: S105 - a secret's name, not its value
+    local_admin_key: str = "local-admin-key"
+
+
+class BeaconConfig(_Strict):
+    version: Literal[1] = 1
+    sources: tuple[Source, ...] = Field(min_length=1)
+    ingest: Ingest = Field(default_factory=Ingest)
+    admin: Admin = Field(default_factory=Admin)
+
+    @model_validator(mode="after")
+    def _unique(self) -> BeaconConfig:
+        names = [s.name for s in self.sources]
+        _no_duplicates("source name", names)
+        _no_duplicates("local_write_key", [s.local_write_key for s in self.sources])
+        _no_duplicates("write_key_secret", [s.write_key_secret for s in self.sources])
+        _no_duplicates("snowplow app id", [a for s in self.sources for a in s.snowplow_app_ids])
+        return self
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for source in self.sources:
+            seen.update(dict.fromkeys(source.allowed_origins))
+        return tuple(seen)
+
+    def source_for_app_id(self, app_id: str | None) -> Source | None:
+        """The source a Snowplow event belongs to: its `aid`, else a `*` catch-all."""
+        fallback = None
+        for source in self.sources:
+            if app_id is not None and app_id in source.snowplow_app_ids:
+                return source
+            if "*" in source.snowplow_app_ids:
+                fallback = source
+        return fallback
+
+
+def _no_duplicates(what: str, values: list[str]) -> None:
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"duplicate {what}: {', '.join(dupes)}")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration file, with the line of each problem."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"invalid Beacon configuration {path}:\n  " + "\n  ".join(problems))
+
+
+def load_config(path: str | Path) -> BeaconConfig:
+    """Read, parse and validate the file; raise ConfigError naming the lines at fault."""
+    text = Path(path).read_text(encoding="utf-8")
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, path: str = "beacon.yaml") -> BeaconConfig:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError(path, [f"{where}not valid YAML ({err})"]) from err
+    if not isinstance(data, dict):
+        raise ConfigError(path, ["line 1: the file must be a mapping with a `sources` list"])
+    try:
+        return BeaconConfig.model_validate(data)
+    except ValidationError as err:
+        lines = _line_index(node)
+        problems = []
+        for error in err.errors():
+            loc = tuple(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"line {_line_for(lines, loc)}: {_dotted(loc)}: {message}")
+        raise ConfigError(path, problems) from err
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _line_index(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
+    """Map every path in the YAML document to the 1-based line it starts on."""
+    index: dict[tuple[Any, ...], int] = {}
+
+    def walk(current: yaml.Node, path: tuple[Any, ...]) -> None:
+        index[path] = current.start_mark.line + 1
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                child = (*path, key.value)
+                index[child] = key.start_mark.line + 1
+                walk(value, child)
+                index[child] = key.start_mark.line + 1
+        elif isinstance(current, yaml.SequenceNode):
+            for i, item in enumerate(current.value):
+                walk(item, (*path, i))
+
+    if node is not None:
+        walk(node, ())
+    return index
+
+
+def _line_for(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
+    # The deepest part of the path that exists in the file (a missing field
+    # points at its parent mapping).
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in index:
+            return index[loc[:end]]
+    return 1

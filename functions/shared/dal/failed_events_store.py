@@ -1,0 +1,34 @@
+"""The failed-events store: JSON lines on S3, one object per step, day, reason and request."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from functions.shared.dal.clients import client
+from functions.shared.failed_events import FailedEvent, object_key
+
+
+class S3FailedEventStore:
+    def __init__(self, bucket: str, s3: Any | None = None) -> None:
+        self.bucket = bucket
+        self._s3 = s3
+
+    @property
+    def s3(self) -> Any:
+        return self._s3 or client("s3")
+
+    def put(self, failures: Sequence[FailedEvent], request_id: str) -> None:
+        """Write every failure; raises if S3 does, so the caller answers 5xx."""
+        groups: dict[tuple[str, str, str], list[FailedEvent]] = defaultdict(list)
+        for failure in failures:
+            groups[(failure.step, failure.day(), failure.reason)].append(failure)
+        for (step, day, reason), items in groups.items():
+            body = "".join(item.model_dump_json(exclude_none=True) + "\n" for item in items)
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=object_key(step, day, reason, items[0].failed_at, request_id),
+                Body=body.encode("utf-8"),
+                ContentType="application/x-ndjson",
+            )

@@ -1,0 +1,28 @@
+"""Secret values (write keys, admin key, salts) from Secrets Manager, cached per container."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+
+from aws_lambda_powertools.utilities import parameters
+
+from functions.shared.config import Source
+
+# Five minutes: a rotated key is picked up soon, and a busy function makes
+# about one Secrets Manager call per secret per container per five minutes.
+SECRET_CACHE_SECONDS = 300
+
+
+def secret_value(name: str) -> str:
+    value = parameters.get_secret(name, max_age=SECRET_CACHE_SECONDS)
+    return value if isinstance(value, str) else bytes(value).decode("utf-8")
+
+
+def source_for_write_key(sources: Sequence[Source], key: str) -> str | None:
+    """The name of the source whose write key is `key`, compared in constant time."""
+    match = None
+    for source in sources:
+        if hmac.compare_digest(secret_value(source.write_key_secret).encode(), key.encode()):
+            match = source.name
+    return match

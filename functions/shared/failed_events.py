@@ -1,0 +1,39 @@
+"""Failed events: what could not be accepted, kept whole with the reason.
+
+Snowplow's "bad rows": nothing is lost and nothing is silently dropped. Each
+record holds the raw input exactly as it arrived, so it can be fixed and
+replayed; the store is keyed by day and reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+
+class FailedEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    failed_at: AwareDatetime
+    step: str  # the pipeline step that gave up: ingest, consent, ...
+    reason: str  # machine-readable: invalid_event, event_too_large, unauthorized ...
+    message: str  # for people: names the field at fault
+    raw: str  # the input as received (UTF-8, or "base64:..." for binary)
+    field: str | None = None
+    index: int | None = None
+    message_id: str | None = None
+    source: str | None = None
+    protocol: Literal["segment", "snowplow"] | None = None
+    request_id: str | None = None
+    path: str | None = None
+    retryable: bool = False  # true when the input was fine and storage failed
+
+    def day(self) -> str:
+        return self.failed_at.strftime("%Y-%m-%d")
+
+
+def object_key(step: str, day: str, reason: str, stamp: datetime, request_id: str) -> str:
+    """`ingest/dt=2026-11-22/reason=invalid_event/20-45-03.123456-<request id>.jsonl`."""
+    return f"{step}/dt={day}/reason={reason}/{stamp.strftime('%H-%M-%S.%f')}-{request_id}.jsonl"

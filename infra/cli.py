@@ -1,0 +1,130 @@
+"""The `beacon` command: local stack, demo and simulator (more verbs come with the steps)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from functions.shared.config import ConfigError
+
+
+def _stack_arguments(parser: argparse.ArgumentParser) -> None:
+    from infra.local.runtime import DEFAULT_AWS_PORT, DEFAULT_HOST, DEFAULT_PORT
+
+    parser.add_argument(
+        "--config", type=Path, default=Path("beacon.yaml"), help="configuration file"
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="HTTP port (ingest, read API)"
+    )
+    parser.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT, help="moto server port")
+    parser.add_argument(
+        "--write-key",
+        action="append",
+        default=[],
+        metavar="SOURCE=KEY",
+        help="override a source's local write key (repeatable)",
+    )
+    parser.add_argument("--admin-key", default=None, help="override the local admin key")
+    parser.add_argument("--log-level", default="WARNING", help="handlers' log level")
+
+
+def _local_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from infra.local.runtime import LocalSettings
+
+    keys = {}
+    for item in args.write_key:
+        source, sep, key = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--write-key expects SOURCE=KEY, got {item!r}")
+        keys[source] = key
+    return LocalSettings(
+        config_file=args.config,
+        host=args.host,
+        port=args.port,
+        aws_port=args.aws_port,
+        write_keys=keys,
+        admin_key=args.admin_key,
+        log_level=args.log_level,
+    )
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from infra.demo import wait_for_interrupt
+    from infra.local.runtime import LocalStack
+
+    with LocalStack(_local_settings(args)) as stack:
+        assert stack.aws is not None
+        print(f"Beacon local stack on {stack.url}")
+        print(
+            f"  AWS (moto)   {stack.aws.endpoint}   "
+            f"e.g. aws --endpoint-url {stack.aws.endpoint} kinesis list-streams"
+        )
+        for source in stack.config.sources:
+            key = stack.settings.write_keys.get(source.name, source.local_write_key)
+            print(f"  write key    {key}   (source '{source.name}')")
+        print(f"  admin key    {stack.settings.admin_key or stack.config.admin.local_admin_key}")
+        print("Ctrl-C stops.", flush=True)
+        wait_for_interrupt()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from infra.demo import run_demo
+
+    return run_demo(
+        _local_settings(args), customers=args.customers, seed=args.seed, exit_after=args.exit
+    )
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from infra.simulator import Simulator
+
+    report = Simulator(args.endpoint, args.write_key, args.server_write_key, seed=args.seed).run(
+        customers=args.customers, bad_requests=not args.no_bad_requests
+    )
+    print(
+        f"sent {report.units_sent} events in {report.requests} requests; answers "
+        + ", ".join(f"{status}: {n}" for status, n in sorted(report.statuses.items()))
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="beacon", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    local = verbs.add_parser("local", help="run the local stack in the foreground")
+    _stack_arguments(local)
+    local.set_defaults(run=cmd_local)
+
+    demo = verbs.add_parser("demo", help="local stack + simulated traffic + summary")
+    _stack_arguments(demo)
+    demo.add_argument("--customers", type=int, default=40)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--exit", action="store_true", help="stop after the summary (status 1 if the ledger is off)"
+    )
+    demo.set_defaults(run=cmd_demo)
+
+    simulate = verbs.add_parser("simulate", help="send simulated shoppers to an endpoint over HTTP")
+    simulate.add_argument("--endpoint", required=True, help="e.g. http://127.0.0.1:8080")
+    simulate.add_argument("--write-key", default="local-write-key")
+    simulate.add_argument("--server-write-key", default=None)
+    simulate.add_argument("--customers", type=int, default=40)
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--no-bad-requests", action="store_true")
+    simulate.set_defaults(run=cmd_simulate)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

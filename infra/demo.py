@@ -1,0 +1,144 @@
+"""`beacon demo`: the local stack, simulated traffic over HTTP, and the ledger.
+
+The summary reads what really came out (records in the Kinesis stream,
+failed-events objects in S3) and checks the ledger: everything the
+simulator sent is either in the stream or in failed events, nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from infra.local.aws import LocalAws
+from infra.local.runtime import LocalSettings, LocalStack
+from infra.simulator import SimulationReport, Simulator
+
+
+@dataclass
+class Outcome:
+    in_stream: int
+    failed: Counter[str]
+
+    @property
+    def failed_total(self) -> int:
+        return sum(self.failed.values())
+
+
+def count_stream_records(aws: LocalAws, stream: str) -> int:
+    """Every record currently in the stream, across all shards."""
+    kinesis = aws.client("kinesis")
+    total = 0
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            answer = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            total += len(answer["Records"])
+            if not answer["Records"]:
+                break
+            iterator = answer.get("NextShardIterator")
+    return total
+
+
+def failed_events_by_reason(aws: LocalAws, bucket: str, prefix: str = "ingest/") -> Counter[str]:
+    s3 = aws.client("s3")
+    reasons: Counter[str] = Counter()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
+            for line in body.splitlines():
+                if line.strip():
+                    reasons[json.loads(line)["reason"]] += 1
+    return reasons
+
+
+def observe(stack: LocalStack) -> Outcome:
+    assert stack.aws is not None
+    return Outcome(
+        in_stream=count_stream_records(stack.aws, stack.names.stream("events")),
+        failed=failed_events_by_reason(stack.aws, stack.names.bucket("failed-events")),
+    )
+
+
+def ledger_problems(report: SimulationReport, outcome: Outcome) -> list[str]:
+    problems = []
+    if report.units_sent != outcome.in_stream + outcome.failed_total:
+        problems.append(
+            f"{report.units_sent} sent but {outcome.in_stream} in stream + "
+            f"{outcome.failed_total} failed = {outcome.in_stream + outcome.failed_total}"
+        )
+    for reason, count in report.expected_failed.items():
+        if outcome.failed[reason] != count:
+            problems.append(f"expected {count} failed as {reason}, found {outcome.failed[reason]}")
+    return problems
+
+
+def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> str:
+    protocols = ", ".join(f"{p} {n}" for p, n in sorted(report.by_protocol.items()))
+    statuses = ", ".join(f"{s}: {n}" for s, n in sorted(report.statuses.items()))
+    reasons = ", ".join(f"{r} {n}" for r, n in outcome.failed.most_common()) or "none"
+    problems = ledger_problems(report, outcome)
+    verdict = (
+        "OK: every event is in the stream or in failed events"
+        if not problems
+        else "MISMATCH: " + "; ".join(problems)
+    )
+    lines = [
+        "",
+        "Beacon demo summary",
+        "===================",
+        f"  sent          {report.units_sent:6d} events in {report.requests} HTTP requests "
+        f"({protocols})",
+        f"  answers       {statuses}",
+        f"  events stream {outcome.in_stream:6d} records "
+        f"(Kinesis '{stack.names.stream('events')}')",
+        f"  failed events {outcome.failed_total:6d} ({reasons})",
+        f"  ledger        {report.units_sent} sent = {outcome.in_stream} in stream + "
+        f"{outcome.failed_total} failed -> {verdict}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_demo(settings: LocalSettings, customers: int, seed: int, exit_after: bool) -> int:
+    with LocalStack(settings) as stack:
+        print(
+            f"Beacon local stack on {stack.url} (AWS on moto at {stack.aws.endpoint})",  # type: ignore[union-attr]
+            flush=True,
+        )
+        keys = {
+            s.name: settings.write_keys.get(s.name, s.local_write_key) for s in stack.config.sources
+        }
+        web, *others = stack.config.sources
+        simulator = Simulator(
+            stack.url, keys[web.name], keys[others[0].name] if others else None, seed=seed
+        )
+        print(f"Sending simulated traffic for {customers} shoppers ...", flush=True)
+        report = simulator.run(customers=customers)
+        stack.wait_until_drained()
+        outcome = observe(stack)
+        print(summary(report, outcome, stack), flush=True)
+        failed = bool(ledger_problems(report, outcome))
+        if exit_after:
+            return 1 if failed else 0
+        print("The stack stays up; press Ctrl-C to stop.", flush=True)
+        wait_for_interrupt()
+        return 1 if failed else 0
+
+
+def wait_for_interrupt() -> None:
+    stop = threading.Event()
+
+    def handle(*_: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    while not stop.wait(0.5):
+        pass

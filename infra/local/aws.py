@@ -1,0 +1,159 @@
+"""The wiring table's resources, created on a moto server instead of AWS.
+
+Table, stream, queue and bucket definitions come from `infra/topology.py`,
+the same rows the CDK stack reads, so local and deployed cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from functions.shared.config import BeaconConfig
+from infra.topology import ResourceNames, Table, Topology
+
+LOCAL_REGION = "us-east-1"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+@dataclass(frozen=True)
+class LocalAws:
+    """A running moto server and how to reach it."""
+
+    endpoint: str
+    region: str = LOCAL_REGION
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def environment(self) -> dict[str, str]:
+        """What makes every boto3 client in this process talk to moto."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            **LOCAL_CREDENTIALS,
+        }
+
+
+@contextmanager
+def moto_server(host: str, port: int) -> Iterator[LocalAws]:
+    # moto's werkzeug server logs every request; the console is for Beacon.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    try:
+        yield LocalAws(endpoint=f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+def point_process_at(aws: LocalAws) -> None:
+    """Handlers run in this process: their boto3 clients must find moto, never AWS."""
+    os.environ.update(aws.environment())
+
+
+def provision(
+    aws: LocalAws,
+    topology: Topology,
+    names: ResourceNames,
+    config: BeaconConfig,
+    write_keys: dict[str, str] | None = None,
+    admin_key: str | None = None,
+) -> None:
+    """Create every stream, table, queue, bucket and secret of the wiring table."""
+    kinesis = aws.client("kinesis")
+    for stream in topology.streams:
+        kinesis.create_stream(StreamName=names.stream(stream.name), ShardCount=stream.shards)
+    dynamodb = aws.client("dynamodb")
+    for table in topology.tables:
+        dynamodb.create_table(**table_definition(table, names.table(table.name)))
+        if table.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=names.table(table.name),
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+            )
+    sqs = aws.client("sqs")
+    urls: dict[str, str] = {}
+    # Dead-letter queues first, so redrive policies can name them.
+    for queue in sorted(topology.queues, key=lambda q: q.dead_letter is not None):
+        attributes = {
+            "VisibilityTimeout": str(queue.visibility_timeout_s),
+            "MessageRetentionPeriod": str(queue.retention_days * 86400),
+        }
+        if queue.dead_letter:
+            dlq_arn = sqs.get_queue_attributes(
+                QueueUrl=urls[queue.dead_letter], AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+            )
+        urls[queue.name] = sqs.create_queue(
+            QueueName=names.queue(queue.name), Attributes=attributes
+        )["QueueUrl"]
+    s3 = aws.client("s3")
+    for bucket in topology.buckets:
+        s3.create_bucket(Bucket=names.bucket(bucket.name))
+    secrets = aws.client("secretsmanager")
+    keys = write_keys or {}
+    for source in config.sources:
+        secrets.create_secret(
+            Name=source.write_key_secret,
+            SecretString=keys.get(source.name, source.local_write_key),
+        )
+    secrets.create_secret(
+        Name=config.admin.admin_key_secret,
+        SecretString=admin_key or config.admin.local_admin_key,
+    )
+    if config.ingest.ip_hash_salt_secret:
+        secrets.create_secret(
+            Name=config.ingest.ip_hash_salt_secret, SecretString=os.urandom(16).hex()
+        )
+
+
+def table_definition(table: Table, physical_name: str) -> dict[str, Any]:
+    """CreateTable arguments for a wiring-table row (also used by integration tests)."""
+    attributes = {table.partition_key}
+    keys = [{"AttributeName": table.partition_key, "KeyType": "HASH"}]
+    if table.sort_key:
+        attributes.add(table.sort_key)
+        keys.append({"AttributeName": table.sort_key, "KeyType": "RANGE"})
+    indexes = []
+    for index in table.indexes:
+        index_keys = [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
+        attributes.add(index.partition_key)
+        if index.sort_key:
+            attributes.add(index.sort_key)
+            index_keys.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
+        indexes.append(
+            {
+                "IndexName": index.name,
+                "KeySchema": index_keys,
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        )
+    definition: dict[str, Any] = {
+        "TableName": physical_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": keys,
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"} for name in sorted(attributes)
+        ],
+    }
+    if indexes:
+        definition["GlobalSecondaryIndexes"] = indexes
+    return definition

@@ -1,0 +1,267 @@
+"""Kinesis event-source mappings, played locally the way Lambda plays them.
+
+One poller per shard reads records in order and invokes the consuming
+function with a real Kinesis event. It honours the wiring table's settings:
+batch size, batching window, partial batch responses (retry from the first
+failed record), bisect on error, bounded retries, maximum record age, and an
+S3 on-failure destination that keeps the whole failed batch, so one bad
+record never blocks a shard.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.shared.observability import logger
+from infra.local.aws import LocalAws
+from infra.local.invoke import LocalFunction
+from infra.topology import KinesisSource
+
+ACCOUNT = "000000000000"
+
+
+@dataclass
+class _Batch:
+    records: list[dict[str, Any]]  # GetRecords entries
+    attempts: int = 0  # failed invocations so far
+
+
+@dataclass
+class PollerStats:
+    batches: int = 0
+    records_delivered: int = 0  # records in successful invocations
+    records_to_on_failure: int = 0
+    retries: int = 0
+
+
+class KinesisShardPoller:
+    def __init__(
+        self,
+        aws: LocalAws,
+        function: LocalFunction,
+        source: KinesisSource,
+        stream_name: str,
+        shard_id: str,
+        on_failure_bucket: str,
+        idle_sleep_s: float = 0.1,
+    ) -> None:
+        self.aws = aws
+        self.function = function
+        self.source = source
+        self.stream_name = stream_name
+        self.shard_id = shard_id
+        self.on_failure_bucket = on_failure_bucket
+        self.idle_sleep_s = idle_sleep_s
+        self.stats = PollerStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._kinesis = aws.client("kinesis")
+        self._s3 = aws.client("s3")
+        self._stream_arn = f"arn:aws:kinesis:{aws.region}:{ACCOUNT}:stream/{stream_name}"
+        self._idle = threading.Event()
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"poll-{self.function.spec.name}-{self.shard_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """True once the poller has found the shard empty after all its work."""
+        return self._idle.wait(timeout_s)
+
+    def _run(self) -> None:
+        iterator = self._kinesis.get_shard_iterator(
+            StreamName=self.stream_name,
+            ShardId=self.shard_id,
+            ShardIteratorType=self.source.starting_position,
+        )["ShardIterator"]
+        while not self._stop.is_set():
+            records, iterator = self._fill_batch(iterator)
+            if not records:
+                self._idle.set()
+                self._stop.wait(self.idle_sleep_s)
+                continue
+            self._idle.clear()
+            self.deliver(records)
+
+    def _fill_batch(self, iterator: str) -> tuple[list[dict[str, Any]], str]:
+        """Up to batch_size records, waiting at most the batching window to fill."""
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.source.max_batching_window_s
+        while len(records) < self.source.batch_size and not self._stop.is_set():
+            answer = self._kinesis.get_records(
+                ShardIterator=iterator, Limit=self.source.batch_size - len(records)
+            )
+            iterator = answer["NextShardIterator"]
+            records.extend(answer["Records"])
+            if not answer["Records"] and (not records or time.monotonic() >= deadline):
+                break
+            if not answer["Records"]:
+                time.sleep(0.05)
+        return records, iterator
+
+    # --- delivery semantics ---------------------------------------------------
+
+    def deliver(self, records: list[dict[str, Any]]) -> None:
+        """Invoke until every record is processed or sent to the on-failure destination."""
+        queue = [_Batch(self._drop_expired(records))]
+        while queue:
+            batch = queue.pop(0)
+            if not batch.records:
+                continue
+            self.stats.batches += 1
+            try:
+                answer = self.function.invoke(self._event(batch.records))
+            except Exception as err:
+                logger.warning(
+                    "stream consumer failed",
+                    extra={"function": self.function.spec.name, "error": repr(err)},
+                )
+                queue[:0] = self._after_error(batch, "Unhandled")
+                continue
+            failed_from = self._first_failure(batch.records, answer)
+            if failed_from is None:
+                self.stats.records_delivered += len(batch.records)
+                continue
+            self.stats.records_delivered += failed_from
+            rest = _Batch(batch.records[failed_from:], batch.attempts)
+            queue[:0] = self._after_error(rest, None)
+
+    def _after_error(self, batch: _Batch, function_error: str | None) -> list[_Batch]:
+        batch.attempts += 1
+        if batch.attempts > self.source.max_retry_attempts:
+            self._send_to_on_failure(batch, function_error)
+            return []
+        self.stats.retries += 1
+        if function_error and self.source.bisect_on_error and len(batch.records) > 1:
+            half = len(batch.records) // 2
+            return [
+                _Batch(batch.records[:half], batch.attempts),
+                _Batch(batch.records[half:], batch.attempts),
+            ]
+        return [batch]
+
+    def _first_failure(self, records: list[dict[str, Any]], answer: Any) -> int | None:
+        """Where to resume after a partial batch response (None: all done)."""
+        if not self.source.report_batch_item_failures or not isinstance(answer, dict):
+            return None
+        failures = answer.get("batchItemFailures") or []
+        if not failures:
+            return None
+        positions = {r["SequenceNumber"]: i for i, r in enumerate(records)}
+        found = []
+        for failure in failures:
+            identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+            if identifier not in positions:
+                return 0  # Lambda treats an unknown identifier as a whole-batch failure
+            found.append(positions[identifier])
+        return min(found)
+
+    def _drop_expired(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        max_age = self.source.max_record_age_s
+        if max_age <= 0:
+            return records
+        now = datetime.now(UTC)
+        fresh = [r for r in records if (now - _arrival(r)).total_seconds() <= max_age]
+        expired = [r for r in records if r not in fresh]
+        if expired:
+            self._send_to_on_failure(_Batch(expired), None, condition="RecordAgeExceeded")
+        return fresh
+
+    def _send_to_on_failure(
+        self,
+        batch: _Batch,
+        function_error: str | None,
+        condition: str = "RetryAttemptsExhausted",
+    ) -> None:
+        """What Lambda's S3 on-failure destination writes: the invocation record and payload."""
+        now = datetime.now(UTC)
+        first, last = batch.records[0], batch.records[-1]
+        record = {
+            "version": "1.0",
+            "timestamp": now.isoformat(),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": (
+                    f"arn:aws:lambda:{self.aws.region}:{ACCOUNT}:function:{self.function.spec.name}"
+                ),
+                "condition": condition,
+                "approximateInvokeCount": batch.attempts,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": function_error or "",
+            },
+            "KinesisBatchInfo": {
+                "shardId": self.shard_id,
+                "startSequenceNumber": first["SequenceNumber"],
+                "endSequenceNumber": last["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": _arrival(first).isoformat(),
+                "approximateArrivalOfLastRecord": _arrival(last).isoformat(),
+                "batchSize": len(batch.records),
+                "streamArn": self._stream_arn,
+            },
+            "payload": json.dumps(self._event(batch.records)),
+        }
+        key = (
+            f"aws/lambda/{self.function.spec.name}/{self.shard_id}/{now:%Y/%m/%d}/"
+            f"{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+        )
+        self._s3.put_object(
+            Bucket=self.on_failure_bucket, Key=key, Body=json.dumps(record).encode()
+        )
+        self.stats.records_to_on_failure += len(batch.records)
+        logger.error(
+            "records sent to the on-failure destination",
+            extra={
+                "function": self.function.spec.name,
+                "records": len(batch.records),
+                "condition": condition,
+            },
+        )
+
+    def _event(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
+                        "partitionKey": r["PartitionKey"],
+                        "sequenceNumber": r["SequenceNumber"],
+                        "data": base64.b64encode(r["Data"]).decode(),
+                        "approximateArrivalTimestamp": _arrival(r).timestamp(),
+                    },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": f"{self.shard_id}:{r['SequenceNumber']}",
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/local",
+                    "awsRegion": self.aws.region,
+                    "eventSourceARN": self._stream_arn,
+                }
+                for r in records
+            ]
+        }
+
+
+def _arrival(record: dict[str, Any]) -> datetime:
+    stamp = record["ApproximateArrivalTimestamp"]
+    if isinstance(stamp, datetime):
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(stamp), UTC)

@@ -1,0 +1,346 @@
+"""`beacon simulate`: seeded shoppers sending real clients' wire formats over HTTP.
+
+Each shopper browses anonymously (analytics.js single calls and batches, or
+the Snowplow JS tracker's tp2 POSTs and pixel GETs), views and adds products,
+some log in (identify) and buy, and the shop's backend reports orders with a
+server-side library (Basic auth, gzip). A few requests are deliberately bad
+(malformed JSON, a track without a name, a wrong key, an oversize event), so
+the failed-events path is exercised on every run.
+
+The report counts what was sent in ledger units: one per event in an
+accepted request, and one per request that ingest must refuse whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import http.client
+import json
+import random
+import urllib.parse
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+PRODUCTS = [
+    ("sku-100", "Trail Running Shoes", "Shoes", 129.0),
+    ("sku-101", "Merino Base Layer", "Apparel", 79.0),
+    ("sku-102", "Ultralight Tent", "Camping", 449.0),
+    ("sku-103", "Headlamp 400lm", "Accessories", 39.0),
+    ("sku-104", "Down Jacket", "Apparel", 289.0),
+    ("sku-105", "Trekking Poles", "Accessories", 99.0),
+    ("sku-106", "Water Filter", "Camping", 59.0),
+]
+FIRST_NAMES = ["Ana", "Ben", "Chloé", "Dev", "Eva", "Femi", "Gus", "Hana", "Ivo", "Jun"]
+TP2_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
+
+
+@dataclass
+class SimulationReport:
+    requests: int = 0
+    units_sent: int = 0  # ledger units: accepted events + requests refused whole
+    expected_failed: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
+    by_protocol: Counter[str] = field(default_factory=Counter)
+
+
+class _Client:
+    """One keep-alive HTTP connection, as a browser or SDK would hold."""
+
+    def __init__(self, endpoint: str) -> None:
+        url = urllib.parse.urlsplit(endpoint)
+        self.host = url.hostname or "127.0.0.1"
+        self.port = url.port or (443 if url.scheme == "https" else 80)
+        self.https = url.scheme == "https"
+        self._conn: http.client.HTTPConnection | None = None
+
+    def send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> int:
+        for attempt in range(2):
+            if self._conn is None:
+                cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+                self._conn = cls(self.host, self.port, timeout=30)
+            try:
+                self._conn.request(method, path, body=body, headers=headers)
+                answer = self._conn.getresponse()
+                answer.read()
+                return answer.status
+            except (ConnectionError, http.client.HTTPException):
+                self._conn.close()
+                self._conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+class Simulator:
+    def __init__(
+        self,
+        endpoint: str,
+        write_key: str,
+        server_write_key: str | None = None,
+        seed: int = 7,
+        start: datetime | None = None,
+    ) -> None:
+        self.client = _Client(endpoint)
+        self.write_key = write_key
+        self.server_write_key = server_write_key or write_key
+        self.random = random.Random(seed)  # noqa: S311 - reproducible traffic, not crypto
+        self.clock = start or datetime.now(UTC) - timedelta(hours=1)
+        self.report = SimulationReport()
+
+    # --- scenario ------------------------------------------------------------
+
+    def run(self, customers: int = 20, bad_requests: bool = True) -> SimulationReport:
+        for n in range(customers):
+            shopper = self._shopper(n)
+            if self.random.random() < 0.35:
+                self._snowplow_visit(shopper)
+            else:
+                self._segment_visit(shopper)
+        if bad_requests:
+            self._bad_requests()
+        return self.report
+
+    def _shopper(self, n: int) -> dict[str, Any]:
+        name = self.random.choice(FIRST_NAMES)
+        return {
+            "anonymous_id": str(uuid.UUID(int=self.random.getrandbits(128))),
+            "user_id": f"user-{n:05d}",
+            "email": f"{name.lower()}.{n}@example.org",
+            "name": name,
+        }
+
+    def _tick(self) -> str:
+        self.clock += timedelta(seconds=self.random.randint(5, 90))
+        return self.clock.isoformat().replace("+00:00", "Z")
+
+    def _segment_visit(self, shopper: dict[str, Any]) -> None:
+        anon = shopper["anonymous_id"]
+        browse: list[dict[str, Any]] = [
+            {"type": "page", "name": "Home", "properties": {"path": "/"}},
+        ]
+        viewed = self.random.sample(PRODUCTS, k=self.random.randint(1, 4))
+        for sku, title, category, price in viewed:
+            browse.append(
+                {
+                    "type": "track",
+                    "event": "Product Viewed",
+                    "properties": {
+                        "product_id": sku,
+                        "name": title,
+                        "category": category,
+                        "price": price,
+                    },
+                }
+            )
+        for item in browse:
+            item.update(
+                anonymousId=anon,
+                messageId=str(uuid.UUID(int=self.random.getrandbits(128))),
+                timestamp=self._tick(),
+            )
+        # analytics.js: one call per event, text/plain to skip CORS preflight.
+        for item in browse[:2]:
+            path = "/v1/p" if item["type"] == "page" else "/v1/t"
+            self._post_segment(path, {**item, "writeKey": self.write_key}, "text/plain", units=1)
+        # ... and the rest batched.
+        if browse[2:]:
+            self._post_segment(
+                "/v1/batch",
+                {
+                    "batch": browse[2:],
+                    "writeKey": self.write_key,
+                    "context": {"library": {"name": "analytics.js"}},
+                },
+                "application/json",
+                units=len(browse) - 2,
+            )
+        if self.random.random() < 0.6:
+            sku, title, category, price = viewed[0]
+            cart = {
+                "type": "track",
+                "event": "Product Added",
+                "anonymousId": anon,
+                "timestamp": self._tick(),
+                "properties": {"product_id": sku, "name": title, "price": price, "quantity": 1},
+            }
+            self._post_segment(
+                "/v1/track", {**cart, "writeKey": self.write_key}, "text/plain", units=1
+            )
+            if self.random.random() < 0.55:
+                self._checkout(shopper, viewed[0])
+
+    def _checkout(self, shopper: dict[str, Any], product: tuple[str, str, str, float]) -> None:
+        anon = shopper["anonymous_id"]
+        identify = {
+            "type": "identify",
+            "anonymousId": anon,
+            "userId": shopper["user_id"],
+            "timestamp": self._tick(),
+            "traits": {"email": shopper["email"], "first_name": shopper["name"]},
+        }
+        self._post_segment("/v1/i", {**identify, "writeKey": self.write_key}, "text/plain", units=1)
+        sku, title, _category, price = product
+        order = {
+            "type": "track",
+            "event": "Order Completed",
+            "userId": shopper["user_id"],
+            "timestamp": self._tick(),
+            "properties": {
+                "order_id": f"o-{uuid.UUID(int=self.random.getrandbits(128))}",
+                "total": price,
+                "revenue": price,
+                "currency": "EUR",
+                "products": [{"product_id": sku, "name": title, "price": price, "quantity": 1}],
+            },
+        }
+        # The backend confirms the order: server-side library, Basic auth, gzip.
+        body = gzip.compress(json.dumps({"batch": [order]}).encode())
+        auth = base64.b64encode(f"{self.server_write_key}:".encode()).decode()
+        self._send(
+            "POST",
+            "/v1/batch",
+            body,
+            {
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+                "Authorization": f"Basic {auth}",
+            },
+            units=1,
+            protocol="segment",
+        )
+
+    def _snowplow_visit(self, shopper: dict[str, Any]) -> None:
+        duid = shopper["anonymous_id"]
+        events = []
+        for sku, title, _category, price in self.random.sample(
+            PRODUCTS, k=self.random.randint(1, 3)
+        ):
+            stamp = str(int(datetime.fromisoformat(self._tick()).timestamp() * 1000))
+            events.append(
+                {
+                    "e": "pv",
+                    "url": f"https://shop.example.com/p/{sku}",
+                    "page": title,
+                    "duid": duid,
+                    "aid": "shop-web",
+                    "p": "web",
+                    "tv": "js-3.24.0",
+                    "eid": str(uuid.UUID(int=self.random.getrandbits(128))),
+                    "dtm": stamp,
+                    "stm": stamp,
+                }
+            )
+            events.append(
+                {
+                    "e": "se",
+                    "se_ca": "product",
+                    "se_ac": "view",
+                    "se_la": sku,
+                    "se_va": str(price),
+                    "duid": duid,
+                    "aid": "shop-web",
+                    "p": "web",
+                    "tv": "js-3.24.0",
+                    "eid": str(uuid.UUID(int=self.random.getrandbits(128))),
+                    "dtm": stamp,
+                    "stm": stamp,
+                }
+            )
+        # The JS tracker POSTs batches; the <noscript> pixel sends one GET.
+        body = json.dumps({"schema": TP2_SCHEMA, "data": events[1:]}).encode()
+        self._send(
+            "POST",
+            "/com.snowplowanalytics.snowplow/tp2",
+            body,
+            {"Content-Type": "application/json; charset=UTF-8"},
+            units=len(events) - 1,
+            protocol="snowplow",
+        )
+        self._send(
+            "GET", "/i?" + urllib.parse.urlencode(events[0]), None, {}, units=1, protocol="snowplow"
+        )
+
+    def _bad_requests(self) -> None:
+        anon = str(uuid.UUID(int=self.random.getrandbits(128)))
+        good = {"type": "track", "event": "Product Viewed", "anonymousId": anon}
+        # A batch with one nameless track among good events: only that one fails.
+        self._post_segment(
+            "/v1/batch",
+            {
+                "writeKey": self.write_key,
+                "batch": [good, {"type": "track", "anonymousId": anon}, good],
+            },
+            "application/json",
+            units=3,
+            failed={"invalid_event": 1},
+        )
+        self._send(
+            "POST",
+            "/v1/track",
+            b'{"event": "Oops", ',
+            {"Content-Type": "application/json"},
+            units=1,
+            protocol="segment",
+            failed={"malformed_body": 1},
+        )
+        self._post_segment(
+            "/v1/track",
+            {**good, "writeKey": "not-a-key"},
+            "text/plain",
+            units=1,
+            failed={"unauthorized": 1},
+        )
+        huge = {**good, "writeKey": self.write_key, "properties": {"blob": "x" * 40_000}}
+        self._post_segment("/v1/track", huge, "text/plain", units=1, failed={"event_too_large": 1})
+        self._send(
+            "GET",
+            "/i?e=pv&url=https%3A%2F%2Fshop.example.com%2F&aid=shop-web",
+            None,
+            {},
+            units=1,
+            protocol="snowplow",
+            failed={"invalid_event": 1},
+        )
+
+    # --- transport -----------------------------------------------------------
+
+    def _post_segment(
+        self,
+        path: str,
+        body: dict[str, Any],
+        content_type: str,
+        units: int,
+        failed: dict[str, int] | None = None,
+    ) -> None:
+        self._send(
+            "POST",
+            path,
+            json.dumps(body).encode(),
+            {"Content-Type": content_type},
+            units=units,
+            protocol="segment",
+            failed=failed,
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        *,
+        units: int,
+        protocol: str,
+        failed: dict[str, int] | None = None,
+    ) -> None:
+        headers = {"User-Agent": "Mozilla/5.0 (Beacon simulator)", **headers}
+        status = self.client.send(method, path, body, headers)
+        self.report.requests += 1
+        self.report.units_sent += units
+        self.report.statuses[status] += 1
+        self.report.by_protocol[protocol] += units
+        self.report.expected_failed.update(failed or {})

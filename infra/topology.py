@@ -1,0 +1,320 @@
+"""The wiring table: every stream, table, queue, bucket and function of Beacon.
+
+Declared once. `infra/stack.py` turns it into AWS resources with CDK and
+`infra/local/` turns it into the same resources on moto, driving the same
+handlers with the same event shapes, so the two backends cannot drift.
+
+A function joins `FUNCTIONS` when its real handler does; resources for steps
+that are still to come are declared already so each step only adds its row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+# --- resources ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A Kinesis data stream. One partition key per person keeps their order."""
+
+    name: str
+    purpose: str
+    shards: int = 2
+    retention_hours: int = 168
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index (sparse when few items carry its keys)."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DynamoDB table with string `pk`/`sk` keys (single-table items per step)."""
+
+    name: str
+    purpose: str
+    partition_key: str = "pk"
+    sort_key: str | None = "sk"
+    ttl_attribute: str | None = None
+    indexes: tuple[Index, ...] = ()
+
+
+@dataclass(frozen=True)
+class Queue:
+    """An SQS queue; `dead_letter` names the queue that takes what exhausts retries."""
+
+    name: str
+    purpose: str
+    visibility_timeout_s: int = 60
+    retention_days: int = 14
+    dead_letter: str | None = None
+    max_receive_count: int = 10
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """An S3 bucket. `expire_days` drives its lifecycle rule."""
+
+    name: str
+    purpose: str
+    expire_days: int = 90
+
+
+# --- event sources -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KinesisSource:
+    """A Kinesis event-source mapping, with settings that never block a shard.
+
+    Lambda's defaults retry a failing batch until the record expires (up to a
+    week); here a bad record is bisected out, retried a bounded number of
+    times and then written whole to the on-failure bucket.
+    """
+
+    stream: str
+    batch_size: int = 100
+    max_batching_window_s: int = 1
+    parallelization_factor: int = 1
+    max_retry_attempts: int = 3
+    bisect_on_error: bool = True
+    max_record_age_s: int = 6 * 3600
+    report_batch_item_failures: bool = True
+    starting_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
+    on_failure_bucket: str = "failed-events"
+
+
+@dataclass(frozen=True)
+class SqsSource:
+    """An SQS event-source mapping reporting partial batch failures."""
+
+    queue: str
+    batch_size: int = 10
+    max_batching_window_s: int = 0
+    report_batch_item_failures: bool = True
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """A route of the HTTP API (API Gateway HTTP API, payload format 2.0)."""
+
+    method: Literal["GET", "POST", "DELETE", "OPTIONS", "ANY"]
+    path: str
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function: its code, its triggers and what it may touch.
+
+    The IAM policy of the deployed function is derived from the `reads_*` /
+    `writes_*` fields, so least privilege is stated here, once.
+    """
+
+    name: str
+    step: str  # folder under functions/
+    purpose: str
+    memory_mb: int = 512
+    timeout_s: int = 30
+    http_routes: tuple[HttpRoute, ...] = ()
+    kinesis_sources: tuple[KinesisSource, ...] = ()
+    sqs_sources: tuple[SqsSource, ...] = ()
+    writes_streams: tuple[str, ...] = ()
+    reads_tables: tuple[str, ...] = ()
+    writes_tables: tuple[str, ...] = ()
+    writes_queues: tuple[str, ...] = ()
+    writes_buckets: tuple[str, ...] = ()
+    reads_buckets: tuple[str, ...] = ()
+    reads_secrets: bool = False
+
+    @property
+    def handler(self) -> str:
+        return f"functions.{self.step}.handler.lambda_handler"
+
+    @property
+    def code_dir(self) -> str:
+        return f"functions/{self.step}"
+
+    @property
+    def requirements_file(self) -> str:
+        return f"functions/{self.step}/requirements.txt"
+
+
+@dataclass(frozen=True)
+class Topology:
+    streams: tuple[Stream, ...]
+    tables: tuple[Table, ...]
+    queues: tuple[Queue, ...]
+    buckets: tuple[Bucket, ...]
+    functions: tuple[Function, ...]
+
+    def stream(self, name: str) -> Stream:
+        return _by_name(self.streams, name)
+
+    def table(self, name: str) -> Table:
+        return _by_name(self.tables, name)
+
+    def queue(self, name: str) -> Queue:
+        return _by_name(self.queues, name)
+
+    def bucket(self, name: str) -> Bucket:
+        return _by_name(self.buckets, name)
+
+    def function(self, name: str) -> Function:
+        return _by_name(self.functions, name)
+
+    def environment_for(self, function: Function, names: ResourceNames) -> dict[str, str]:
+        """The environment variables that tell `function` its resources' real names."""
+        env: dict[str, str] = {}
+        for stream in function.writes_streams:
+            env[env_var("stream", stream)] = names.stream(stream)
+        for table in {*function.reads_tables, *function.writes_tables}:
+            env[env_var("table", table)] = names.table(table)
+        for queue in function.writes_queues:
+            env[env_var("queue", queue)] = names.queue(queue)
+        for bucket in {*function.writes_buckets, *function.reads_buckets}:
+            env[env_var("bucket", bucket)] = names.bucket(bucket)
+        return env
+
+    def validate(self) -> None:
+        """Every reference names a declared resource (checked by a unit test)."""
+        streams = {s.name for s in self.streams}
+        tables = {t.name for t in self.tables}
+        queues = {q.name for q in self.queues}
+        buckets = {b.name for b in self.buckets}
+        for queue in self.queues:
+            _must(queue.dead_letter is None or queue.dead_letter in queues, queue.name)
+        for fn in self.functions:
+            for ks in fn.kinesis_sources:
+                _must(ks.stream in streams, f"{fn.name}: stream {ks.stream}")
+                _must(ks.on_failure_bucket in buckets, f"{fn.name}: bucket {ks.on_failure_bucket}")
+            for sq in fn.sqs_sources:
+                _must(sq.queue in queues, f"{fn.name}: queue {sq.queue}")
+            _must(set(fn.writes_streams) <= streams, f"{fn.name}: writes_streams")
+            _must(set(fn.reads_tables) | set(fn.writes_tables) <= tables, f"{fn.name}: tables")
+            _must(set(fn.writes_queues) <= queues, f"{fn.name}: writes_queues")
+            _must(set(fn.writes_buckets) | set(fn.reads_buckets) <= buckets, f"{fn.name}: buckets")
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Physical names. Locally they are fixed; in AWS, CloudFormation picks them."""
+
+    prefix: str = "beacon-"
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def stream(self, name: str) -> str:
+        return self.overrides.get(f"stream:{name}", f"{self.prefix}{name}")
+
+    def table(self, name: str) -> str:
+        return self.overrides.get(f"table:{name}", f"{self.prefix}{name}")
+
+    def queue(self, name: str) -> str:
+        return self.overrides.get(f"queue:{name}", f"{self.prefix}{name}")
+
+    def bucket(self, name: str) -> str:
+        return self.overrides.get(f"bucket:{name}", f"{self.prefix}{name}")
+
+
+_Named = TypeVar("_Named", "Stream", "Table", "Queue", "Bucket", "Function")
+
+
+def env_var(kind: Literal["stream", "table", "queue", "bucket"], name: str) -> str:
+    """`env_var("stream", "profile-changes")` -> `BEACON_STREAM_PROFILE_CHANGES`."""
+    return f"BEACON_{kind.upper()}_{name.upper().replace('-', '_')}"
+
+
+def _by_name(items: tuple[_Named, ...], name: str) -> _Named:
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(name)
+
+
+def _must(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"topology refers to an undeclared resource: {what}")
+
+
+# --- Beacon ------------------------------------------------------------------
+
+STREAMS = (
+    Stream("events", "validated canonical events from ingest; key anonymousId or userId"),
+    Stream("consented", "events the person allowed; same key as events"),
+    Stream("resolved", "events keyed by profile id, plus profile.merged records"),
+    Stream("profile-changes", "profiles whose traits, aggregates or segments changed"),
+)
+
+TABLES = (
+    Table("consent", "consent state per identifier, audit trail, erasure suppressions"),
+    Table(
+        "identity",
+        "identity graph: identifier -> profile, profile -> identifiers, merges, blocking keys",
+    ),
+    Table(
+        "profiles",
+        "profiles: traits, aggregates, memberships, scores; sparse sweep index",
+        indexes=(Index("sweep", partition_key="sweep_shard", sort_key="sweep_due_at"),),
+    ),
+    Table("deliveries", "webhook delivery log", ttl_attribute="expires_at"),
+    Table(
+        "counters", "per-day pipeline counters (ledger, consent drops)", ttl_attribute="expires_at"
+    ),
+)
+
+QUEUES = (
+    Queue(
+        "activations",
+        "segment/score activations for the webhook step",
+        visibility_timeout_s=120,
+        dead_letter="activations-dlq",
+    ),
+    Queue("activations-dlq", "activations that exhausted their delivery attempts"),
+)
+
+BUCKETS = (
+    Bucket(
+        "failed-events",
+        "ingest bad rows (ingest/dt=/reason=) and stream on-failure records (aws/lambda/)",
+        expire_days=90,
+    ),
+)
+
+INGEST_ROUTES = (
+    # Segment HTTP Tracking API, long and short forms (analytics.js uses /v1/t ...).
+    HttpRoute("POST", "/v1/{proxy+}"),
+    HttpRoute("OPTIONS", "/v1/{proxy+}"),
+    # Snowplow tracker protocol: the pixel and the tp2 POST.
+    HttpRoute("GET", "/i"),
+    HttpRoute("POST", "/com.snowplowanalytics.snowplow/tp2"),
+    HttpRoute("OPTIONS", "/com.snowplowanalytics.snowplow/tp2"),
+)
+
+FUNCTIONS = (
+    Function(
+        "ingest",
+        step="ingest",
+        purpose="HTTP collection API: validate, canonicalize, write to the events stream",
+        memory_mb=512,
+        timeout_s=15,
+        http_routes=INGEST_ROUTES,
+        writes_streams=("events",),
+        writes_buckets=("failed-events",),
+        reads_secrets=True,
+    ),
+)
+
+TOPOLOGY = Topology(
+    streams=STREAMS,
+    tables=TABLES,
+    queues=QUEUES,
+    buckets=BUCKETS,
+    functions=FUNCTIONS,
+)
