@@ -119,9 +119,12 @@ class KinesisShardPoller:
 
     def deliver(self, records: list[dict[str, Any]]) -> None:
         """Invoke until every record is processed or sent to the on-failure destination."""
-        queue = [_Batch(self._drop_expired(records))]
+        queue = [_Batch(records)]
         while queue:
             batch = queue.pop(0)
+            # Lambda retries "until the records expire, exceed the maximum age, or
+            # reach the retry quota": the age is checked before every attempt.
+            batch.records = self._drop_expired(batch.records)
             if not batch.records:
                 continue
             self.stats.batches += 1
@@ -143,17 +146,19 @@ class KinesisShardPoller:
             queue[:0] = self._after_error(rest, None)
 
     def _after_error(self, batch: _Batch, function_error: str | None) -> list[_Batch]:
-        batch.attempts += 1
-        if batch.attempts > self.source.max_retry_attempts:
-            self._send_to_on_failure(batch, function_error)
-            return []
         self.stats.retries += 1
         if function_error and self.source.bisect_on_error and len(batch.records) > 1:
+            # "Splitting batches doesn't consume the retry quota" (Lambda docs).
             half = len(batch.records) // 2
             return [
                 _Batch(batch.records[:half], batch.attempts),
                 _Batch(batch.records[half:], batch.attempts),
             ]
+        batch.attempts += 1
+        if batch.attempts > self.source.max_retry_attempts:
+            self.stats.retries -= 1
+            self._send_to_on_failure(batch, function_error)
+            return []
         return [batch]
 
     def _first_failure(self, records: list[dict[str, Any]], answer: Any) -> int | None:
