@@ -92,6 +92,40 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin_call(args: argparse.Namespace, method: str, suffix: str = "") -> int:
+    """Call the read/admin API (local or deployed) and print its JSON answer."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    url = f"{args.endpoint.rstrip('/')}/v1/profiles/{urllib.parse.quote(args.ref, safe=':@')}{suffix}"
+    request = urllib.request.Request(
+        url, method=method, headers={"Authorization": f"Bearer {args.admin_key}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - the user's URL
+            print(json.dumps(json.loads(answer.read()), indent=2))
+            return 0
+    except urllib.error.HTTPError as err:
+        print(f"{err.code}: {err.read().decode(errors='replace')}", file=sys.stderr)
+        return 1
+
+
+def _admin_verb(
+    verbs: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    method: str,
+    suffix: str = "",
+) -> None:
+    parser = verbs.add_parser(name, help=help_text)
+    parser.add_argument("ref", metavar="TYPE:VALUE", help="e.g. email:ana@example.org")
+    parser.add_argument("--endpoint", default="http://127.0.0.1:8080")
+    parser.add_argument("--admin-key", default="local-admin-key")
+    parser.set_defaults(run=lambda args: _admin_call(args, method, suffix))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="beacon", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -117,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--no-bad-requests", action="store_true")
     simulate.set_defaults(run=cmd_simulate)
+
+    _admin_verb(verbs, "profile", "one profile as JSON (read API)", "GET")
+    _admin_verb(verbs, "consent", "a person's consent and its audit trail", "GET", "/consent")
+    _admin_verb(verbs, "export", "everything held about a person (access request)", "GET", "/export")
+    _admin_verb(verbs, "erase", "delete everything about a person, keep a suppression", "DELETE")
 
     args = parser.parse_args(argv)
     try:

@@ -12,8 +12,12 @@ import signal
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from functions.consent.step import COUNTER, FORWARDED, MALFORMED
+from functions.shared.dal.counters import DailyCounters
+from functions.shared.dal.dynamo import DynamoTable
 from infra.local.aws import LocalAws
 from infra.local.runtime import LocalSettings, LocalStack
 from infra.simulator import SimulationReport, Simulator
@@ -23,6 +27,15 @@ from infra.simulator import SimulationReport, Simulator
 class Outcome:
     in_stream: int
     failed: Counter[str]
+    consent: Counter[str]  # today's consent counters: forwarded, malformed_record, drops
+
+    @property
+    def forwarded(self) -> int:
+        return self.consent[FORWARDED]
+
+    @property
+    def dropped(self) -> Counter[str]:
+        return Counter({k: v for k, v in self.consent.items() if k not in (FORWARDED, MALFORMED)})
 
     @property
     def failed_total(self) -> int:
@@ -58,11 +71,17 @@ def failed_events_by_reason(aws: LocalAws, bucket: str, prefix: str = "ingest/")
     return reasons
 
 
+def consent_counters(aws: LocalAws, table: str) -> Counter[str]:
+    day = datetime.now(UTC).date().isoformat()
+    return DailyCounters(DynamoTable(table, aws.client("dynamodb"))).day_totals(COUNTER, day)
+
+
 def observe(stack: LocalStack) -> Outcome:
     assert stack.aws is not None
     return Outcome(
         in_stream=count_stream_records(stack.aws, stack.names.stream("events")),
         failed=failed_events_by_reason(stack.aws, stack.names.bucket("failed-events")),
+        consent=consent_counters(stack.aws, stack.names.table("counters")),
     )
 
 
@@ -73,6 +92,9 @@ def ledger_problems(report: SimulationReport, outcome: Outcome) -> list[str]:
             f"{report.units_sent} sent but {outcome.in_stream} in stream + "
             f"{outcome.failed_total} failed = {outcome.in_stream + outcome.failed_total}"
         )
+    judged = sum(outcome.consent.values())
+    if judged != outcome.in_stream:
+        problems.append(f"{outcome.in_stream} in the events stream but consent judged {judged}")
     for reason, count in report.expected_failed.items():
         if outcome.failed[reason] != count:
             problems.append(f"expected {count} failed as {reason}, found {outcome.failed[reason]}")
@@ -83,6 +105,7 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
     protocols = ", ".join(f"{p} {n}" for p, n in sorted(report.by_protocol.items()))
     statuses = ", ".join(f"{s}: {n}" for s, n in sorted(report.statuses.items()))
     reasons = ", ".join(f"{r} {n}" for r, n in outcome.failed.most_common()) or "none"
+    drops = ", ".join(f"{r} {n}" for r, n in outcome.dropped.most_common()) or "none"
     problems = ledger_problems(report, outcome)
     verdict = (
         "OK: every event is in the stream or in failed events"
@@ -99,8 +122,11 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
         f"  events stream {outcome.in_stream:6d} records "
         f"(Kinesis '{stack.names.stream('events')}')",
         f"  failed events {outcome.failed_total:6d} ({reasons})",
-        f"  ledger        {report.units_sent} sent = {outcome.in_stream} in stream + "
-        f"{outcome.failed_total} failed -> {verdict}",
+        f"  consent       {outcome.forwarded:6d} forwarded to '{stack.names.stream('consented')}'",
+        f"                {sum(outcome.dropped.values()):6d} dropped ({drops})",
+        f"  ledger        {report.units_sent} sent = {outcome.forwarded} forwarded + "
+        f"{sum(outcome.dropped.values())} dropped by consent + {outcome.failed_total} failed "
+        f"-> {verdict}",
         "",
     ]
     return "\n".join(lines)

@@ -106,12 +106,35 @@ class Simulator:
 
     def _shopper(self, n: int) -> dict[str, Any]:
         name = self.random.choice(FIRST_NAMES)
+        roll = self.random.random()
+        # The cookie banner: most accept, some refuse personalization, some never
+        # answer; a few decide through the shop's CMP, which calls /v1/consent.
+        consent = "all" if roll < 0.7 else "deny" if roll < 0.82 else "none" if roll < 0.92 else "api"
         return {
             "anonymous_id": str(uuid.UUID(int=self.random.getrandbits(128))),
             "user_id": f"user-{n:05d}",
             "email": f"{name.lower()}.{n}@example.org",
             "name": name,
+            "consent": consent,
         }
+
+    @staticmethod
+    def _preferences(shopper: dict[str, Any]) -> dict[str, bool] | None:
+        if shopper["consent"] == "all":
+            return {"necessary": True, "analytics": True, "personalization": True, "advertising": True}
+        if shopper["consent"] == "deny":
+            return {"necessary": True, "analytics": True, "personalization": False,
+                    "advertising": False}
+        return None
+
+    def _with_consent(self, item: dict[str, Any], shopper: dict[str, Any]) -> dict[str, Any]:
+        """What Segment's consent wrapper does: the current preferences on every event."""
+        preferences = self._preferences(shopper)
+        if preferences is None:
+            return item
+        context = dict(item.get("context") or {})
+        context["consent"] = {"categoryPreferences": preferences}
+        return {**item, "context": context}
 
     def _tick(self) -> str:
         self.clock += timedelta(seconds=self.random.randint(5, 90))
@@ -119,6 +142,13 @@ class Simulator:
 
     def _segment_visit(self, shopper: dict[str, Any]) -> None:
         anon = shopper["anonymous_id"]
+        if shopper["consent"] == "api":
+            decision = {"anonymousId": anon, "source": "onetrust", "timestamp": self._tick(),
+                        "categoryPreferences": {"C0001": True, "personalization": True}}
+            auth = base64.b64encode(f"{self.server_write_key}:".encode()).decode()
+            self._send("POST", "/v1/consent", json.dumps(decision).encode(),
+                       {"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
+                       units=1, protocol="segment")
         browse: list[dict[str, Any]] = [
             {"type": "page", "name": "Home", "properties": {"path": "/"}},
         ]
@@ -142,6 +172,7 @@ class Simulator:
                 messageId=str(uuid.UUID(int=self.random.getrandbits(128))),
                 timestamp=self._tick(),
             )
+        browse = [self._with_consent(item, shopper) for item in browse]
         # analytics.js: one call per event, text/plain to skip CORS preflight.
         for item in browse[:2]:
             path = "/v1/p" if item["type"] == "page" else "/v1/t"
@@ -167,6 +198,7 @@ class Simulator:
                 "timestamp": self._tick(),
                 "properties": {"product_id": sku, "name": title, "price": price, "quantity": 1},
             }
+            cart = self._with_consent(cart, shopper)
             self._post_segment(
                 "/v1/track", {**cart, "writeKey": self.write_key}, "text/plain", units=1
             )
@@ -182,6 +214,7 @@ class Simulator:
             "timestamp": self._tick(),
             "traits": {"email": shopper["email"], "first_name": shopper["name"]},
         }
+        identify = self._with_consent(identify, shopper)
         self._post_segment("/v1/i", {**identify, "writeKey": self.write_key}, "text/plain", units=1)
         sku, title, _category, price = product
         order = {
@@ -197,6 +230,7 @@ class Simulator:
                 "products": [{"product_id": sku, "name": title, "price": price, "quantity": 1}],
             },
         }
+        order = self._with_consent(order, shopper)  # the backend knows the CMP's answer
         # The backend confirms the order: server-side library, Basic auth, gzip.
         body = gzip.compress(json.dumps({"batch": [order]}).encode())
         auth = base64.b64encode(f"{self.server_write_key}:".encode()).decode()
@@ -250,6 +284,24 @@ class Simulator:
                     "stm": stamp,
                 }
             )
+        # The enhanced-consent plugin records the banner answer as an event first.
+        verdict = {"all": "allow_all", "deny": "deny_all"}.get(shopper["consent"])
+        if verdict:
+            consent = {
+                "schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
+                "data": {
+                    "schema": "iglu:com.snowplowanalytics.snowplow/consent_preferences/"
+                    "jsonschema/1-0-0",
+                    "data": {"eventType": verdict, "basisForProcessing": "consent",
+                             "consentUrl": "https://shop.example.com/privacy",
+                             "consentVersion": "3", "consentScopes": ["all"],
+                             "domainsApplied": ["shop.example.com"]},
+                },
+            }
+            events.insert(1, {"e": "ue", "ue_pr": json.dumps(consent), "duid": duid,
+                              "aid": "shop-web", "p": "web", "tv": "js-3.24.0",
+                              "dtm": events[0]["dtm"],
+                              "eid": str(uuid.UUID(int=self.random.getrandbits(128)))})
         # The JS tracker POSTs batches; the <noscript> pixel sends one GET.
         body = json.dumps({"schema": TP2_SCHEMA, "data": events[1:]}).encode()
         self._send(

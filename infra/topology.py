@@ -297,6 +297,13 @@ INGEST_ROUTES = (
     HttpRoute("OPTIONS", "/com.snowplowanalytics.snowplow/tp2"),
 )
 
+API_ROUTES = (
+    # The read/admin API (admin key): profiles, consent history, export, erasure.
+    HttpRoute("GET", "/v1/profiles/{ref}"),
+    HttpRoute("DELETE", "/v1/profiles/{ref}"),
+    HttpRoute("GET", "/v1/profiles/{ref}/{view}"),
+)
+
 FUNCTIONS = (
     Function(
         "ingest",
@@ -307,6 +314,30 @@ FUNCTIONS = (
         http_routes=INGEST_ROUTES,
         writes_streams=("events",),
         writes_buckets=("failed-events",),
+        reads_secrets=True,
+    ),
+    Function(
+        "consent",
+        step="consent",
+        purpose="drop what the person did not allow; keep consent state, audit trail, counters",
+        memory_mb=512,
+        timeout_s=60,
+        kinesis_sources=(KinesisSource("events", batch_size=200, max_batching_window_s=1),),
+        writes_streams=("consented",),
+        reads_tables=("consent",),
+        writes_tables=("consent", "counters"),
+        writes_buckets=("failed-events",),
+        reads_secrets=True,
+    ),
+    Function(
+        "api",
+        step="api",
+        purpose="read/admin API: profiles, consent history, export and erasure",
+        memory_mb=512,
+        timeout_s=30,
+        http_routes=API_ROUTES,
+        reads_tables=("consent",),
+        writes_tables=("consent",),
         reads_secrets=True,
     ),
 )

@@ -176,8 +176,11 @@ def build_event(
         originalTimestamp=original,
         sentAt=sent_at,
         receivedAt=meta.received_at,
-        timestamp=corrected_timestamp(meta.received_at, sent_at, original),
     )
+    try:
+        fields["timestamp"] = corrected_timestamp(meta.received_at, sent_at, original)
+    except OverflowError:
+        return reject("invalid_event", "timestamp and sentAt are too far apart", "timestamp")
     try:
         return CanonicalEvent.model_validate(fields)
     except ValidationError as err:

@@ -29,15 +29,17 @@ from functions.ingest.canonicalize import (
     Parsed,
     Rejection,
 )
+from functions.ingest.consent_api import parse_consent_call
 from functions.ingest.http import (
     BodyError,
     HttpAnswer,
     HttpRequest,
     decode_body,
+    parse_json_object,
     raw_text,
     write_key_from,
 )
-from functions.ingest.segment import BATCH_CALLS, parse_json_body, parse_segment
+from functions.ingest.segment import BATCH_CALLS, parse_segment
 from functions.ingest.snowplow import parse_pixel, parse_tp2
 from functions.shared.config import BeaconConfig
 from functions.shared.failed_events import FailedEvent
@@ -76,15 +78,39 @@ class Collector:
     # --- Segment HTTP Tracking API -------------------------------------------
 
     def segment(self, call: str, request: HttpRequest) -> Collected:
+        opened = self._open_json(request, single_event=call not in BATCH_CALLS)
+        if isinstance(opened, Collected):
+            return opened
+        body, source = opened
+        parsed = parse_segment(
+            call, body, source_name=source, meta=request.meta, anonymize_ip=self.anonymize_ip
+        )
+        return self._accept(request, parsed, _segment_answer)
+
+    def consent(self, request: HttpRequest) -> Collected:
+        """`POST /v1/consent` from a consent-management platform (write key required)."""
+        opened = self._open_json(request, single_event=True)
+        if isinstance(opened, Collected):
+            return opened
+        body, source = opened
+        parsed = parse_consent_call(
+            body, source_name=source, meta=request.meta, anonymize_ip=self.anonymize_ip
+        )
+        return self._accept(request, parsed, _segment_answer)
+
+    def _open_json(
+        self, request: HttpRequest, single_event: bool
+    ) -> tuple[dict[str, Any], str] | Collected:
+        """The JSON body and the source its write key names, or the refusal."""
         try:
             text = decode_body(request.body, request.header("content-encoding"))
         except BodyError as err:
             return self._refuse_request(request, err.status, err.reason, str(err))
-        if call not in BATCH_CALLS and len(text.encode("utf-8")) > MAX_EVENT_BYTES:
+        if single_event and len(text.encode("utf-8")) > MAX_EVENT_BYTES:
             return self._refuse_request(
                 request, 413, "event_too_large", f"event is larger than {MAX_EVENT_BYTES} bytes"
             )
-        body = parse_json_body(text)
+        body = parse_json_object(text)
         if isinstance(body, str):
             return self._refuse_request(request, 400, "malformed_body", body)
         key = write_key_from(request, body)
@@ -92,10 +118,7 @@ class Collector:
         if source is None:
             message = "unknown write key" if key else "missing write key"
             return self._refuse_request(request, 401, "unauthorized", message)
-        parsed = parse_segment(
-            call, body, source_name=source, meta=request.meta, anonymize_ip=self.anonymize_ip
-        )
-        return self._accept(request, parsed, _segment_answer)
+        return body, source
 
     # --- Snowplow tracker protocol -------------------------------------------
 

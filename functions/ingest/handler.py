@@ -58,6 +58,8 @@ def app() -> APIGatewayHttpResolver:
 
     @resolver.post("/v1/<call>")
     def segment_call(call: str) -> Response[bytes | str]:
+        if call == "consent":
+            return _answer(collector().consent(_request(resolver)))
         if call not in ALL_CALLS:
             return Response(404, "application/json", '{"success": false, "error": "not found"}')
         return _answer(collector().segment(call, _request(resolver)))

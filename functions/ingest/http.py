@@ -101,6 +101,19 @@ def raw_text(body: bytes) -> str:
         return "base64:" + base64.b64encode(body).decode()
 
 
+def parse_json_object(text: str) -> dict[str, Any] | str:
+    """The body as a JSON object, or a sentence saying why it is not one."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as err:
+        return f"body is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+    except (ValueError, RecursionError) as err:  # 4,300+ digit numbers, absurd nesting
+        return f"body is not acceptable JSON ({type(err).__name__}: {str(err)[:120]})"
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    return body
+
+
 def write_key_from(request: HttpRequest, body: dict[str, Any] | None) -> str | None:
     """Segment's three places for a write key: Basic auth user, body, query string."""
     auth = request.header("authorization")

@@ -37,17 +37,6 @@ BATCH_CALLS = frozenset({"batch", "b", "import"})
 ALL_CALLS = frozenset(SINGLE_CALLS) | BATCH_CALLS
 
 
-def parse_json_body(text: str) -> dict[str, Any] | str:
-    """The body as a JSON object, or a sentence saying why it is not one."""
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as err:
-        return f"body is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
-    if not isinstance(body, dict):
-        return "body must be a JSON object"
-    return body
-
-
 def parse_segment(
     call: str,
     body: dict[str, Any],

@@ -47,6 +47,7 @@ from functions.ingest.canonicalize import (
     RequestMeta,
     build_event,
 )
+from functions.ingest.http import parse_json_object
 from functions.shared.config import BeaconConfig
 from functions.shared.events import CanonicalEvent
 
@@ -123,14 +124,9 @@ def parse_tp2(
 
 def _payload_items(body: str) -> list[Any] | str:
     """The `data` list of a payload_data envelope, or a sentence saying what is wrong."""
-    try:
-        envelope = json.loads(body)
-    except json.JSONDecodeError as err:
-        return f"body is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
-    except RecursionError:
-        return "body is not valid JSON (nested too deeply)"
-    if not isinstance(envelope, dict):
-        return "body must be a payload_data JSON object"
+    envelope = parse_json_object(body)
+    if isinstance(envelope, str):
+        return envelope
     schema = envelope.get("schema")
     key = _IGLU.fullmatch(schema) if isinstance(schema, str) else None
     if (

@@ -94,6 +94,68 @@ class Ingest(_Strict):
         return self
 
 
+DEFAULT_ALWAYS_ALLOWED = (
+    # Consent decisions themselves must always get through, or nobody could opt in.
+    "Segment Consent Preference Updated",
+    "consent_preferences",
+    "consent_granted",
+    "consent_withdrawn",
+    "cmp_visible",
+)
+
+
+class Consent(_Strict):
+    """What each purpose needs, and what holds when a person has said nothing."""
+
+    default: Literal["opt-in", "opt-out"] = Field(
+        default="opt-in",
+        description="opt-in: no known decision drops the event; opt-out: it is allowed",
+    )
+    categories: tuple[str, ...] = Field(
+        default=("necessary", "analytics", "personalization", "advertising"),
+        description="the consent categories this deployment knows (lower-case)",
+    )
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="CMP category ids mapped to categories, e.g. OneTrust C0004: advertising",
+    )
+    required_for_profiles: tuple[str, ...] = Field(
+        default=("personalization",),
+        description="categories an event needs to shape profiles, segments and scores",
+    )
+    always_allowed_events: tuple[str, ...] = Field(default=DEFAULT_ALWAYS_ALLOWED)
+    identifier_salt_secret: str = Field(
+        default="beacon/identifier-salt",
+        description="Secrets Manager name of the salt for hashed identifiers and suppressions",
+    )
+
+    @field_validator("categories", "required_for_profiles")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip().lower() for v in value)
+
+    @field_validator("aliases")
+    @classmethod
+    def _lower_aliases(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k.strip().lower(): v.strip().lower() for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _known(self) -> Consent:
+        unknown = [
+            c
+            for c in (*self.required_for_profiles, *self.aliases.values())
+            if c not in self.categories
+        ]
+        if unknown:
+            raise ValueError(f"unknown consent categories: {', '.join(sorted(set(unknown)))}")
+        return self
+
+    def category(self, name: str) -> str:
+        """A CMP's category name or id as one of ours (lower-case, aliases applied)."""
+        key = name.strip().lower()
+        return self.aliases.get(key, key)
+
+
 class Admin(_Strict):
     admin_key_secret: str = "beacon/admin-key"  # noqa: S105 - a secret's name, not its value
     local_admin_key: str = "local-admin-key"
@@ -103,6 +165,7 @@ class BeaconConfig(_Strict):
     version: Literal[1] = 1
     sources: tuple[Source, ...] = Field(min_length=1)
     ingest: Ingest = Field(default_factory=Ingest)
+    consent: Consent = Field(default_factory=Consent)
     admin: Admin = Field(default_factory=Admin)
 
     @model_validator(mode="after")
@@ -110,8 +173,15 @@ class BeaconConfig(_Strict):
         names = [s.name for s in self.sources]
         _no_duplicates("source name", names)
         _no_duplicates("local_write_key", [s.local_write_key for s in self.sources])
-        _no_duplicates("write_key_secret", [s.write_key_secret for s in self.sources])
         _no_duplicates("snowplow app id", [a for s in self.sources for a in s.snowplow_app_ids])
+        _no_duplicates(
+            "secret name",
+            [
+                *(s.write_key_secret for s in self.sources),
+                self.admin.admin_key_secret,
+                self.consent.identifier_salt_secret,
+            ],
+        )
         return self
 
     @property

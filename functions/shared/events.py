@@ -8,6 +8,7 @@ later step reads it with `CanonicalEvent.model_validate_json`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 SCHEMA_VERSION = 1
+MAX_PARTITION_KEY = 256
 
 # Namespace for message ids derived from the content of an event that came
 # without one, so a client's retry of the same event gets the same id.
@@ -85,6 +87,14 @@ class Source(_Wire):
     protocol: Literal["segment", "snowplow"]
 
 
+class ConsentStamp(_Wire):
+    """Set by the consent step on what it forwards: the categories in force for this
+    event, defaults applied, so later steps (webhook destinations) enforce their own."""
+
+    granted: list[str] = Field(default_factory=list)
+    denied: list[str] = Field(default_factory=list)
+
+
 def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
@@ -112,6 +122,7 @@ class CanonicalEvent(_Wire):
     original_timestamp: AwareDatetime | None = None
     sent_at: AwareDatetime | None = None
     received_at: AwareDatetime
+    consent: ConsentStamp | None = None  # absent until the consent step has judged it
 
     @field_validator("anonymous_id", "user_id", "previous_id", "group_id", mode="before")
     @classmethod
@@ -128,7 +139,10 @@ class CanonicalEvent(_Wire):
     @field_validator("timestamp", "original_timestamp", "sent_at", "received_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _as_utc(value)
+        try:
+            return None if value is None else _as_utc(value)
+        except OverflowError as err:
+            raise ValueError("is out of the representable range") from err
 
     @model_validator(mode="after")
     def _required_by_type(self) -> CanonicalEvent:
@@ -144,10 +158,14 @@ class CanonicalEvent(_Wire):
 
     @property
     def partition_key(self) -> str:
-        """Kinesis key: one person's events stay in order on one shard."""
+        """Kinesis key: one person's events stay in order on one shard.
+
+        Kinesis takes at most 256 characters; a longer id (allowed up to 400)
+        is replaced by its SHA-256, which is just as stable per person.
+        """
         key = self.anonymous_id or self.user_id
         assert key is not None  # guaranteed by _required_by_type
-        return key
+        return key if len(key) <= MAX_PARTITION_KEY else hashlib.sha256(key.encode()).hexdigest()
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import urllib.parse
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ def anonymize_ip(raw: str | None, handling: IpHandling, salt: bytes = b"") -> st
 
 
 _REDACTED = "[ip removed]"
+_IP_FIELD = re.compile(r'("ip"\s*:\s*)"[^"]*"')
 
 
 def scrub_ip(raw: str) -> str:
@@ -40,7 +42,11 @@ def scrub_ip(raw: str) -> str:
     for failed events, so a raw address never leaves ingest even in a rejected event."""
     try:
         document = json.loads(raw)
+    except RecursionError:
+        return _IP_FIELD.sub(r'\1"' + _REDACTED + '"', raw)
     except ValueError:
+        if '"ip"' in raw:
+            return _IP_FIELD.sub(r'\1"' + _REDACTED + '"', raw)
         if "ip=" not in raw:
             return raw
         pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True)

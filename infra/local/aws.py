@@ -119,6 +119,9 @@ def provision(
         Name=config.admin.admin_key_secret,
         SecretString=admin_key or config.admin.local_admin_key,
     )
+    secrets.create_secret(
+        Name=config.consent.identifier_salt_secret, SecretString=os.urandom(32).hex()
+    )
     if config.ingest.ip_hash_salt_secret:
         secrets.create_secret(
             Name=config.ingest.ip_hash_salt_secret, SecretString=os.urandom(16).hex()

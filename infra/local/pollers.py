@@ -65,7 +65,7 @@ class KinesisShardPoller:
         self._kinesis = aws.client("kinesis")
         self._s3 = aws.client("s3")
         self._stream_arn = f"arn:aws:kinesis:{aws.region}:{ACCOUNT}:stream/{stream_name}"
-        self._idle = threading.Event()
+        self.empty_read_started = 0.0  # monotonic start of the last read that found nothing
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -80,9 +80,9 @@ class KinesisShardPoller:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def wait_idle(self, timeout_s: float) -> bool:
-        """True once the poller has found the shard empty after all its work."""
-        return self._idle.wait(timeout_s)
+    def caught_up_since(self, moment: float) -> bool:
+        """True if a read that began after `moment` found the shard empty."""
+        return self.empty_read_started > moment
 
     def _run(self) -> None:
         iterator = self._kinesis.get_shard_iterator(
@@ -91,12 +91,12 @@ class KinesisShardPoller:
             ShardIteratorType=self.source.starting_position,
         )["ShardIterator"]
         while not self._stop.is_set():
+            started = time.monotonic()
             records, iterator = self._fill_batch(iterator)
             if not records:
-                self._idle.set()
+                self.empty_read_started = started
                 self._stop.wait(self.idle_sleep_s)
                 continue
-            self._idle.clear()
             self.deliver(records)
 
     def _fill_batch(self, iterator: str) -> tuple[list[dict[str, Any]], str]:

@@ -9,6 +9,7 @@ that deploy, called with the same event shapes.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,21 @@ class LocalStack:
                     self._exit.callback(poller.stop)
                     self.pollers.append(poller)
 
-    def wait_until_drained(self, timeout_s: float = 30.0) -> bool:
-        """True once every poller has found its shard empty (for demos and tests)."""
-        return all(poller.wait_idle(timeout_s) for poller in self.pollers)
+    def wait_until_drained(self, timeout_s: float = 60.0) -> bool:
+        """True once every step has processed everything upstream of it.
+
+        Drained means: every poller found its shard empty in a read that began
+        after the last batch anyone processed, so nothing is still in flight
+        between steps. For demos and tests.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            moment = time.monotonic()
+            batches = sum(p.stats.batches for p in self.pollers)
+            while not all(p.caught_up_since(moment) for p in self.pollers):
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+            if sum(p.stats.batches for p in self.pollers) == batches:
+                return True
+        return False

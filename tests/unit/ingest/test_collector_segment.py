@@ -369,3 +369,28 @@ def test_user_agent_from_header_unless_the_event_has_one(collector, stream):
         "Mozilla/5.0 (test)",
         "okhttp/4",
     ]
+
+
+def test_consent_api_becomes_a_consent_event(collector, stream):
+    body = {"writeKey": "local-write-key", "userId": "u1", "source": "onetrust",
+            "categoryPreferences": {"C0004": False, "personalization": True}}
+    result = collector.consent(make_request(json.dumps(body), path="/v1/consent"))
+    assert result.answer.status == 200
+    [event] = stream.events()
+    assert event["event"] == "Segment Consent Preference Updated"
+    assert event["context"]["consent"]["categoryPreferences"] == {
+        "C0004": False, "personalization": True}
+    assert event["properties"] == {"source": "onetrust"}
+
+
+@pytest.mark.parametrize("prefs", [None, {}, {"a": "yes"}, ["a"]])
+def test_consent_api_rejects_bad_preferences_naming_the_field(collector, failed, prefs):
+    body = {"writeKey": "local-write-key", "userId": "u1", "categoryPreferences": prefs}
+    result = collector.consent(make_request(json.dumps(body), path="/v1/consent"))
+    assert result.answer.status == 400
+    assert answer_json(result)["rejected"][0]["field"] == "categoryPreferences"
+
+
+def test_consent_api_needs_a_write_key(collector):
+    body = {"userId": "u1", "categoryPreferences": {"analytics": True}}
+    assert collector.consent(make_request(json.dumps(body))).answer.status == 401

@@ -446,8 +446,8 @@ def test_tp2_numbers_are_read_as_their_text() -> None:
     [
         ("not json at all", "not valid JSON"),
         ("", "not valid JSON"),
-        ("[" * 100_000, "not valid JSON"),
-        (json.dumps([base(e="pv")]), "payload_data JSON object"),
+        ("[" * 100_000, "not acceptable JSON"),
+        (json.dumps([base(e="pv")]), "must be a JSON object"),
         (json.dumps({"schema": f"{SP}/payload_data/jsonschema/2-0-0", "data": []}), "schema"),
         (
             json.dumps({"schema": "iglu:com.acme/payload_data/jsonschema/1-0-4", "data": []}),

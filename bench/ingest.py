@@ -1,0 +1,416 @@
+"""Ingest throughput through the real Lambda handler, on moto in-process.
+
+    python bench/ingest.py [--seconds 5] [--write]
+
+Sends API Gateway HTTP API (payload 2.0) events to `functions.ingest.handler.
+lambda_handler` (pixel GETs of one event, Segment /v1/batch POSTs of 100
+events) with the events stream and failed-events bucket on moto, and compares
+the rate with a baseline measured in the same process: only
+`CanonicalEvent.model_validate` + `to_json` on the same events. Absolute
+numbers are moto's, not AWS's; the ratio to the baseline and the PutRecords
+calls per event are what carry over. `--write` replaces the `## Ingest`
+section of docs/benchmarks.md with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import re
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Ingest"
+BATCH_SIZE = 100
+WRITE_KEY = "local-write-key"
+DOC_INTRO = """# Benchmarks
+
+Each script in `bench/` measures one part of Beacon and, run with `--write`,
+rewrites its own section of this page with the figures, the exact command and
+the date. `make bench` runs every `bench/` script.
+
+The scripts run in one process on moto, so absolute numbers describe this
+machine and moto, not AWS. What carries over is relative: throughput as a
+ratio of a baseline measured in the same process, and calls to AWS per event.
+"""
+
+
+@dataclass(frozen=True)
+class Result:
+    kind: str
+    events_per_request: int
+    requests: int
+    seconds: float
+    put_records_calls: int
+    baseline_events_per_s: float
+
+    @property
+    def events(self) -> int:
+        return self.requests * self.events_per_request
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def ms_per_request(self) -> float:
+        return 1000 * self.seconds / self.requests
+
+    @property
+    def ratio(self) -> float:
+        return self.events_per_s / self.baseline_events_per_s
+
+    @property
+    def calls_per_event(self) -> float:
+        return self.put_records_calls / self.events
+
+
+# --- the requests ------------------------------------------------------------
+
+
+class FakeContext:
+    """The parts of Lambda's context object the handler and Powertools read."""
+
+    function_name = "ingest"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:ingest"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+
+def gateway_event(
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API payload 2.0 event (the shape infra/local/gateway.py builds)."""
+    now = time.time()
+    headers = {"host": "api.example.com", "user-agent": "Mozilla/5.0 (bench)", **(headers or {})}
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "bench",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.77",
+                "userAgent": headers["user-agent"],
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if body:
+        event["body"] = body.decode("utf-8")
+    return event
+
+
+def pixel_query(n: int) -> dict[str, str]:
+    now_ms = str(int(time.time() * 1000))
+    return {
+        "e": "pv",
+        "aid": "shop-web",
+        "p": "web",
+        "tv": "js-3.24.0",
+        "eid": str(uuid.uuid4()),
+        "duid": f"visitor-{n % 5000}",
+        "sid": str(uuid.uuid4()),
+        "vid": "3",
+        "dtm": now_ms,
+        "stm": now_ms,
+        "url": f"https://shop.example.com/p/{n % 400}?utm_source=mail",
+        "page": "Product",
+        "refr": "https://shop.example.com/",
+        "res": "1920x1080",
+        "vp": "1280x720",
+        "lang": "en-US",
+    }
+
+
+def segment_event(n: int) -> dict[str, Any]:
+    sent = datetime.now(UTC).isoformat()
+    return {
+        "type": "track",
+        "event": "Product Viewed" if n % 3 else "Product Added",
+        "messageId": str(uuid.uuid4()),
+        "anonymousId": f"visitor-{n % 5000}",
+        "properties": {
+            "product_id": f"sku-{n % 400}",
+            "price": 19.99 + n % 50,
+            "currency": "EUR",
+            "category": "shoes",
+        },
+        "context": {
+            "page": {"url": f"https://shop.example.com/p/{n % 400}", "path": f"/p/{n % 400}"},
+            "consent": {"categoryPreferences": {"analytics": True, "advertising": n % 2 == 0}},
+            "library": {"name": "analytics.js", "version": "5.2.0"},
+        },
+        "timestamp": sent,
+    }
+
+
+def batch_body(first: int) -> bytes:
+    items = [segment_event(first + i) for i in range(BATCH_SIZE)]
+    return json.dumps({"batch": items, "sentAt": datetime.now(UTC).isoformat()}).encode()
+
+
+# --- measuring ---------------------------------------------------------------
+
+
+def run_for(seconds: float, step: Callable[[], None]) -> tuple[int, float]:
+    """(calls, elapsed): `step` called again and again for about `seconds`."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        step()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return calls, elapsed
+
+
+def baseline_events_per_s(events: list[dict[str, Any]], seconds: float) -> float:
+    """CanonicalEvent.model_validate + to_json only, on the canonical events' fields."""
+    from functions.shared.events import CanonicalEvent
+
+    pool: Iterator[dict[str, Any]] = cycle(events)
+
+    def step() -> None:
+        for _ in range(BATCH_SIZE):
+            CanonicalEvent.model_validate(next(pool)).to_json()
+
+    calls, elapsed = run_for(seconds, step)
+    return calls * BATCH_SIZE / elapsed
+
+
+def canonical_fields(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What model_validate receives for the handler's events (the canonical fields).
+
+    `events` are API Gateway events as sent; ingest's own parsers turn them into
+    CanonicalEvents, whose fields are the baseline's input.
+    """
+    from functools import partial
+
+    from functions.ingest.canonicalize import RequestMeta
+    from functions.ingest.segment import parse_segment
+    from functions.ingest.snowplow import parse_pixel
+    from functions.shared.config import load_config
+    from functions.shared.privacy import anonymize_ip
+
+    config = load_config(ROOT / "beacon.yaml")
+    anonymize = partial(anonymize_ip, handling=config.ingest.ip_handling)
+    meta = RequestMeta("bench", datetime.now(UTC), "/", "203.0.113.77", "Mozilla/5.0 (bench)")
+    out: list[dict[str, Any]] = []
+    for event in events:
+        if event["rawPath"] == "/i":
+            query = event["queryStringParameters"]
+            parsed = parse_pixel(query, meta=meta, config=config, anonymize_ip=anonymize)
+        else:
+            body = json.loads(event["body"])
+            parsed = parse_segment(
+                "batch", body, source_name="web", meta=meta, anonymize_ip=anonymize
+            )
+        if parsed.rejections:
+            raise SystemExit(f"benchmark event rejected: {parsed.rejections[0].message}")
+        out += [e.model_dump(by_alias=True, exclude_none=True) for e in parsed.events]
+    return out
+
+
+def measure(seconds: float) -> list[Result]:
+    import boto3
+    from moto import mock_aws
+
+    from functions.shared.config import load_config
+    from infra.topology import TOPOLOGY, ResourceNames
+
+    names = ResourceNames()
+    ingest = TOPOLOGY.function("ingest")
+    os.environ.update(TOPOLOGY.environment_for(ingest, names))
+    os.environ.update(
+        BEACON_CONFIG_FILE=str(ROOT / "beacon.yaml"),
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",  # moto's fake credentials
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        POWERTOOLS_SERVICE_NAME="ingest",
+        POWERTOOLS_METRICS_DISABLED="true",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="ERROR",
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)  # mock_aws intercepts; never a real endpoint
+    config = load_config(ROOT / "beacon.yaml")
+    stream = names.stream("events")
+
+    with mock_aws():
+        kinesis = boto3.client("kinesis")
+        kinesis.create_stream(StreamName=stream, ShardCount=TOPOLOGY.stream("events").shards)
+        boto3.client("s3").create_bucket(Bucket=names.bucket("failed-events"))
+        secrets = boto3.client("secretsmanager")  # as infra.local.aws.provision creates them
+        for source in config.sources:
+            secrets.create_secret(Name=source.write_key_secret, SecretString=source.local_write_key)
+        secrets.create_secret(
+            Name=config.admin.admin_key_secret, SecretString=config.admin.local_admin_key
+        )
+
+        from functions.ingest import handler
+        from functions.shared.dal import clients
+        from functions.shared.dal.kinesis import KinesisWriter
+
+        clients.client.cache_clear()
+        handler.collector.cache_clear()
+        handler.app.cache_clear()
+        writer = handler.collector().events
+        assert isinstance(writer, KinesisWriter)  # its .calls counts PutRecords calls
+
+        def invoke(event: dict[str, Any], expect: int) -> None:
+            answer = handler.lambda_handler(event, FakeContext())
+            if answer["statusCode"] != expect:
+                raise SystemExit(f"unexpected answer {answer['statusCode']}: {answer.get('body')}")
+
+        # Pixel: a pool of distinct page views, one event per request.
+        pixels = [gateway_event("GET", "/i", query=pixel_query(n)) for n in range(2000)]
+        invoke(pixels[0], 200)  # cold start: settings, config, clients, secrets
+        pixel_pool = cycle(pixels)
+        calls_before = writer.calls
+        requests, elapsed = run_for(seconds, lambda: invoke(next(pixel_pool), 200))
+        pixel_calls = writer.calls - calls_before
+
+        # Segment batches of 100 track events, Basic auth as analytics-node sends it.
+        auth = {
+            "authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode(),
+            "content-type": "application/json",
+        }
+        batches = [
+            gateway_event("POST", "/v1/batch", body=batch_body(n * BATCH_SIZE), headers=auth)
+            for n in range(40)
+        ]
+        invoke(batches[0], 200)
+        batch_pool = cycle(batches)
+        calls_before = writer.calls
+        batch_requests, batch_elapsed = run_for(seconds, lambda: invoke(next(batch_pool), 200))
+        batch_calls = writer.calls - calls_before
+
+    pixel_fields = canonical_fields(pixels[:500])
+    batch_fields = canonical_fields(batches[:5])
+    return [
+        Result(
+            "pixel `GET /i`",
+            1,
+            requests,
+            elapsed,
+            pixel_calls,
+            baseline_events_per_s(pixel_fields, seconds / 2),
+        ),
+        Result(
+            f"Segment `POST /v1/batch` ({BATCH_SIZE} events)",
+            BATCH_SIZE,
+            batch_requests,
+            batch_elapsed,
+            batch_calls,
+            baseline_events_per_s(batch_fields, seconds / 2),
+        ),
+    ]
+
+
+# --- reporting ---------------------------------------------------------------
+
+
+def table(results: list[Result]) -> str:
+    rows = [
+        "| request | events/request | handler events/s | ms/request "
+        "| bare validate + to_json events/s | handler / bare | PutRecords calls/event |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r.kind} | {r.events_per_request} | {r.events_per_s:,.0f} | {r.ms_per_request:.2f} "
+            f"| {r.baseline_events_per_s:,.0f} | {r.ratio:.3f} | {r.calls_per_event:.3f} |"
+        )
+    return "\n".join(rows)
+
+
+def section(results: list[Result], command: str, seconds: float) -> str:
+    cores = os.cpu_count() or 1
+    return f"""{SECTION}
+
+`{command}` — {date.today().isoformat()}, Python {platform.python_version()}.
+Machine: {cores} cores; moto in-process, so absolute numbers are not AWS numbers;
+ratios and calls/event are what carry over.
+
+{table(results)}
+
+Each row drives the real `functions.ingest.handler.lambda_handler` with API
+Gateway HTTP API (payload 2.0) events for {seconds:g} s, one invocation at a time,
+with the events stream (`beacon-events`) and the failed-events bucket on moto.
+"bare" is the same process doing only `CanonicalEvent.model_validate` +
+`to_json` on the same events (their canonical fields), i.e. the floor of
+what ingest must do per event; "handler / bare" is the share of that speed
+the whole request path keeps (routing, decoding, auth, canonicalization,
+PutRecords through botocore into moto). PutRecords calls/event come from the
+KinesisWriter's call counter: 1.0 means one call per pixel request, 0.01 one
+call per batch of 100.
+"""
+
+
+def write_section(text: str) -> None:
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_INTRO
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _m: text + "\n", current, count=1)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
+    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    command = " ".join(["python bench/ingest.py", *(sys.argv[1:] if argv is None else argv)])
+    # Powertools prints metric blobs on stdout (they flush every 100 values even when
+    # disabled) and warns about empty flushes; the table is the output here.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    with Path(os.devnull).open("w") as quiet, redirect_stdout(quiet):
+        results = measure(args.seconds)
+    print(table(results))
+    if args.write:
+        write_section(section(results, command, args.seconds))
+        print(f"\nwrote the {SECTION!r} section of {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

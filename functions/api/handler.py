@@ -1,0 +1,102 @@
+"""Read/admin API Lambda: profiles, consent history, export and erasure (admin key).
+
+Its own function, so the ingest bundle stays small and ingest's role never
+reads personal data. Thin: check the key, call `People`, answer JSON.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import urllib.parse
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.api.consent_data import ConsentData
+from functions.api.people import People
+from functions.api.settings import ApiSettings
+from functions.shared.config import BeaconConfig, load_config
+from functions.shared.dal.consent_store import ConsentStore
+from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.secrets import secret_value
+from functions.shared.observability import logger, metrics, tracer
+
+
+@cache
+def config() -> BeaconConfig:
+    return load_config(ApiSettings().config_file)
+
+
+@cache
+def people() -> People:
+    settings = ApiSettings()
+    return People(
+        consent=ConsentData(ConsentStore(DynamoTable(settings.consent_table))),
+        others=(),
+        salt=secret_value(config().consent.identifier_salt_secret).encode(),
+    )
+
+
+def _json(status: int, payload: dict[str, Any]) -> Response[str]:
+    return Response(status, "application/json", json.dumps(payload, default=str))
+
+
+@cache
+def app() -> APIGatewayHttpResolver:
+    resolver = APIGatewayHttpResolver()
+
+    def admin(view: Callable[[str], Response[str]]) -> Callable[[str], Response[str]]:
+        def guarded(ref: str) -> Response[str]:
+            auth = resolver.current_event.headers.get("authorization") or ""
+            expected = secret_value(config().admin.admin_key_secret)
+            given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+                return _json(
+                    401, {"error": "an admin key is required: Authorization: Bearer <key>"}
+                )
+            try:
+                return view(urllib.parse.unquote(ref))
+            except ValueError as err:
+                return _json(400, {"error": str(err)})
+
+        return guarded
+
+    def found(payload: dict[str, Any] | None, ref: str) -> Response[str]:
+        if payload is None:
+            return _json(404, {"error": f"no profile for {ref}"})
+        return _json(200, payload)
+
+    @resolver.get("/v1/profiles/<ref>")
+    @admin
+    def get_profile(ref: str) -> Response[str]:
+        return found(people().profile(ref), ref)
+
+    @resolver.get("/v1/profiles/<ref>/consent")
+    @admin
+    def get_consent(ref: str) -> Response[str]:
+        return found(people().consent_history(ref), ref)
+
+    @resolver.get("/v1/profiles/<ref>/export")
+    @admin
+    def export_profile(ref: str) -> Response[str]:
+        return found(people().export(ref), ref)
+
+    @resolver.delete("/v1/profiles/<ref>")
+    @admin
+    def erase_profile(ref: str) -> Response[str]:
+        result = people().erase(ref)
+        logger.info("erasure", extra={"records_deleted": result["records_deleted"]})
+        return _json(200, result)
+
+    return resolver
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app().resolve(event, context)

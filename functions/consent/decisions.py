@@ -1,0 +1,215 @@
+"""Consent decisions: what a person allowed, across all their identifiers, and what it permits.
+
+Pure logic: no AWS, no Lambda. The step loads the consent state of every
+identifier in a batch, feeds the events through a `ConsentBook` in stream
+order, and writes back only what changed.
+
+Rules:
+- A decision is per category, timestamped by the event (clock-skew corrected).
+- The newest explicit decision among all identifiers on an event wins, per
+  category; ties break on message id so replays always resolve the same way.
+- What an event resolves to is recorded under every identifier it carries, so
+  a decision made under a user id reaches each new anonymous id seen with it.
+- An erased person's identifiers stay suppressed until a fresh opt-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from functions.shared.config import Consent
+from functions.shared.consent_records import (
+    MAX_LINKED,
+    AuditEntry,
+    CategoryDecision,
+    ConsentState,
+)
+from functions.shared.events import CanonicalEvent, ConsentStamp
+from functions.shared.identifiers import identifiers_of
+
+# Drop reasons, counted per day and reported by the demo.
+CONSENT_DENIED = "consent_denied"
+CONSENT_UNKNOWN = "consent_unknown"
+ERASED = "erased"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str | None
+    stamp: ConsentStamp
+
+
+def explicit_decision(event: CanonicalEvent, policy: Consent) -> tuple[dict[str, bool], str]:
+    """The categories this event decides, and where the decision came from."""
+    decided: dict[str, bool] = {}
+    source = ""
+    if event.context.consent and event.context.consent.category_preferences:
+        for name, granted in event.context.consent.category_preferences.items():
+            decided[policy.category(name)] = bool(granted)
+        source = f"{event.source.protocol}:categoryPreferences"
+        if event.event == "Segment Consent Preference Updated":
+            source = (
+                f"{event.source.protocol}:{event.properties.get('source', 'preference update')}"
+            )
+    snowplow = _snowplow_decision(event, policy)
+    if snowplow:
+        decided.update(snowplow)
+        source = f"snowplow:{event.event}"
+    return decided, source
+
+
+def _snowplow_decision(event: CanonicalEvent, policy: Consent) -> dict[str, bool]:
+    name = event.event
+    props = event.properties
+    if name == "consent_preferences":
+        kind = str(props.get("eventType", ""))
+        scopes = [
+            policy.category(s) for s in props.get("consentScopes") or [] if isinstance(s, str)
+        ]
+        if kind == "allow_all":
+            return dict.fromkeys(policy.categories, True)
+        if kind == "deny_all":
+            return dict.fromkeys(policy.categories, False)
+        if kind == "allow_selected":
+            return {c: c in scopes for c in (*policy.categories, *scopes)}
+        return {}
+    if name in ("consent_granted", "consent_withdrawn"):
+        granted = name == "consent_granted"
+        if not granted and props.get("all") is True:
+            return dict.fromkeys(policy.categories, False)
+        return dict.fromkeys(_consent_documents(event, policy), granted)
+    return {}
+
+
+def _consent_documents(event: CanonicalEvent, policy: Consent) -> list[str]:
+    snowplow = (event.context.model_extra or {}).get("snowplow") or {}
+    contexts: list[Any] = snowplow.get("contexts") or [] if isinstance(snowplow, dict) else []
+    names = []
+    for item in contexts:
+        if isinstance(item, dict) and "/consent_document/" in str(item.get("schema", "")):
+            data = item.get("data") or {}
+            label = data.get("name") or data.get("id")
+            if isinstance(label, str) and label.strip():
+                names.append(policy.category(label))
+    return names
+
+
+class ConsentBook:
+    """The consent state of one batch's identifiers, updated event by event in stream order."""
+
+    def __init__(self, states: dict[str, ConsentState], policy: Consent, salt: bytes) -> None:
+        self.states = states
+        self.policy = policy
+        self.salt = salt
+        self.audit: list[AuditEntry] = []
+
+    def keys_for(self, event: CanonicalEvent) -> list[str]:
+        return [identifier.hashed_key(self.salt) for identifier in identifiers_of(event)]
+
+    def state(self, key: str) -> ConsentState:
+        return self.states.setdefault(key, ConsentState(key))
+
+    def apply(self, event: CanonicalEvent) -> Verdict:
+        keys = self.keys_for(event)
+        states = [self.state(key) for key in keys]
+        decided, source = explicit_decision(event, self.policy)
+        # Segment's consent wrapper puts preferences on every event: they update the
+        # state and then the event is judged like any other, unless it is a consent event.
+        is_consent_event = self._always_allowed(event)
+
+        if any(s.suppressed for s in states):
+            if not self._fresh_opt_in(decided, event, states):
+                return self._verdict(False, ERASED, {})
+            for state in states:
+                state.suppressed, state.changed = False, True
+
+        resolved = self._resolve(states)
+        for category, granted in decided.items():
+            decision = CategoryDecision(granted, event.timestamp, source, event.message_id)
+            if decision.newer_than(resolved.get(category)):
+                resolved[category] = decision
+        self._record(states, resolved, event)
+        self._link(states)
+
+        if is_consent_event:
+            return self._verdict(True, None, resolved)
+        for category in self.policy.required_for_profiles:
+            known = resolved.get(category)
+            if known is not None and not known.granted:
+                return self._verdict(False, CONSENT_DENIED, resolved)
+            if known is None and self.policy.default == "opt-in":
+                return self._verdict(False, CONSENT_UNKNOWN, resolved)
+        return self._verdict(True, None, resolved)
+
+    # --- helpers -------------------------------------------------------------
+
+    def _always_allowed(self, event: CanonicalEvent) -> bool:
+        return event.event is not None and event.event in self.policy.always_allowed_events
+
+    def _fresh_opt_in(
+        self, decided: dict[str, bool], event: CanonicalEvent, states: list[ConsentState]
+    ) -> bool:
+        erased_at = max((s.erased_at for s in states if s.erased_at), default=None)
+        newer = erased_at is None or event.timestamp > erased_at
+        required = self.policy.required_for_profiles
+        return newer and bool(decided) and all(decided.get(c) is True for c in required)
+
+    @staticmethod
+    def _resolve(states: list[ConsentState]) -> dict[str, CategoryDecision]:
+        resolved: dict[str, CategoryDecision] = {}
+        for state in states:
+            for category, decision in state.categories.items():
+                if decision.newer_than(resolved.get(category)):
+                    resolved[category] = decision
+        return resolved
+
+    def _record(
+        self,
+        states: list[ConsentState],
+        resolved: dict[str, CategoryDecision],
+        event: CanonicalEvent,
+    ) -> None:
+        """Write what the event resolved to under each of its identifiers; audit the changes."""
+        for state in states:
+            changes: dict[str, dict[str, bool | None]] = {}
+            for category, decision in resolved.items():
+                current = state.categories.get(category)
+                if decision.newer_than(current):
+                    if current is None or current.granted != decision.granted:
+                        changes[category] = {
+                            "from": None if current is None else current.granted,
+                            "to": decision.granted,
+                        }
+                    state.categories[category] = decision
+                    state.changed = True
+            if changes:
+                origin = {d.source for c, d in resolved.items() if c in changes}
+                own = all(resolved[c].message_id == event.message_id for c in changes)
+                source = (
+                    ", ".join(sorted(origin)) if own else "propagated: " + ", ".join(sorted(origin))
+                )
+                self.audit.append(
+                    AuditEntry(state.key, event.timestamp, event.message_id, source, changes)
+                )
+
+    @staticmethod
+    def _link(states: list[ConsentState]) -> None:
+        keys = {s.key for s in states}
+        for state in states:
+            new = keys - {state.key} - state.linked
+            if new and len(state.linked) < MAX_LINKED:
+                state.linked.update(sorted(new)[: MAX_LINKED - len(state.linked)])
+                state.changed = True
+
+    def _verdict(
+        self, allowed: bool, reason: str | None, resolved: dict[str, CategoryDecision]
+    ) -> Verdict:
+        granted: list[str] = []
+        denied: list[str] = []
+        for category in sorted({*self.policy.categories, *resolved}):
+            decision = resolved.get(category)
+            ok = decision.granted if decision else self.policy.default == "opt-out"
+            (granted if ok else denied).append(category)
+        return Verdict(allowed, reason, ConsentStamp(granted=granted, denied=denied))

@@ -1,0 +1,96 @@
+"""Consent Lambda: Kinesis `events` -> consent decisions -> Kinesis `consented`.
+
+Thin: builds the step once per container, then per batch opens it (one
+BatchGetItem), lets Powertools' BatchProcessor run the records in order, and
+commits the effects once. Partial failures are reported per record.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.consent.settings import ConsentSettings
+from functions.consent.step import ConsentStep
+from functions.shared.config import load_config
+from functions.shared.dal.consent_store import ConsentStore
+from functions.shared.dal.counters import DailyCounters
+from functions.shared.dal.dynamo import DynamoTable, StorageThrottled
+from functions.shared.dal.failed_events_store import S3FailedEventStore
+from functions.shared.dal.kinesis import KinesisWriter
+from functions.shared.dal.secrets import secret_value
+from functions.shared.observability import count_by_reason, logger, metrics, tracer
+from functions.shared.stream_batch import StreamItem
+
+processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+
+
+@cache
+def consent_step() -> ConsentStep:
+    settings = ConsentSettings()
+    config = load_config(settings.config_file)
+    return ConsentStep(
+        policy=config.consent,
+        salt=secret_value(config.consent.identifier_salt_secret).encode(),
+        states=ConsentStore(DynamoTable(settings.consent_table)),
+        consented=KinesisWriter(settings.consented_stream),
+        failed_events=S3FailedEventStore(settings.failed_events_bucket),
+        counters=DailyCounters(DynamoTable(settings.counters_table)),
+    )
+
+
+def stream_items(event: dict[str, Any]) -> list[StreamItem]:
+    items = []
+    for raw in event.get("Records", []):
+        record = KinesisStreamRecord(raw)
+        items.append(
+            StreamItem(
+                sequence=record.kinesis.sequence_number,
+                partition_key=record.kinesis.partition_key,
+                data=record.kinesis.data_as_bytes(),
+                shard=record.event_id.split(":", 1)[0],
+            )
+        )
+    return items
+
+
+def _all_failed(items: list[StreamItem]) -> dict[str, Any]:
+    return {"batchItemFailures": [{"itemIdentifier": i.sequence} for i in items]}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    items = stream_items(event)
+    try:
+        batch = consent_step().open_batch(items)
+        response = process_partial_response(
+            event=event,
+            record_handler=lambda record: batch.decide(record.kinesis.sequence_number),
+            processor=processor,
+            context=context,
+        )
+        reported = [str(f["itemIdentifier"]) for f in response.get("batchItemFailures", [])]
+        failures, outcome = batch.commit(reported)
+    except StorageThrottled as err:
+        # Report, don't raise: Lambda retries the records without bisecting a healthy batch.
+        logger.warning(
+            "consent storage throttled; the batch will be retried", extra={"error": str(err)}
+        )
+        metrics.add_metric(name="ConsentThrottled", unit=MetricUnit.Count, value=1)
+        return _all_failed(items)
+    metrics.add_metric(name="EventsForwarded", unit=MetricUnit.Count, value=outcome.forwarded)
+    count_by_reason("EventsDroppedByConsent", outcome.dropped)
+    if outcome.malformed:
+        metrics.add_metric(name="MalformedRecords", unit=MetricUnit.Count, value=outcome.malformed)
+    return {"batchItemFailures": failures}

@@ -1,0 +1,154 @@
+"""The consent step for one Kinesis batch: load, decide in order, commit once.
+
+Reads: one BatchGetItem for the consent state of every identifier in the
+batch. Writes: one PutRecords for the permitted events, BatchWriteItem for
+the identifiers whose consent changed and their audit entries, and one
+counter item for the whole batch. Nothing is written per event.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from functions.consent.decisions import ConsentBook
+from functions.shared.config import Consent
+from functions.shared.consent_records import AuditEntry, ConsentState
+from functions.shared.events import CanonicalEvent
+from functions.shared.failed_events import FailedEvent
+from functions.shared.stream_batch import OrderedBatch, StreamItem
+from functions.shared.streams import StreamRecord
+
+COUNTER = "consent"  # per-day counter: forwarded, and drops by reason
+FORWARDED = "forwarded"
+MALFORMED = "malformed_record"
+
+
+class ConsentStatePort(Protocol):
+    def load(self, keys: Sequence[str]) -> dict[str, ConsentState]: ...
+    def save(self, states: Sequence[ConsentState], audit: Sequence[AuditEntry]) -> None: ...
+
+
+class StreamPort(Protocol):
+    def put(self, records: Sequence[StreamRecord]) -> list[int]: ...
+
+
+class FailedEventsPort(Protocol):
+    def put(self, failures: Sequence[FailedEvent], request_id: str) -> None: ...
+
+
+class CountersPort(Protocol):
+    def record_batch(self, name: str, day: str, batch_id: str, counts: Counter[str]) -> None: ...
+
+
+@dataclass
+class ConsentStep:
+    policy: Consent
+    salt: bytes
+    states: ConsentStatePort
+    consented: StreamPort
+    failed_events: FailedEventsPort
+    counters: CountersPort
+
+    def open_batch(self, items: list[StreamItem]) -> ConsentBatch:
+        return ConsentBatch(self, items)
+
+
+@dataclass
+class BatchOutcome:
+    forwarded: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    malformed: int = 0
+
+
+class ConsentBatch:
+    def __init__(self, step: ConsentStep, items: list[StreamItem]) -> None:
+        self.step = step
+        self.order = OrderedBatch(items)
+        self.events: dict[int, CanonicalEvent | str] = {}  # index -> event, or why unreadable
+        for index, item in enumerate(items):
+            try:
+                self.events[index] = CanonicalEvent.model_validate_json(item.data)
+            except ValidationError as err:
+                self.events[index] = f"not a canonical event: {err.errors()[0]['msg']}"
+        keys = ConsentBook({}, step.policy, step.salt)
+        wanted = [
+            k for e in self.events.values() if not isinstance(e, str) for k in keys.keys_for(e)
+        ]
+        # Throttling here propagates: every record fails and Lambda retries the batch.
+        self.book = ConsentBook(step.states.load(wanted), step.policy, step.salt)
+        self.forward: list[tuple[int, StreamRecord]] = []
+        self.verdicts: dict[int, str] = {}  # index -> FORWARDED or a drop reason
+        self.failures: list[tuple[int, FailedEvent]] = []
+
+    def decide(self, sequence: str) -> None:
+        """Record handler: judge one record, in stream order; effects are buffered."""
+        index = self.order.check(sequence)
+        try:
+            event = self.events[index]
+            item = self.order.items[index]
+            if isinstance(event, str):
+                self.failures.append((index, self._malformed(item, event)))
+                self.verdicts[index] = MALFORMED
+                return
+            verdict = self.book.apply(event)
+            if verdict.allowed:
+                stamped = event.model_copy(update={"consent": verdict.stamp})
+                self.forward.append(
+                    (index, StreamRecord(item.partition_key, stamped.to_json().encode()))
+                )
+                self.verdicts[index] = FORWARDED
+            else:
+                assert verdict.reason is not None
+                self.verdicts[index] = verdict.reason
+        except Exception:
+            self.order.fail_from(index)
+            raise
+
+    def commit(self, reported: list[str]) -> tuple[list[dict[str, str]], BatchOutcome]:
+        """Write the batch's effects; return the partial batch response and the tally.
+
+        `reported`: sequence numbers the record handler failed (BatchProcessor's answer).
+        """
+        for sequence in reported:
+            self.order.fail_from(self.order.position[sequence])
+        to_forward = [(i, r) for i, r in self.forward if self.order.committed(i)]
+        refused = self.step.consented.put([r for _, r in to_forward]) if to_forward else []
+        if refused:
+            self.order.fail_from(to_forward[min(refused)][0])
+        # State may reflect records past the cut: re-applying them on the retry
+        # resolves to the same decisions, so that is harmless.
+        self.step.states.save(list(self.book.states.values()), self.book.audit)
+        failures = [f for i, f in self.failures if self.order.committed(i)]
+        if failures:
+            self.step.failed_events.put(failures, self.order.batch_id)
+        outcome = BatchOutcome()
+        for index, verdict in self.verdicts.items():
+            if not self.order.committed(index):
+                continue
+            if verdict == FORWARDED:
+                outcome.forwarded += 1
+            elif verdict == MALFORMED:
+                outcome.malformed += 1
+            else:
+                outcome.dropped[verdict] += 1
+        counts = Counter({FORWARDED: outcome.forwarded, MALFORMED: outcome.malformed})
+        counts.update(outcome.dropped)
+        day = datetime.now(UTC).date().isoformat()
+        self.step.counters.record_batch(COUNTER, day, self.order.batch_id, counts)
+        return self.order.failures(), outcome
+
+    def _malformed(self, item: StreamItem, why: str) -> FailedEvent:
+        return FailedEvent(
+            failed_at=datetime.now(UTC),
+            step="consent",
+            reason=MALFORMED,
+            message=why,
+            raw=item.data.decode("utf-8", "backslashreplace"),
+            request_id=item.sequence,
+        )

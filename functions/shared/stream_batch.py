@@ -1,0 +1,61 @@
+"""In-order processing of one Kinesis batch, for steps whose effects must not be applied twice.
+
+Lambda resumes a Kinesis batch from the first record reported as failed. If a
+step kept processing past a failure, the records after it would be applied
+now and again on the retry. So the first failure halts the batch: every later
+record is reported failed too, and only the prefix before it is committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    """A Kinesis record as the steps' logic sees it."""
+
+    sequence: str
+    partition_key: str
+    data: bytes
+    shard: str = ""
+
+
+class Halted(RuntimeError):
+    """An earlier record of this batch failed; this one waits for the retry, in order."""
+
+
+class OrderedBatch:
+    """Tracks which prefix of a batch succeeded."""
+
+    def __init__(self, items: list[StreamItem]) -> None:
+        self.items = items
+        self.position = {item.sequence: index for index, item in enumerate(items)}
+        self.cut: int | None = None  # index of the first record that did not succeed
+
+    def check(self, sequence: str) -> int:
+        """The record's index; raises Halted once the batch has been cut before it."""
+        index = self.position[sequence]
+        if self.cut is not None and index >= self.cut:
+            raise Halted(f"record {sequence} waits: an earlier record of the batch failed")
+        return index
+
+    def fail_from(self, index: int) -> None:
+        self.cut = index if self.cut is None else min(self.cut, index)
+
+    def committed(self, index: int) -> bool:
+        return self.cut is None or index < self.cut
+
+    def failures(self) -> list[dict[str, str]]:
+        """The partial batch response: every record from the cut on."""
+        if self.cut is None:
+            return []
+        return [{"itemIdentifier": item.sequence} for item in self.items[self.cut :]]
+
+    @property
+    def batch_id(self) -> str:
+        """Stable across a retry of the same records (used to make counters idempotent)."""
+        if not self.items:
+            return "empty"
+        first, last = self.items[0], self.items[-1]
+        return f"{first.shard}#{first.sequence}#{last.sequence}"

@@ -1,0 +1,125 @@
+"""Consent on the local stack: opt in, opt out, export, erase — over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from .conftest import RunningStack, basic_auth
+
+pytestmark = pytest.mark.e2e
+ADMIN = {"Authorization": "Bearer local-admin-key"}
+
+
+def call(stack: RunningStack, method: str, path: str, body: dict | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(stack.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=20) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def track(stack: RunningStack, anon: str, name: str, user: str | None = None, **extra) -> None:
+    body = {"anonymousId": anon, "event": name, **extra}
+    if user:
+        body["userId"] = user
+    status, _ = call(stack, "POST", "/v1/track", body, basic_auth("local-write-key"))
+    assert status == 200
+
+
+def consented(stack: RunningStack, marker: str) -> list[str]:
+    return [r["event"] for r in stack.stream_records("beacon-consented") if marker in json.dumps(r)]
+
+
+def eventually(check, timeout_s: float = 20.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_opt_in_flows_opt_out_stops(stack):
+    anon = f"anon-{uuid.uuid4()}"
+    track(stack, anon, "Before Any Decision")  # opt-in policy: dropped, counted
+    status, _ = call(stack, "POST", "/v1/consent",
+                     {"anonymousId": anon, "source": "onetrust",
+                      "categoryPreferences": {"personalization": True, "analytics": True}},
+                     basic_auth("local-write-key"))
+    assert status == 200
+    track(stack, anon, "After Opt In")
+    assert eventually(lambda: "After Opt In" in consented(stack, anon))
+    track(stack, anon, "Opt Out Banner", context={"consent": {"categoryPreferences": {
+        "personalization": False}}})
+    track(stack, anon, "After Opt Out")
+    track(stack, anon, "Marker End", context={"consent": {"categoryPreferences": {
+        "personalization": True}}})
+    assert eventually(lambda: "Marker End" in consented(stack, anon))
+    assert consented(stack, anon) == [
+        "Segment Consent Preference Updated", "After Opt In", "Marker End"]
+    status, history = call(stack, "GET", f"/v1/profiles/anonymous_id:{anon}/consent", headers=ADMIN)
+    assert status == 200
+    changes = [h["changes"]["personalization"] for h in history["history"]
+               if "personalization" in h["changes"]]
+    assert changes == [{"from": None, "to": True}, {"from": True, "to": False},
+                       {"from": False, "to": True}]
+
+
+def test_decision_under_user_id_reaches_a_new_device(stack):
+    user, laptop, phone = f"u-{uuid.uuid4()}", f"l-{uuid.uuid4()}", f"p-{uuid.uuid4()}"
+    track(stack, laptop, "Login", user=user, context={"consent": {"categoryPreferences": {
+        "personalization": True}}})
+    track(stack, phone, "Login On Phone", user=user)  # links the phone to the user's decision
+    track(stack, phone, "Phone Only")  # anonymous-only: still allowed
+    assert eventually(lambda: "Phone Only" in consented(stack, phone))
+
+
+def test_export_then_erase_then_suppressed(stack):
+    user, anon = f"u-{uuid.uuid4()}", f"a-{uuid.uuid4()}"
+    email = f"{uuid.uuid4().hex[:8]}@example.org"
+    track(stack, anon, "Signed Up", user=user, traits={"email": email},
+          context={"consent": {"categoryPreferences": {"personalization": True}}})
+    assert eventually(lambda: "Signed Up" in consented(stack, user))
+
+    status, profile = call(stack, "GET", f"/v1/profiles/email:{email}", headers=ADMIN)
+    assert status == 200 and profile["consent"]["personalization"]["granted"] is True
+    status, export = call(stack, "GET", f"/v1/profiles/user_id:{user}/export", headers=ADMIN)
+    assert status == 200
+    assert len(export["consent"]["identifiers"]) == 3  # user id, anonymous id, email hash
+    assert all(i["history"] for i in export["consent"]["identifiers"])
+
+    assert call(stack, "GET", f"/v1/profiles/user_id:{user}", headers={})[0] == 401
+    assert call(stack, "DELETE", f"/v1/profiles/user_id:{user}",
+                headers={"Authorization": "Bearer wrong"})[0] == 401
+    status, erased = call(stack, "DELETE", f"/v1/profiles/user_id:{user}", headers=ADMIN)
+    assert status == 200 and erased["identifiers_suppressed"] == 3
+    assert erased["records_deleted"]["consent"] > 0
+    # Idempotent: again deletes nothing more and still answers 200.
+    status, again = call(stack, "DELETE", f"/v1/profiles/user_id:{user}", headers=ADMIN)
+    assert status == 200 and again["records_deleted"]["consent"] >= 0
+
+    for ref in (f"user_id:{user}", f"anonymous_id:{anon}", f"email:{email}"):
+        assert call(stack, "GET", f"/v1/profiles/{ref}", headers=ADMIN)[0] == 404
+
+    # New events from any of the person's identifiers are suppressed, even with a stale opt-in.
+    track(stack, anon, "After Erasure", context={"consent": {"categoryPreferences": {
+        "personalization": True}}}, timestamp="2020-01-01T00:00:00Z")
+    marker = f"m-{uuid.uuid4()}"
+    track(stack, marker, "Pipeline Tick", context={"consent": {"categoryPreferences": {
+        "personalization": True}}})
+    assert eventually(lambda: "Pipeline Tick" in consented(stack, marker))
+    assert "After Erasure" not in consented(stack, anon)
+
+
+def test_bad_profile_reference_is_400(stack):
+    assert call(stack, "GET", "/v1/profiles/no-colon", headers=ADMIN)[0] == 400
