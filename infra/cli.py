@@ -93,18 +93,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _admin_call(args: argparse.Namespace, method: str, suffix: str = "") -> int:
-    """Call the read/admin API (local or deployed) and print its JSON answer."""
+    """Call the read/admin API (local or deployed) for one profile."""
+    import urllib.parse
+
+    return _admin_request(
+        args, method, f"/v1/profiles/{urllib.parse.quote(args.ref, safe=':@')}{suffix}"
+    )
+
+
+def _admin_request(args: argparse.Namespace, method: str, path: str) -> int:
+    """Call the read/admin API and print its JSON answer."""
     import json
     import urllib.error
-    import urllib.parse
     import urllib.request
 
-    url = f"{args.endpoint.rstrip('/')}/v1/profiles/{urllib.parse.quote(args.ref, safe=':@')}{suffix}"
-    request = urllib.request.Request(
+    url = f"{args.endpoint.rstrip('/')}{path}"
+    if not url.startswith(("http://", "https://")):
+        raise SystemExit(f"--endpoint must be an http(s) URL, got {args.endpoint!r}")
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
         url, method=method, headers={"Authorization": f"Bearer {args.admin_key}"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - the user's URL
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - user's URL
             print(json.dumps(json.loads(answer.read()), indent=2))
             return 0
     except urllib.error.HTTPError as err:
@@ -154,8 +164,27 @@ def main(argv: list[str] | None = None) -> int:
 
     _admin_verb(verbs, "profile", "one profile as JSON (read API)", "GET")
     _admin_verb(verbs, "consent", "a person's consent and its audit trail", "GET", "/consent")
-    _admin_verb(verbs, "export", "everything held about a person (access request)", "GET", "/export")
+    _admin_verb(
+        verbs, "export", "everything held about a person (access request)", "GET", "/export"
+    )
     _admin_verb(verbs, "erase", "delete everything about a person, keep a suppression", "DELETE")
+
+    identity = verbs.add_parser("identity", help="review suggested links between profiles")
+    identity_verbs = identity.add_subparsers(dest="identity_verb", required=True)
+    suggestions = identity_verbs.add_parser("suggestions", help="list suggested links")
+    suggestions.set_defaults(run=lambda a: _admin_request(a, "GET", "/v1/identity/suggestions"))
+    for decision in ("link", "reject"):
+        verb = identity_verbs.add_parser(decision, help=f"{decision} two suggested profiles")
+        verb.add_argument("a", metavar="PROFILE_A")
+        verb.add_argument("b", metavar="PROFILE_B")
+        verb.set_defaults(
+            run=lambda a, d=decision: _admin_request(
+                a, "POST", f"/v1/identity/suggestions/{a.a}/{a.b}/{d}"
+            )
+        )
+    for verb in identity_verbs.choices.values():
+        verb.add_argument("--endpoint", default="http://127.0.0.1:8080")
+        verb.add_argument("--admin-key", default="local-admin-key")
 
     args = parser.parse_args(argv)
     try:

@@ -109,7 +109,9 @@ class Simulator:
         roll = self.random.random()
         # The cookie banner: most accept, some refuse personalization, some never
         # answer; a few decide through the shop's CMP, which calls /v1/consent.
-        consent = "all" if roll < 0.7 else "deny" if roll < 0.82 else "none" if roll < 0.92 else "api"
+        consent = (
+            "all" if roll < 0.7 else "deny" if roll < 0.82 else "none" if roll < 0.92 else "api"
+        )
         return {
             "anonymous_id": str(uuid.UUID(int=self.random.getrandbits(128))),
             "user_id": f"user-{n:05d}",
@@ -121,10 +123,19 @@ class Simulator:
     @staticmethod
     def _preferences(shopper: dict[str, Any]) -> dict[str, bool] | None:
         if shopper["consent"] == "all":
-            return {"necessary": True, "analytics": True, "personalization": True, "advertising": True}
+            return {
+                "necessary": True,
+                "analytics": True,
+                "personalization": True,
+                "advertising": True,
+            }
         if shopper["consent"] == "deny":
-            return {"necessary": True, "analytics": True, "personalization": False,
-                    "advertising": False}
+            return {
+                "necessary": True,
+                "analytics": True,
+                "personalization": False,
+                "advertising": False,
+            }
         return None
 
     def _with_consent(self, item: dict[str, Any], shopper: dict[str, Any]) -> dict[str, Any]:
@@ -143,12 +154,21 @@ class Simulator:
     def _segment_visit(self, shopper: dict[str, Any]) -> None:
         anon = shopper["anonymous_id"]
         if shopper["consent"] == "api":
-            decision = {"anonymousId": anon, "source": "onetrust", "timestamp": self._tick(),
-                        "categoryPreferences": {"C0001": True, "personalization": True}}
+            decision = {
+                "anonymousId": anon,
+                "source": "onetrust",
+                "timestamp": self._tick(),
+                "categoryPreferences": {"C0001": True, "personalization": True},
+            }
             auth = base64.b64encode(f"{self.server_write_key}:".encode()).decode()
-            self._send("POST", "/v1/consent", json.dumps(decision).encode(),
-                       {"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
-                       units=1, protocol="segment")
+            self._send(
+                "POST",
+                "/v1/consent",
+                json.dumps(decision).encode(),
+                {"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
+                units=1,
+                protocol="segment",
+            )
         browse: list[dict[str, Any]] = [
             {"type": "page", "name": "Home", "properties": {"path": "/"}},
         ]
@@ -292,16 +312,29 @@ class Simulator:
                 "data": {
                     "schema": "iglu:com.snowplowanalytics.snowplow/consent_preferences/"
                     "jsonschema/1-0-0",
-                    "data": {"eventType": verdict, "basisForProcessing": "consent",
-                             "consentUrl": "https://shop.example.com/privacy",
-                             "consentVersion": "3", "consentScopes": ["all"],
-                             "domainsApplied": ["shop.example.com"]},
+                    "data": {
+                        "eventType": verdict,
+                        "basisForProcessing": "consent",
+                        "consentUrl": "https://shop.example.com/privacy",
+                        "consentVersion": "3",
+                        "consentScopes": ["all"],
+                        "domainsApplied": ["shop.example.com"],
+                    },
                 },
             }
-            events.insert(1, {"e": "ue", "ue_pr": json.dumps(consent), "duid": duid,
-                              "aid": "shop-web", "p": "web", "tv": "js-3.24.0",
-                              "dtm": events[0]["dtm"],
-                              "eid": str(uuid.UUID(int=self.random.getrandbits(128)))})
+            events.insert(
+                1,
+                {
+                    "e": "ue",
+                    "ue_pr": json.dumps(consent),
+                    "duid": duid,
+                    "aid": "shop-web",
+                    "p": "web",
+                    "tv": "js-3.24.0",
+                    "dtm": events[0]["dtm"],
+                    "eid": str(uuid.UUID(int=self.random.getrandbits(128))),
+                },
+            )
         # The JS tracker POSTs batches; the <noscript> pixel sends one GET.
         body = json.dumps({"schema": TP2_SCHEMA, "data": events[1:]}).encode()
         self._send(

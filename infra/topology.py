@@ -68,6 +68,10 @@ class Bucket:
     expire_days: int = 90
 
 
+# The secrets named in beacon.yaml, by the role they play.
+SecretRole = Literal["write_keys", "admin_key", "identifier_salt", "ip_hash_salt"]
+
+
 # --- event sources -----------------------------------------------------------
 
 
@@ -132,7 +136,7 @@ class Function:
     writes_queues: tuple[str, ...] = ()
     writes_buckets: tuple[str, ...] = ()
     reads_buckets: tuple[str, ...] = ()
-    reads_secrets: bool = False
+    secrets: tuple[SecretRole, ...] = ()  # which of the config's secrets it may read
 
     @property
     def handler(self) -> str:
@@ -302,6 +306,8 @@ API_ROUTES = (
     HttpRoute("GET", "/v1/profiles/{ref}"),
     HttpRoute("DELETE", "/v1/profiles/{ref}"),
     HttpRoute("GET", "/v1/profiles/{ref}/{view}"),
+    HttpRoute("GET", "/v1/identity/suggestions"),
+    HttpRoute("POST", "/v1/identity/suggestions/{a}/{b}/{decision}"),
 )
 
 FUNCTIONS = (
@@ -314,7 +320,7 @@ FUNCTIONS = (
         http_routes=INGEST_ROUTES,
         writes_streams=("events",),
         writes_buckets=("failed-events",),
-        reads_secrets=True,
+        secrets=("write_keys", "ip_hash_salt"),
     ),
     Function(
         "consent",
@@ -327,7 +333,19 @@ FUNCTIONS = (
         reads_tables=("consent",),
         writes_tables=("consent", "counters"),
         writes_buckets=("failed-events",),
-        reads_secrets=True,
+        secrets=("identifier_salt",),
+    ),
+    Function(
+        "identity",
+        step="identity",
+        purpose="resolve each event to one profile per person; emit merges",
+        memory_mb=1024,
+        timeout_s=60,
+        kinesis_sources=(KinesisSource("consented", batch_size=200, max_batching_window_s=1),),
+        writes_streams=("resolved",),
+        reads_tables=("identity",),
+        writes_tables=("identity",),
+        writes_buckets=("failed-events",),
     ),
     Function(
         "api",
@@ -336,9 +354,10 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=30,
         http_routes=API_ROUTES,
-        reads_tables=("consent",),
-        writes_tables=("consent",),
-        reads_secrets=True,
+        writes_streams=("consented",),  # a reviewer's link travels to the identity step
+        reads_tables=("consent", "identity"),
+        writes_tables=("consent", "identity"),
+        secrets=("admin_key", "identifier_salt"),
     ),
 )
 

@@ -38,8 +38,9 @@ class ConsentData:
             return None
         resolved: dict[str, CategoryDecision] = {}
         for state in states.values():
-            for category, decision in state.categories.items():
-                if decision.newer_than(resolved.get(category)):
+            for category in state.categories:
+                decision = state.latest(category)
+                if decision is not None and decision.newer_than(resolved.get(category)):
                     resolved[category] = decision
         return {
             category: {"granted": d.granted, "at": d.at.isoformat(), "source": d.source}
@@ -64,13 +65,16 @@ class ConsentData:
                     "identifier_hash": key,
                     "suppressed": bool(state and state.suppressed),
                     "categories": {
-                        c: {
-                            "granted": d.granted,
-                            "at": d.at.isoformat(),
-                            "source": d.source,
-                            "message_id": d.message_id,
-                        }
-                        for c, d in (state.categories.items() if state else ())
+                        c: [
+                            {
+                                "granted": d.granted,
+                                "at": d.at.isoformat(),
+                                "source": d.source,
+                                "message_id": d.message_id,
+                            }
+                            for d in history
+                        ]
+                        for c, history in (state.categories.items() if state else ())
                     },
                     "history": audit,
                 }

@@ -17,11 +17,15 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api.consent_data import ConsentData
+from functions.api.identity_data import IdentityData
+from functions.api.links import Links
 from functions.api.people import People
 from functions.api.settings import ApiSettings
 from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal.consent_store import ConsentStore
 from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.identity_store import IdentityStore
+from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.secrets import secret_value
 from functions.shared.observability import logger, metrics, tracer
 
@@ -34,10 +38,12 @@ def config() -> BeaconConfig:
 @cache
 def people() -> People:
     settings = ApiSettings()
+    salt = secret_value(config().consent.identifier_salt_secret).encode()
     return People(
+        identity=IdentityData(IdentityStore(DynamoTable(settings.identity_table)), salt),
         consent=ConsentData(ConsentStore(DynamoTable(settings.consent_table))),
         others=(),
-        salt=secret_value(config().consent.identifier_salt_secret).encode(),
+        salt=salt,
     )
 
 
@@ -45,19 +51,33 @@ def _json(status: int, payload: dict[str, Any]) -> Response[str]:
     return Response(status, "application/json", json.dumps(payload, default=str))
 
 
+def _unauthorized() -> Response[str]:
+    return _json(401, {"error": "an admin key is required: Authorization: Bearer <key>"})
+
+
+@cache
+def links() -> Links:
+    settings = ApiSettings()
+    return Links(
+        store=IdentityStore(DynamoTable(settings.identity_table)),
+        commands=KinesisWriter(settings.consented_stream),
+    )
+
+
 @cache
 def app() -> APIGatewayHttpResolver:
     resolver = APIGatewayHttpResolver()
 
+    def authorized() -> bool:
+        auth = resolver.current_event.headers.get("authorization") or ""
+        expected = secret_value(config().admin.admin_key_secret)
+        given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
     def admin(view: Callable[[str], Response[str]]) -> Callable[[str], Response[str]]:
         def guarded(ref: str) -> Response[str]:
-            auth = resolver.current_event.headers.get("authorization") or ""
-            expected = secret_value(config().admin.admin_key_secret)
-            given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-            if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-                return _json(
-                    401, {"error": "an admin key is required: Authorization: Bearer <key>"}
-                )
+            if not authorized():
+                return _unauthorized()
             try:
                 return view(urllib.parse.unquote(ref))
             except ValueError as err:
@@ -84,6 +104,24 @@ def app() -> APIGatewayHttpResolver:
     @admin
     def export_profile(ref: str) -> Response[str]:
         return found(people().export(ref), ref)
+
+    @resolver.get("/v1/identity/suggestions")
+    def list_suggestions() -> Response[str]:
+        if not authorized():
+            return _unauthorized()
+        return _json(200, {"suggestions": links().open()})
+
+    @resolver.post("/v1/identity/suggestions/<a>/<b>/<decision>")
+    def decide_suggestion(a: str, b: str, decision: str) -> Response[str]:
+        if not authorized():
+            return _unauthorized()
+        try:
+            result = links().decide(a, b, decision)
+        except ValueError as err:
+            return _json(400, {"error": str(err)})
+        if result is None:
+            return _json(404, {"error": f"no suggested link between {a} and {b}"})
+        return _json(200, result)
 
     @resolver.delete("/v1/profiles/<ref>")
     @admin

@@ -7,35 +7,44 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.api.consent_data import ConsentData
+from functions.api.identity_data import IdentityData
 from functions.shared.erasure import Person, PersonalData
 from functions.shared.identifiers import Identifier
 
 
 @dataclass
 class People:
+    identity: IdentityData  # widens first: the graph knows all of a person's identifiers
     consent: ConsentData
-    others: tuple[PersonalData, ...]  # later steps' participants (identity, profiles, deliveries)
+    others: tuple[PersonalData, ...]  # later steps' participants (profiles, deliveries)
     salt: bytes
 
     @property
     def participants(self) -> tuple[PersonalData, ...]:
-        return (self.consent, *self.others)
+        return (self.identity, self.consent, *self.others)
 
     def find(self, ref: str) -> Person:
         """`type:value` -> the person, widened by every participant. ValueError if malformed."""
         identifier = Identifier.parse(ref)
-        person = Person(asked_for=identifier, keys={identifier.hashed_key(self.salt)})
+        person = Person(
+            asked_for=identifier,
+            keys={identifier.hashed_key(self.salt)},
+            identifiers={identifier},
+        )
         for participant in self.participants:
             participant.widen(person)
         return person
 
     def profile(self, ref: str) -> dict[str, Any] | None:
+        """The identity's fields at the top (profile id, identifiers), the rest by name."""
         person = self.find(ref)
         views = {p.name: p.view(person) for p in self.participants}
         if all(v is None for v in views.values()):
             return None
+        identity = views.pop("identity") or {}
         return {
             "identifier": str(person.asked_for),
+            **identity,
             **{k: v for k, v in views.items() if v is not None},
         }
 

@@ -24,6 +24,7 @@ from functions.shared.consent_records import (
     AuditEntry,
     CategoryDecision,
     ConsentState,
+    in_force,
 )
 from functions.shared.events import CanonicalEvent, ConsentStamp
 from functions.shared.identifiers import identifiers_of
@@ -125,21 +126,36 @@ class ConsentBook:
             for state in states:
                 state.suppressed, state.changed = False, True
 
-        resolved = self._resolve(states)
+        # Every decision known under any of the event's identifiers up to the event's
+        # own time, plus its own: filed under each of them. Nothing later is copied, so
+        # a replay files exactly what the first pass filed.
+        known: dict[str, list[CategoryDecision]] = {}
+        for state in states:
+            for category, history in state.categories.items():
+                known.setdefault(category, []).extend(
+                    d for d in history if d.at <= event.timestamp
+                )
         for category, granted in decided.items():
-            decision = CategoryDecision(granted, event.timestamp, source, event.message_id)
-            if decision.newer_than(resolved.get(category)):
-                resolved[category] = decision
-        self._record(states, resolved, event)
+            own = CategoryDecision(granted, event.timestamp, source, event.message_id)
+            known.setdefault(category, []).append(own)
+        for state in states:
+            self._record(state, known, event)
         self._link(states)
+        # Judged by what was in force at the event's own time, so a replay or a late
+        # event is judged the same whatever was decided after it.
+        resolved = {
+            category: decision
+            for category, history in known.items()
+            if (decision := in_force(sorted(history, key=lambda d: d.order), event.timestamp))
+        }
 
         if is_consent_event:
             return self._verdict(True, None, resolved)
         for category in self.policy.required_for_profiles:
-            known = resolved.get(category)
-            if known is not None and not known.granted:
+            current = resolved.get(category)
+            if current is not None and not current.granted:
                 return self._verdict(False, CONSENT_DENIED, resolved)
-            if known is None and self.policy.default == "opt-in":
+            if current is None and self.policy.default == "opt-in":
                 return self._verdict(False, CONSENT_UNKNOWN, resolved)
         return self._verdict(True, None, resolved)
 
@@ -156,43 +172,39 @@ class ConsentBook:
         required = self.policy.required_for_profiles
         return newer and bool(decided) and all(decided.get(c) is True for c in required)
 
-    @staticmethod
-    def _resolve(states: list[ConsentState]) -> dict[str, CategoryDecision]:
-        resolved: dict[str, CategoryDecision] = {}
-        for state in states:
-            for category, decision in state.categories.items():
-                if decision.newer_than(resolved.get(category)):
-                    resolved[category] = decision
-        return resolved
-
     def _record(
         self,
-        states: list[ConsentState],
-        resolved: dict[str, CategoryDecision],
+        state: ConsentState,
+        known: dict[str, list[CategoryDecision]],
         event: CanonicalEvent,
     ) -> None:
-        """Write what the event resolved to under each of its identifiers; audit the changes."""
-        for state in states:
-            changes: dict[str, dict[str, bool | None]] = {}
-            for category, decision in resolved.items():
-                current = state.categories.get(category)
-                if decision.newer_than(current):
-                    if current is None or current.granted != decision.granted:
-                        changes[category] = {
-                            "from": None if current is None else current.granted,
-                            "to": decision.granted,
-                        }
-                    state.categories[category] = decision
-                    state.changed = True
-            if changes:
-                origin = {d.source for c, d in resolved.items() if c in changes}
-                own = all(resolved[c].message_id == event.message_id for c in changes)
-                source = (
-                    ", ".join(sorted(origin)) if own else "propagated: " + ", ".join(sorted(origin))
+        """File every known decision under this identifier; audit a change of what is current."""
+        changes: dict[str, dict[str, bool | None]] = {}
+        sources = set()
+        propagated = False
+        for category, history in known.items():
+            before = state.latest(category)
+            for decision in history:
+                state.insert(category, decision)
+            after = state.latest(category)
+            if after is not None and (before is None or before.granted != after.granted):
+                changes[category] = {
+                    "from": None if before is None else before.granted,
+                    "to": after.granted,
+                }
+                sources.add(after.source)
+                propagated |= after.message_id != event.message_id
+        if changes:
+            source = ", ".join(sorted(sources))
+            self.audit.append(
+                AuditEntry(
+                    state.key,
+                    event.timestamp,
+                    event.message_id,
+                    f"propagated: {source}" if propagated else source,
+                    changes,
                 )
-                self.audit.append(
-                    AuditEntry(state.key, event.timestamp, event.message_id, source, changes)
-                )
+            )
 
     @staticmethod
     def _link(states: list[ConsentState]) -> None:

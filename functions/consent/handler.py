@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.consent.settings import ConsentSettings
@@ -29,7 +28,7 @@ from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.secrets import secret_value
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
-from functions.shared.stream_batch import StreamItem
+from functions.shared.stream_batch import all_failed, stream_items
 
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
@@ -46,25 +45,6 @@ def consent_step() -> ConsentStep:
         failed_events=S3FailedEventStore(settings.failed_events_bucket),
         counters=DailyCounters(DynamoTable(settings.counters_table)),
     )
-
-
-def stream_items(event: dict[str, Any]) -> list[StreamItem]:
-    items = []
-    for raw in event.get("Records", []):
-        record = KinesisStreamRecord(raw)
-        items.append(
-            StreamItem(
-                sequence=record.kinesis.sequence_number,
-                partition_key=record.kinesis.partition_key,
-                data=record.kinesis.data_as_bytes(),
-                shard=record.event_id.split(":", 1)[0],
-            )
-        )
-    return items
-
-
-def _all_failed(items: list[StreamItem]) -> dict[str, Any]:
-    return {"batchItemFailures": [{"itemIdentifier": i.sequence} for i in items]}
 
 
 @logger.inject_lambda_context
@@ -88,7 +68,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "consent storage throttled; the batch will be retried", extra={"error": str(err)}
         )
         metrics.add_metric(name="ConsentThrottled", unit=MetricUnit.Count, value=1)
-        return _all_failed(items)
+        return all_failed(items)
     metrics.add_metric(name="EventsForwarded", unit=MetricUnit.Count, value=outcome.forwarded)
     count_by_reason("EventsDroppedByConsent", outcome.dropped)
     if outcome.malformed:

@@ -156,6 +156,87 @@ class Consent(_Strict):
         return self.aliases.get(key, key)
 
 
+DEFAULT_BLOCKED = (
+    r"^[0-]*$",  # 0000-0000..., the zero UUID
+    r"^null$",
+    r"^undefined$",
+    r"^none$",
+    r"^anonymous$",
+    r"^unknown$",
+    r"^(test|asdf|foo|none|null|noemail|no-reply|noreply)@",  # obvious test emails
+    r"@(test|mailinator)\.com$",
+)
+
+
+class Probabilistic(_Strict):
+    """Fuzzy matching of `identify` traits (see docs/identity.md for how weights were chosen)."""
+
+    enabled: bool = True
+    auto_merge_threshold: float = Field(default=0.92, gt=0, le=1)
+    review_threshold: float = Field(default=0.78, gt=0, le=1)
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "name": 0.35,
+            "phone": 0.25,
+            "address": 0.15,
+            "postcode": 0.10,
+            "email_local": 0.15,
+        }
+    )
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Probabilistic:
+        if self.review_threshold > self.auto_merge_threshold:
+            raise ValueError("review_threshold must not exceed auto_merge_threshold")
+        unknown = set(self.weights) - {"name", "phone", "address", "postcode", "email_local"}
+        if unknown:
+            raise ValueError(f"unknown weight fields: {', '.join(sorted(unknown))}")
+        if any(w < 0 for w in self.weights.values()) or not sum(self.weights.values()):
+            raise ValueError("weights must be non-negative and not all zero")
+        return self
+
+
+class Identity(_Strict):
+    """Segment Unify-style deterministic rules, plus probabilistic matching."""
+
+    priority: tuple[str, ...] = Field(
+        default=("user_id", "email", "phone"),
+        description="identifier types from most to least trusted; others follow, in event order",
+    )
+    limits: dict[str, int] = Field(
+        default_factory=lambda: {"user_id": 1},
+        description="most identifiers of a type one profile may hold",
+    )
+    default_limit: int = Field(default=5, ge=1)
+    blocked_values: tuple[str, ...] = Field(default=DEFAULT_BLOCKED)
+    default_phone_region: str = Field(default="US", min_length=2, max_length=2)
+    probabilistic: Probabilistic = Field(default_factory=Probabilistic)
+
+    @field_validator("blocked_values")
+    @classmethod
+    def _regexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"{pattern!r} is not a regular expression: {err}") from err
+        return value
+
+    @field_validator("limits")
+    @classmethod
+    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(v < 1 for v in value.values()):
+            raise ValueError("limits must be at least 1")
+        return value
+
+    def limit(self, kind: str) -> int:
+        return self.limits.get(kind, self.default_limit)
+
+    def rank(self, kind: str) -> int:
+        """Lower is more trusted; unlisted types rank after every listed one."""
+        return self.priority.index(kind) if kind in self.priority else len(self.priority)
+
+
 class Admin(_Strict):
     admin_key_secret: str = "beacon/admin-key"  # noqa: S105 - a secret's name, not its value
     local_admin_key: str = "local-admin-key"
@@ -166,6 +247,7 @@ class BeaconConfig(_Strict):
     sources: tuple[Source, ...] = Field(min_length=1)
     ingest: Ingest = Field(default_factory=Ingest)
     consent: Consent = Field(default_factory=Consent)
+    identity: Identity = Field(default_factory=Identity)
     admin: Admin = Field(default_factory=Admin)
 
     @model_validator(mode="after")

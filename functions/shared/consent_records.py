@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 MAX_LINKED = 50  # identifiers remembered per identifier, so erasure reaches them all
+# Decisions kept per category: enough to judge a replayed or late event by the
+# decision in force at its own time, not by whatever came after.
+MAX_HISTORY = 10
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,20 @@ class CategoryDecision:
     message_id: str
 
     def newer_than(self, other: CategoryDecision | None) -> bool:
-        return other is None or (self.at, self.message_id) > (other.at, other.message_id)
+        return other is None or self.order > other.order
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        return (self.at, self.message_id)
+
+
+def in_force(history: list[CategoryDecision], at: datetime) -> CategoryDecision | None:
+    """The newest decision taken at or before `at` (history is oldest first)."""
+    found = None
+    for decision in history:
+        if decision.at <= at:
+            found = decision
+    return found
 
 
 @dataclass
@@ -28,11 +44,36 @@ class ConsentState:
     """One identifier's consent, keyed by its salted hash (never the raw value)."""
 
     key: str
-    categories: dict[str, CategoryDecision] = field(default_factory=dict)
+    categories: dict[str, list[CategoryDecision]] = field(default_factory=dict)  # oldest first
     suppressed: bool = False
     erased_at: datetime | None = None
     linked: set[str] = field(default_factory=set)
     changed: bool = False
+
+    def latest(self, category: str) -> CategoryDecision | None:
+        history = self.categories.get(category)
+        return history[-1] if history else None
+
+    def insert(self, category: str, decision: CategoryDecision) -> bool:
+        """Add a decision to the history; True if the history changed.
+
+        Idempotent, and only changes are kept: Segment's consent wrapper repeats the
+        preferences on every event, and a repeat of what is already in force at that
+        time adds nothing (nor a write, nor an audit entry).
+        """
+        history = self.categories.setdefault(category, [])
+        if any(d.order == decision.order for d in history):
+            return False
+        current = in_force(history, decision.at)
+        if current is not None and current.granted == decision.granted:
+            return False
+        if len(history) >= MAX_HISTORY and decision.order < history[0].order:
+            return False  # older than all we keep: it would be trimmed at once
+        history.append(decision)
+        history.sort(key=lambda d: d.order)
+        del history[:-MAX_HISTORY]
+        self.changed = True
+        return True
 
 
 @dataclass(frozen=True)

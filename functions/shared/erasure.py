@@ -22,6 +22,8 @@ class Person:
 
     asked_for: Identifier
     keys: set[str] = field(default_factory=set)  # salted hashes of their identifiers
+    identifiers: set[Identifier] = field(default_factory=set)  # raw, where known (identity)
+    profile_ids: set[str] = field(default_factory=set)
 
 
 class PersonalData(Protocol):

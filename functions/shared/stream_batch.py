@@ -9,6 +9,9 @@ record is reported failed too, and only the prefix before it is committed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,24 @@ class OrderedBatch:
             return "empty"
         first, last = self.items[0], self.items[-1]
         return f"{first.shard}#{first.sequence}#{last.sequence}"
+
+
+def stream_items(event: dict[str, Any]) -> list[StreamItem]:
+    """The records of a Lambda Kinesis event, decoded."""
+    items = []
+    for raw in event.get("Records", []):
+        record = KinesisStreamRecord(raw)
+        items.append(
+            StreamItem(
+                sequence=record.kinesis.sequence_number,
+                partition_key=record.kinesis.partition_key,
+                data=record.kinesis.data_as_bytes(),
+                shard=record.event_id.split(":", 1)[0],
+            )
+        )
+    return items
+
+
+def all_failed(items: list[StreamItem]) -> dict[str, Any]:
+    """A partial batch response failing every record (Lambda retries them all)."""
+    return {"batchItemFailures": [{"itemIdentifier": i.sequence} for i in items]}

@@ -31,10 +31,15 @@ class ConsentStore:
 
     def save(self, states: Iterable[ConsentState], audit: Iterable[AuditEntry]) -> None:
         """Changed states and new audit entries, coalesced into BatchWriteItem calls."""
-        puts = [state_to_item(s) for s in states if s.changed]
-        puts += [audit_to_item(entry) for entry in audit]
-        if puts:
-            self.table.batch_write(puts)
+        # Audit entries first, in calls of their own: their keys are deterministic, and
+        # states are written only once every entry is in, so a throttled write retried
+        # from the old states files the very same entries again. Nothing is lost.
+        entries = [audit_to_item(entry) for entry in audit]
+        if entries:
+            self.table.batch_write(entries)
+        changed = [state_to_item(s) for s in states if s.changed]
+        if changed:
+            self.table.batch_write(changed)
 
     # --- the API: export and erasure -----------------------------------------
 
@@ -62,13 +67,16 @@ def state_to_item(state: ConsentState) -> dict[str, Any]:
         "pk": state.key,
         "sk": STATE,
         "categories": {
-            name: {
-                "granted": d.granted,
-                "at": d.at.isoformat(),
-                "source": d.source,
-                "message_id": d.message_id,
-            }
-            for name, d in state.categories.items()
+            name: [
+                {
+                    "granted": d.granted,
+                    "at": d.at.isoformat(),
+                    "source": d.source,
+                    "message_id": d.message_id,
+                }
+                for d in history
+            ]
+            for name, history in state.categories.items()
         },
         "suppressed": state.suppressed,
         "erased_at": state.erased_at.isoformat() if state.erased_at else None,
@@ -80,13 +88,16 @@ def state_from_item(item: dict[str, Any]) -> ConsentState:
     return ConsentState(
         key=item["pk"],
         categories={
-            name: CategoryDecision(
-                granted=bool(d["granted"]),
-                at=datetime.fromisoformat(d["at"]),
-                source=str(d["source"]),
-                message_id=str(d["message_id"]),
-            )
-            for name, d in (item.get("categories") or {}).items()
+            name: [
+                CategoryDecision(
+                    granted=bool(d["granted"]),
+                    at=datetime.fromisoformat(d["at"]),
+                    source=str(d["source"]),
+                    message_id=str(d["message_id"]),
+                )
+                for d in history
+            ]
+            for name, history in (item.get("categories") or {}).items()
         },
         suppressed=bool(item.get("suppressed", False)),
         erased_at=datetime.fromisoformat(item["erased_at"]) if item.get("erased_at") else None,

@@ -48,7 +48,7 @@ def key(text: str) -> str:
 def stored(text: str, minute: int, **categories: bool) -> ConsentState:
     return ConsentState(
         key(text),
-        {c: CategoryDecision(g, T0 + timedelta(minutes=minute), "test", f"s{minute}")
+        {c: [CategoryDecision(g, T0 + timedelta(minutes=minute), "test", f"s{minute}")]
          for c, g in categories.items()},
     )
 
@@ -83,10 +83,10 @@ CASES = [
                          ids=[c[0] for c in CASES])
 def test_decision_table(label, policy, states, kwargs, allowed, reason):
     the_book = book(*(stored(i, m, personalization=g) for i, m, g in states), policy=policy)
-    verdict = the_book.apply(event(**kwargs))
+    verdict = the_book.apply(event(**{"minute": 10, **kwargs}))
     if "older event" in label:
         # A consent event is always forwarded, but it must not flip the newer decision.
-        assert the_book.state(key("anonymous_id:a1")).categories["personalization"].granted is False
+        assert the_book.state(key("anonymous_id:a1")).latest("personalization").granted is False
         return
     assert (verdict.allowed, verdict.reason) == (allowed, reason)
 
@@ -98,7 +98,7 @@ def test_consent_events_always_pass_and_are_recorded_under_every_identifier():
     assert verdict.allowed
     assert verdict.stamp.denied == ["advertising", "analytics", "necessary", "personalization"]
     for ident in ("anonymous_id:a1", "user_id:u1"):
-        assert the_book.state(key(ident)).categories["personalization"].granted is False
+        assert the_book.state(key(ident)).latest("personalization").granted is False
     assert {a.key for a in the_book.audit} == {key("anonymous_id:a1"), key("user_id:u1")}
 
 
@@ -127,6 +127,20 @@ def test_a_decision_under_a_user_id_applies_to_later_anonymous_only_events():
     audit = [a for a in the_book.audit if a.key == key("anonymous_id:phone")]
     assert audit[0].source.startswith("propagated")
     assert audit[0].changes == {"personalization": {"from": None, "to": True}}
+
+
+def test_events_are_judged_by_the_decision_in_force_at_their_time():
+    """A replay or a late event gets the verdict it got (or would have got) in order."""
+    the_book = book()
+    withdraw = event(0, name="Segment Consent Preference Updated", prefs={"personalization": False})
+    a = event(1, name="A")
+    grant = event(2, name="Segment Consent Preference Updated", prefs={"personalization": True})
+    b = event(3, name="B")
+    first = [the_book.apply(e).allowed for e in (withdraw, a, grant, b)]
+    assert first == [True, False, True, True]
+    again = [the_book.apply(e).allowed for e in (withdraw, a, grant, b)]
+    assert again == first
+    assert the_book.apply(event(1, name="Late A")).allowed is False
 
 
 def test_replay_is_stable_and_writes_nothing_new():

@@ -1,0 +1,189 @@
+"""Deterministic identity resolution over one batch's slice of the identity graph.
+
+Pure logic: the step loads the graph nodes (identifier -> profile) and the
+profiles a batch touches, resolves the events in stream order, and writes
+back only what changed.
+
+Segment Unify's rules:
+- an event's identifiers are ranked by the configured priority;
+- if they belong to several profiles, the profiles merge into the oldest —
+  unless the merged profile would break a per-type limit (one user id by
+  default): then the lowest-priority identifier is dropped from the match and
+  the rest tried again, so a shared laptop does not fuse two customers;
+- identifiers not yet known join the profile the event resolved to, within
+  the limits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from functions.shared.config import Identity
+from functions.shared.identifiers import Identifier
+from functions.shared.identity_records import MergeNote, Profile, Rule
+
+MERGE_NAMESPACE = uuid.UUID("0b8a7f4e-93c1-4f43-8f0f-55a1d3f1f2a9")
+MAX_MERGE_NOTES = 50  # merges remembered on a survivor (the re-emit outbox)
+
+
+def merge_id(survivor: str, loser: str) -> str:
+    """Stable, so a merge seen twice downstream is folded once."""
+    return str(uuid.uuid5(MERGE_NAMESPACE, f"{survivor}<-{loser}"))
+
+
+@dataclass
+class Resolution:
+    profile_id: str
+    merges: list[MergeNote] = field(default_factory=list)  # to emit before the event
+    attached: list[Identifier] = field(default_factory=list)  # newly linked to the profile
+    dropped: list[Identifier] = field(default_factory=list)  # left out to respect limits
+
+
+class Graph:
+    """The slice of the identity graph one batch needs, changed event by event."""
+
+    def __init__(
+        self,
+        nodes: dict[Identifier, str],
+        profiles: dict[str, Profile],
+        rules: Identity,
+        new_profile_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.nodes = nodes
+        self.profiles = profiles
+        self.rules = rules
+        self.new_profile_id = new_profile_id
+        self.loaded_nodes = dict(nodes)  # as stored: conditions for the writes
+        self.changed_nodes: set[Identifier] = set()
+
+    def adopt(self, profiles: dict[str, Profile]) -> None:
+        """Add profiles read later in the batch (match candidates) with their nodes."""
+        for pid, profile in profiles.items():
+            if pid in self.profiles:
+                continue
+            self.profiles[pid] = profile
+            for identifier in profile.holds():
+                self.nodes.setdefault(identifier, pid)
+                self.loaded_nodes.setdefault(identifier, pid)
+
+    # --- lookups -------------------------------------------------------------
+
+    def current(self, profile_id: str) -> str:
+        """Follow merge redirects to the live profile."""
+        seen = set()
+        while (profile := self.profiles.get(profile_id)) and profile.merged_into:
+            if profile_id in seen:  # a cycle would be a bug; stop rather than spin
+                break
+            seen.add(profile_id)
+            profile_id = profile.merged_into
+        return profile_id
+
+    def profile_of(self, identifier: Identifier) -> str | None:
+        pid = self.nodes.get(identifier)
+        return None if pid is None else self.current(pid)
+
+    # --- resolution ----------------------------------------------------------
+
+    def resolve(
+        self, identifiers: list[Identifier], at: datetime, message_id: str | None
+    ) -> Resolution:
+        """Attribute one event (identifiers most trusted first) to a profile."""
+        candidates = list(identifiers)
+        dropped: list[Identifier] = []
+        while True:
+            owners = self._owners(candidates)
+            if self._within_limits(owners, candidates):
+                break
+            dropped.append(candidates.pop())  # the least trusted goes first
+        profile = self.profiles[self._oldest(owners)] if owners else self._create(at)
+        resolution = Resolution(profile.profile_id, dropped=dropped)
+        for other in owners:
+            if other != profile.profile_id:
+                resolution.merges.append(
+                    self.merge(profile.profile_id, other, at, "deterministic", message_id)
+                )
+        for identifier in candidates:
+            if self.nodes.get(identifier) is None:
+                resolution.attached.append(identifier)
+            self._point(identifier, profile.profile_id)
+        return resolution
+
+    def can_merge(self, a: str, b: str) -> bool:
+        pa, pb = self.profiles[self.current(a)], self.profiles[self.current(b)]
+        if pa.profile_id == pb.profile_id:
+            return False
+        return self._within_limits([pa.profile_id, pb.profile_id], [])
+
+    def merge(
+        self,
+        survivor_id: str,
+        loser_id: str,
+        at: datetime,
+        rule: Rule,
+        message_id: str | None,
+        score: float | None = None,
+    ) -> MergeNote:
+        """Fold `loser` into `survivor`: repoint its identifiers, leave a redirect."""
+        survivor, loser = self.profiles[survivor_id], self.profiles[loser_id]
+        moved = loser.holds()
+        for identifier in moved:
+            survivor.add(identifier)
+            self._point(identifier, survivor_id)
+        loser.identifiers = {}
+        loser.merged_into = survivor_id
+        loser.changed = True
+        note = MergeNote(
+            merge_id=merge_id(survivor_id, loser_id),
+            loser=loser_id,
+            at=at,
+            rule=rule,
+            message_id=message_id,
+            identifiers=[str(i) for i in moved],
+            score=score,
+        )
+        survivor.merges = [*survivor.merges, note][-MAX_MERGE_NOTES:]
+        survivor.changed = True
+        return note
+
+    def unemitted_merges(self, profile_id: str, message_id: str) -> list[MergeNote]:
+        """Merges this event caused whose records never reached the stream (a retry)."""
+        profile = self.profiles.get(self.current(profile_id))
+        if profile is None:
+            return []
+        return [m for m in profile.merges if m.message_id == message_id and not m.emitted]
+
+    # --- helpers -------------------------------------------------------------
+
+    def _owners(self, candidates: list[Identifier]) -> list[str]:
+        owners: dict[str, None] = {}
+        for identifier in candidates:
+            pid = self.profile_of(identifier)
+            if pid is not None:
+                owners[pid] = None
+        return list(owners)
+
+    def _within_limits(self, owners: list[str], candidates: list[Identifier]) -> bool:
+        counts: dict[str, set[str]] = {}
+        for pid in owners:
+            for identifier in self.profiles[pid].holds():
+                counts.setdefault(identifier.type, set()).add(identifier.value)
+        for identifier in candidates:
+            counts.setdefault(identifier.type, set()).add(identifier.value)
+        return all(len(values) <= self.rules.limit(kind) for kind, values in counts.items())
+
+    def _oldest(self, owners: list[str]) -> str:
+        return min(owners, key=lambda pid: (self.profiles[pid].created_at, pid))
+
+    def _create(self, at: datetime) -> Profile:
+        profile = Profile(self.new_profile_id(), created_at=at, changed=True)
+        self.profiles[profile.profile_id] = profile
+        return profile
+
+    def _point(self, identifier: Identifier, profile_id: str) -> None:
+        self.profiles[profile_id].add(identifier)
+        if self.nodes.get(identifier) != profile_id:
+            self.nodes[identifier] = profile_id
+            self.changed_nodes.add(identifier)

@@ -1,0 +1,244 @@
+"""The identity step for one Kinesis batch: load the graph slice, resolve in order, commit.
+
+Reads: one BatchGetItem for every identifier of the batch, one for the
+profiles they point to (plus redirects). Writes happen only where the graph
+changed: conditional puts for new or repointed identifiers and for changed
+profiles, merge audit in BatchWriteItem, then one PutRecords carrying the
+merge records and the events, keyed by profile id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from functions.identity.graph import Graph
+from functions.identity.identifiers import IdentifierRules
+from functions.identity.probabilistic import ProbabilisticMatcher
+from functions.shared.commands import LinkProfiles
+from functions.shared.config import Identity
+from functions.shared.events import CanonicalEvent
+from functions.shared.failed_events import FailedEvent
+from functions.shared.identifiers import Identifier
+from functions.shared.identity_records import MergeNote, Profile
+from functions.shared.resolved import ProfileMerged, ResolvedEvent, record_json
+from functions.shared.stream_batch import OrderedBatch, StreamItem
+from functions.shared.streams import StreamRecord
+
+MALFORMED = "malformed_record"
+
+
+class GraphPort(Protocol):
+    def load_nodes(self, identifiers: Sequence[Identifier]) -> dict[Identifier, str]: ...
+    def load_profiles(self, profile_ids: Sequence[str]) -> dict[str, Profile]: ...
+    def write_node(self, identifier: Identifier, profile_id: str, was: str | None) -> None: ...
+    def write_profile(self, profile: Profile) -> None: ...
+    def write_audit(self, notes: Sequence[tuple[str, MergeNote]]) -> None: ...
+
+
+class StreamPort(Protocol):
+    def put(self, records: Sequence[StreamRecord]) -> list[int]: ...
+
+
+class FailedEventsPort(Protocol):
+    def put(self, failures: Sequence[FailedEvent], request_id: str) -> None: ...
+
+
+@dataclass
+class IdentityStep:
+    rules: Identity
+    graph_store: GraphPort
+    resolved: StreamPort
+    failed_events: FailedEventsPort
+    matcher: ProbabilisticMatcher | None = None
+
+    def open_batch(self, items: list[StreamItem]) -> IdentityBatch:
+        return IdentityBatch(self, items)
+
+
+@dataclass
+class BatchOutcome:
+    events: int = 0
+    merges: int = 0
+    new_profiles: int = 0
+    malformed: int = 0
+    dropped_identifiers: int = 0
+    suggestions: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class IdentityBatch:
+    def __init__(self, step: IdentityStep, items: list[StreamItem]) -> None:
+        self.step = step
+        self.order = OrderedBatch(items)
+        self.screen = IdentifierRules(step.rules)
+        self.events: dict[int, CanonicalEvent | LinkProfiles | str] = {}
+        self.identifiers: dict[int, list[Identifier]] = {}
+        for index, item in enumerate(items):
+            decoded = self.events[index] = _decode(item.data)
+            if isinstance(decoded, CanonicalEvent):
+                self.identifiers[index] = self.screen.of(decoded).usable
+        wanted = sorted({i for ids in self.identifiers.values() for i in ids})
+        nodes = step.graph_store.load_nodes(wanted)
+        linked = {
+            p for e in self.events.values() if isinstance(e, LinkProfiles) for p in (e.a, e.b)
+        }
+        profiles = step.graph_store.load_profiles(sorted(set(nodes.values()) | linked))
+        # A node whose profile is gone (erased meanwhile) counts as unknown.
+        nodes = {i: pid for i, pid in nodes.items() if pid in profiles}
+        self.graph = Graph(nodes, profiles, step.rules)
+        if step.matcher is not None:
+            step.matcher.begin_batch()
+        self.known_profiles = set(profiles)
+        self.records: list[tuple[int, StreamRecord, MergeNote | None]] = []
+        self.new_merges: list[tuple[str, MergeNote]] = []
+        self.failures: list[tuple[int, FailedEvent]] = []
+        self.outcome = BatchOutcome()
+
+    def decide(self, sequence: str) -> None:
+        """Record handler: resolve one event, in stream order; effects are buffered."""
+        index = self.order.check(sequence)
+        try:
+            self._resolve(index)
+        except Exception:
+            self.order.fail_from(index)
+            raise
+
+    def _resolve(self, index: int) -> None:
+        event = self.events[index]
+        item = self.order.items[index]
+        if isinstance(event, str):
+            self.failures.append((index, _malformed(item, event)))
+            self.outcome.malformed += 1
+            return
+        if isinstance(event, LinkProfiles):
+            self._link(index, event)
+            return
+        identifiers = self.identifiers[index]
+        resolution = self.graph.resolve(identifiers, event.timestamp, event.message_id)
+        merges = list(resolution.merges)
+        self.outcome.dropped_identifiers += len(resolution.dropped)
+        if self.step.matcher is not None and event.type == "identify":
+            match = self.step.matcher.match(self.graph, resolution.profile_id, event)
+            merges += match.merges
+            self.outcome.suggestions += match.suggestions
+        profile_id = self.graph.current(resolution.profile_id)
+        self._emit_merges(index, profile_id, merges, event.message_id)
+        resolved = ResolvedEvent(profile_id=profile_id, event=event)
+        self.records.append((index, StreamRecord(profile_id, record_json(resolved)), None))
+        self.outcome.events += 1
+        self.outcome.merges += len(resolution.merges)
+
+    def _link(self, index: int, command: LinkProfiles) -> None:
+        """A reviewer linked two profiles: merge them (manual), if the limits allow."""
+        merges = []
+        graph = self.graph
+        if (
+            command.a in graph.profiles
+            and command.b in graph.profiles
+            and graph.can_merge(command.a, command.b)
+        ):
+            survivor, loser = sorted(
+                (graph.current(command.a), graph.current(command.b)),
+                key=lambda p: (graph.profiles[p].created_at, p),
+            )
+            merges.append(graph.merge(survivor, loser, command.at, "manual", command.command_id))
+            self.outcome.merges += 1
+        elif not graph.can_merge(command.a, command.b) and graph.current(
+            command.a
+        ) != graph.current(command.b):
+            self.outcome.extra["links_refused"] = self.outcome.extra.get("links_refused", 0) + 1
+        if command.a in graph.profiles:
+            self._emit_merges(index, graph.current(command.a), merges, command.command_id)
+
+    def _emit_merges(
+        self, index: int, profile_id: str, merges: list[MergeNote], message_id: str
+    ) -> None:
+        for note in merges:
+            self.new_merges.append((profile_id, note))
+        # A retry of an event whose merges were written but never sent sends them now.
+        known = {m.merge_id for m in merges}
+        merges = merges + [
+            m
+            for m in self.graph.unemitted_merges(profile_id, message_id)
+            if m.merge_id not in known
+        ]
+        for note in merges:
+            merged = ProfileMerged(
+                merge_id=note.merge_id,
+                survivor=profile_id,
+                loser=note.loser,
+                at=note.at,
+                rule=note.rule,
+                score=note.score,
+                identifiers=note.identifiers,
+                message_id=note.message_id,
+            )
+            self.records.append((index, StreamRecord(profile_id, record_json(merged)), note))
+
+    def commit(self, reported: list[str]) -> tuple[list[dict[str, str]], BatchOutcome]:
+        """Graph first (conditional: a lost race raises GraphConflict), then the stream."""
+        for sequence in reported:
+            self.order.fail_from(self.order.position[sequence])
+        store = self.step.graph_store
+        changed = [p for p in self.graph.profiles.values() if p.changed]
+        # Profiles before the nodes that point at them: a node never leads nowhere.
+        for profile in sorted(changed, key=lambda p: p.version == 0, reverse=True):
+            store.write_profile(profile)
+        for identifier in sorted(self.graph.changed_nodes):
+            store.write_node(
+                identifier, self.graph.nodes[identifier], self.graph.loaded_nodes.get(identifier)
+            )
+        if self.new_merges:
+            store.write_audit(self.new_merges)
+        if self.step.matcher is not None:
+            self.step.matcher.flush()
+        self.outcome.new_profiles = sum(
+            1 for p in changed if p.profile_id not in self.known_profiles and not p.merged_into
+        )
+        to_send = [(i, r, m) for i, r, m in self.records if self.order.committed(i)]
+        refused = self.step.resolved.put([r for _, r, _ in to_send]) if to_send else []
+        if refused:
+            self.order.fail_from(to_send[min(refused)][0])
+        sent = {m.merge_id for i, _, m in to_send if m is not None and self.order.committed(i)}
+        self._confirm_emitted(sent)
+        failures = [f for i, f in self.failures if self.order.committed(i)]
+        if failures:
+            self.step.failed_events.put(failures, self.order.batch_id)
+        return self.order.failures(), self.outcome
+
+    def _confirm_emitted(self, sent: set[str]) -> None:
+        """The merge outbox: mark what reached the stream so a retry does not resend it."""
+        for profile in self.graph.profiles.values():
+            notes = [m for m in profile.merges if m.merge_id in sent and not m.emitted]
+            for note in notes:
+                note.emitted = True
+            if notes:
+                self.step.graph_store.write_profile(profile)
+
+
+def _decode(data: bytes) -> CanonicalEvent | LinkProfiles | str:
+    """An event, an admin link command, or why the record is unreadable."""
+    try:
+        return CanonicalEvent.model_validate_json(data)
+    except ValidationError as err:
+        problem = err.errors()[0]["msg"]
+    try:
+        return LinkProfiles.model_validate_json(data)
+    except ValidationError:
+        return f"not a canonical event: {problem}"
+
+
+def _malformed(item: StreamItem, why: str) -> FailedEvent:
+    return FailedEvent(
+        failed_at=datetime.now(UTC),
+        step="identity",
+        reason=MALFORMED,
+        message=why,
+        raw=item.data.decode("utf-8", "backslashreplace"),
+        request_id=item.sequence,
+    )

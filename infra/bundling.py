@@ -1,0 +1,198 @@
+"""Lambda assets without Docker: pip installs arm64 wheels, then we copy code in.
+
+Each function gets its own dependency set (only its `requirements.txt`), so a
+heavy step's wheels (numpy, onnxruntime) never reach a light one's bundle.
+
+Layout under `.build/` (git-ignored):
+- `deps/<sha256>/` — `pip install --target` output, keyed by the requirement
+  lines, the pip platforms and the Python version; filled once, reused by
+  every later synth and test run.
+- `assets/<function>/` — deps + `functions/__init__.py`, `functions/shared/`,
+  `functions/<step>/` and the config as `beacon.yaml`; what `Code.from_asset`
+  points at. Rebuilt only when one of its inputs changed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.topology import Function
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# The Lambda runtime ships these (and keeps them consistent with each other);
+# a second, different botocore in the bundle would shadow the runtime's boto3
+# pairing and add ~25 MB. aws-xray-sdk pulls botocore in transitively.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+
+class BundlingError(RuntimeError):
+    """pip could not produce the function's dependencies."""
+
+
+@dataclass(frozen=True)
+class LambdaPlatform:
+    """What the wheels must run on."""
+
+    python_version: str  # e.g. "3.14", the Lambda runtime's
+    arch: str = "aarch64"  # Graviton (Architecture.ARM_64)
+    # Python 3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34), so wheels
+    # built for any manylinux up to 2.34 work, not only manylinux2014 (2.17).
+    glibc_minor: int = 34
+
+    @property
+    def pip_platforms(self) -> tuple[str, ...]:
+        """`--platform` values, most specific first (pip does not expand
+        `manylinux_2_x` tags to older ones by itself)."""
+        newer = (f"manylinux_2_{m}_{self.arch}" for m in range(self.glibc_minor, 17, -1))
+        return (*newer, f"manylinux2014_{self.arch}")
+
+
+def function_asset(
+    fn: Function,
+    *,
+    config_path: Path,
+    platform: LambdaPlatform,
+    root: Path = PROJECT_ROOT,
+) -> Path:
+    """Assemble (or reuse) `.build/assets/<fn.name>/` and return its path."""
+    build = root / ".build"
+    deps = install_dependencies(root / fn.requirements_file, platform=platform, build_dir=build)
+    code = _code_files(fn, root)
+    config = config_path.resolve()
+    stamp = _digest(
+        [deps.name.encode(), config.read_bytes()]
+        + [part for rel, path in code for part in (rel.encode(), path.read_bytes())]
+    )
+    assets = build / "assets"
+    target = assets / fn.name
+    stamp_file = assets / f"{fn.name}.stamp"
+    with _locked(assets / f"{fn.name}.lock"):
+        if target.is_dir() and _read(stamp_file) == stamp:
+            return target
+        staging = assets / f".{fn.name}-{uuid.uuid4().hex}"
+        try:
+            shutil.copytree(deps, staging, ignore=_SKIP)
+            for rel, path in code:
+                dest = staging / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dest)
+            shutil.copy2(config, staging / "beacon.yaml")
+            _swap(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # left over only on failure
+        stamp_file.write_text(stamp, encoding="utf-8")
+    return target
+
+
+def install_dependencies(requirements: Path, *, platform: LambdaPlatform, build_dir: Path) -> Path:
+    """`pip install --target` the function's wheels for Lambda, cached by content."""
+    text = requirements.read_text(encoding="utf-8") if requirements.is_file() else ""
+    # Keyed on the requirement lines only (comments aside), so steps with the
+    # same set share one install. What is stripped is part of the recipe too.
+    recipe = [*platform.pip_platforms, platform.python_version, *RUNTIME_PROVIDED]
+    key = _digest(
+        [*(line.encode() for line in _requirement_lines(text)), b"", *(p.encode() for p in recipe)]
+    )
+    cache = build_dir / "deps"
+    target = cache / key
+    if target.is_dir():
+        return target
+    with _locked(cache / f"{key}.lock"):
+        if target.is_dir():  # another process finished it while we waited
+            return target
+        staging = cache / f".{key}-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        if _requirement_lines(text):
+            _pip_install(requirements, staging, platform)
+        for name in RUNTIME_PROVIDED:
+            for path in [staging / name, *staging.glob(f"{name}-*.dist-info")]:
+                shutil.rmtree(path, ignore_errors=True)
+        # Console scripts are useless in Lambda and carry this machine's paths.
+        shutil.rmtree(staging / "bin", ignore_errors=True)
+        staging.replace(target)  # atomic: a half-done install is never cached
+    return target
+
+
+def _requirement_lines(text: str) -> list[str]:
+    lines = (line.split(" #", 1)[0].strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _pip_install(requirements: Path, target: Path, platform: LambdaPlatform) -> None:
+    platforms = [arg for p in platform.pip_platforms for arg in ("--platform", p)]
+    command = [
+        sys.executable, "-m", "pip", "install",
+        "--quiet", "--disable-pip-version-check", "--no-compile",
+        *platforms,
+        "--implementation", "cp",
+        "--python-version", platform.python_version,
+        "--only-binary=:all:",
+        "--target", str(target),
+        "-r", str(requirements),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        raise BundlingError(
+            f"pip could not install {requirements} for {platform.arch} "
+            f"python {platform.python_version}:\n{result.stderr.strip()}"
+        )
+
+
+def _code_files(fn: Function, root: Path) -> list[tuple[str, Path]]:
+    """(path in the asset, source file), sorted so the stamp is deterministic."""
+    functions = root / "functions"
+    files = [("functions/__init__.py", functions / "__init__.py")]
+    for folder in (functions / "shared", root / fn.code_dir):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files.append((path.relative_to(root).as_posix(), path))
+    return files
+
+
+def _swap(staging: Path, target: Path) -> None:
+    # Renames, so a reader never sees a half-copied asset directory.
+    old = target.with_name(f".{target.name}-old-{uuid.uuid4().hex}")
+    if target.exists():
+        target.replace(old)
+    staging.replace(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _digest(parts: list[bytes]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Parallel synths (pytest-xdist workers) build the same directories.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,124 @@
+"""The Beacon stack: the wiring table, built as AWS resources."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from functions.shared.config import BeaconConfig
+from infra.constructs.buckets import Buckets
+from infra.constructs.encryption import EncryptionKey
+from infra.constructs.http_api import HttpApi
+from infra.constructs.nag import apply_nag_suppressions
+from infra.constructs.pipeline_function import PipelineFunction, PipelineResources
+from infra.constructs.queues import Queues
+from infra.constructs.secrets import Secrets
+from infra.constructs.streams import StreamMode, Streams
+from infra.constructs.tables import Tables
+from infra.topology import Topology
+
+STREAM_MODE_CONTEXT = "beacon:streamMode"
+
+
+class BeaconStack(Stack):
+    """Composes one construct per concern; every name and setting comes from
+    `topology` (resources, functions, triggers) or `config` (secrets)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topology: Topology,
+        config: BeaconConfig,
+        config_path: str | Path,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("description", "Beacon: serverless customer-data pipeline")
+        super().__init__(scope, construct_id, **kwargs)
+        topology.validate()
+        self.topology = topology
+
+        key = EncryptionKey(self, "Encryption").key
+        self.streams = Streams(
+            self, "Streams", rows=topology.streams, key=key, mode=_stream_mode(self)
+        ).streams
+        self.tables = Tables(self, "Tables", rows=topology.tables, key=key).tables
+        self.queues = Queues(self, "Queues", rows=topology.queues, key=key).queues
+        buckets = Buckets(self, "Buckets", rows=topology.buckets, key=key)
+        self.buckets = buckets.buckets
+        self.access_logs_bucket = buckets.access_logs
+        self.secrets = Secrets(self, "Secrets", config=config, key=key)
+
+        resources = PipelineResources(
+            streams=self.streams,
+            tables=self.tables,
+            queues=self.queues,
+            buckets=self.buckets,
+            secrets=self.secrets.by_role,
+        )
+        self.functions = {
+            row.name: PipelineFunction(
+                self,
+                f"Fn-{row.name}",
+                row=row,
+                topology=topology,
+                resources=resources,
+                config_path=Path(config_path),
+            )
+            for row in topology.functions
+        }
+        self.http_api = HttpApi(
+            self,
+            "Http",
+            routes=[(fn.row, fn.function) for fn in self.functions.values() if fn.row.http_routes],
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.http_api.url, description="Beacon HTTP API base URL")
+        # The names from the config, not `secret.secret_name`: CDK derives that
+        # from the ARN by splitting on '-', which breaks on names with several.
+        for source in config.sources:
+            CfnOutput(
+                self,
+                f"WriteKeySecret{output_id(source.name)}",
+                value=source.write_key_secret,
+                description=f"Secrets Manager name of the write key of source {source.name!r}",
+            )
+        CfnOutput(
+            self,
+            "AdminKeySecret",
+            value=config.admin.admin_key_secret,
+            description="Secrets Manager name of the admin key",
+        )
+        for name, bucket in self.buckets.items():
+            CfnOutput(
+                self,
+                f"Bucket{output_id(name)}",
+                value=bucket.bucket_name,
+                description=f"S3 bucket {name!r}",
+            )
+
+        apply_nag_suppressions(
+            self,
+            streams=self.streams,
+            secrets=self.secrets,
+            functions=self.functions.values(),
+            resources=resources,
+            http_api=self.http_api,
+        )
+
+
+def _stream_mode(scope: Construct) -> StreamMode:
+    value = scope.node.try_get_context(STREAM_MODE_CONTEXT) or "provisioned"
+    if value not in ("provisioned", "on-demand"):
+        raise ValueError(f"context {STREAM_MODE_CONTEXT} must be 'provisioned' or 'on-demand'")
+    return "on-demand" if value == "on-demand" else "provisioned"
+
+
+def output_id(name: str) -> str:
+    """CfnOutput ids are alphanumeric: `failed-events` -> `FailedEvents`."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name))

@@ -1,0 +1,97 @@
+"""Lambda assets built without Docker: per-function wheels + code + config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra import bundling
+from infra.bundling import LambdaPlatform, function_asset, install_dependencies
+from infra.constructs.pipeline_function import RUNTIME, platform
+from infra.topology import TOPOLOGY
+
+from .conftest import CONFIG, ROOT, Synth
+
+HEAVY = ("numpy", "onnxruntime", "sklearn", "scipy")
+
+
+@pytest.fixture(scope="module")
+def ingest_asset(beacon: Synth) -> Path:
+    # The stack already assembled it; this call must reuse it as is.
+    return function_asset(TOPOLOGY.function("ingest"), config_path=CONFIG, platform=platform())
+
+
+def test_asset_holds_code_config_and_dependencies(ingest_asset: Path) -> None:
+    assert ingest_asset == ROOT / ".build" / "assets" / "ingest"
+    assert (ingest_asset / "functions" / "__init__.py").is_file()
+    assert (ingest_asset / "functions" / "shared" / "config.py").is_file()
+    assert (ingest_asset / "functions" / "ingest" / "requirements.txt").is_file()
+    assert (ingest_asset / "beacon.yaml").read_bytes() == CONFIG.read_bytes()
+    assert (ingest_asset / "pydantic" / "__init__.py").is_file()
+    assert (ingest_asset / "aws_lambda_powertools").is_dir()
+    assert not list(ingest_asset.rglob("__pycache__"))
+    # Only the ingest step's code: other steps have their own bundles.
+    steps = {p.name for p in (ingest_asset / "functions").iterdir() if p.is_dir()}
+    assert steps == {"shared", "ingest"}
+
+
+def test_ingest_bundle_has_no_heavy_or_runtime_provided_packages(ingest_asset: Path) -> None:
+    top_level = {p.name for p in ingest_asset.iterdir()}
+    for name in (*HEAVY, *bundling.RUNTIME_PROVIDED):
+        assert name not in top_level, f"{name} must not be in the ingest bundle"
+        assert not any(t.startswith(f"{name}-") for t in top_level), name
+
+
+def test_native_wheels_target_lambda_arm64(ingest_asset: Path) -> None:
+    version = RUNTIME.name.removeprefix("python").replace(".", "")
+    (core,) = (ingest_asset / "pydantic_core").glob("_pydantic_core*.so")
+    assert f"cpython-{version}" in core.name
+    assert "aarch64" in core.name
+
+
+def test_dependencies_are_cached(beacon: Synth, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pip(*_: object) -> None:
+        raise AssertionError("cached dependencies must not be reinstalled")
+
+    monkeypatch.setattr(bundling, "_pip_install", no_pip)
+    requirements = ROOT / TOPOLOGY.function("ingest").requirements_file
+    first = install_dependencies(requirements, platform=platform(), build_dir=ROOT / ".build")
+    second = install_dependencies(requirements, platform=platform(), build_dir=ROOT / ".build")
+    assert first == second
+    assert first.parent == ROOT / ".build" / "deps"
+
+
+def test_dependency_cache_key_is_per_requirement_set_and_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bundling, "_pip_install", lambda *_: None)  # offline
+
+    def key(text: str, plat: LambdaPlatform) -> str:
+        requirements = tmp_path / f"requirements-{abs(hash(text))}.txt"
+        requirements.write_text(text)
+        return install_dependencies(requirements, platform=plat, build_dir=tmp_path).name
+
+    arm = LambdaPlatform(python_version="3.14")
+    x86 = LambdaPlatform(python_version="3.14", arch="x86_64")
+    pydantic = key("# ingest\npydantic==2.14.3\n", arm)
+    assert key("pydantic==2.14.3  # same set, other comments\n", arm) == pydantic
+    assert key("pydantic==2.14.3\nnumpy==2.3.0\n", arm) != pydantic
+    assert key("# ingest\npydantic==2.14.3\n", x86) != pydantic
+    assert key("pydantic==2.14.3\n", LambdaPlatform(python_version="3.13")) != pydantic
+
+
+def test_platforms_cover_manylinux2014_up_to_amazon_linux_2023() -> None:
+    platforms = platform().pip_platforms
+    assert platforms[0] == "manylinux_2_34_aarch64"
+    assert "manylinux_2_28_aarch64" in platforms
+    assert platforms[-1] == "manylinux2014_aarch64"
+
+
+def test_pip_failure_names_the_requirements(tmp_path: Path) -> None:
+    bad = tmp_path / "requirements.txt"
+    bad.write_text("--definitely-not-a-pip-option\n")
+    with pytest.raises(bundling.BundlingError, match=r"requirements\.txt"):
+        install_dependencies(bad, platform=platform(), build_dir=tmp_path)
+    cached = [p for p in (tmp_path / "deps").iterdir() if p.is_dir()]
+    assert cached == [], "a failed install is never cached"

@@ -1,0 +1,175 @@
+"""Every stream, table, queue, bucket and secret of the topology/config exists
+with the settings its row asks for."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Match, Template
+
+from infra.constructs.streams import Streams
+from infra.stack import output_id
+from infra.topology import TOPOLOGY
+
+from .conftest import Synth, synth
+
+
+def _key_arn(beacon: Synth) -> dict[str, list[str]]:
+    keys = beacon.of_type("AWS::KMS::Key")
+    assert len(keys) == 1, "one customer-managed key for the whole stack"
+    return {"Fn::GetAtt": [next(iter(keys)), "Arn"]}
+
+
+def test_one_rotating_customer_managed_key(beacon: Synth) -> None:
+    (key,) = beacon.of_type("AWS::KMS::Key").values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+
+
+def test_streams(beacon: Synth) -> None:
+    assert len(beacon.of_type("AWS::Kinesis::Stream")) == len(TOPOLOGY.streams)
+    for row in TOPOLOGY.streams:
+        props = beacon.resources[beacon.logical_id(beacon.stack.streams[row.name])]["Properties"]
+        assert props["ShardCount"] == row.shards
+        assert props["RetentionPeriodHours"] == row.retention_hours
+        assert props["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+        assert props["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": _key_arn(beacon)}
+
+
+def test_on_demand_streams_have_no_shard_count() -> None:
+    stack = cdk.Stack(cdk.App(), "S")
+    Streams(stack, "Streams", rows=TOPOLOGY.streams, key=kms.Key(stack, "K"), mode="on-demand")
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::Kinesis::Stream", len(TOPOLOGY.streams))
+    template.all_resources_properties(
+        "AWS::Kinesis::Stream",
+        {"StreamModeDetails": {"StreamMode": "ON_DEMAND"}, "ShardCount": Match.absent()},
+    )
+
+
+def test_unknown_stream_mode_is_rejected() -> None:
+    with pytest.raises(ValueError, match="beacon:streamMode"):
+        synth(context={"beacon:streamMode": "sometimes"})
+
+
+def test_tables(beacon: Synth) -> None:
+    assert len(beacon.of_type("AWS::DynamoDB::Table")) == len(TOPOLOGY.tables)
+    for row in TOPOLOGY.tables:
+        resource = beacon.resources[beacon.logical_id(beacon.stack.tables[row.name])]
+        props = resource["Properties"]
+        assert resource["DeletionPolicy"] == "Retain"
+        assert resource["UpdateReplacePolicy"] == "Retain"
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["SSESpecification"] == {
+            "KMSMasterKeyId": _key_arn(beacon),
+            "SSEEnabled": True,
+            "SSEType": "KMS",
+        }
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        keys = [{"AttributeName": row.partition_key, "KeyType": "HASH"}]
+        if row.sort_key:
+            keys.append({"AttributeName": row.sort_key, "KeyType": "RANGE"})
+        assert props["KeySchema"] == keys
+        if row.ttl_attribute:
+            assert props["TimeToLiveSpecification"] == {
+                "AttributeName": row.ttl_attribute,
+                "Enabled": True,
+            }
+        else:
+            assert "TimeToLiveSpecification" not in props
+        indexes = {gsi["IndexName"]: gsi for gsi in props.get("GlobalSecondaryIndexes", [])}
+        assert set(indexes) == {index.name for index in row.indexes}
+        for index in row.indexes:
+            schema = [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
+            if index.sort_key:
+                schema.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
+            assert indexes[index.name]["KeySchema"] == schema
+
+
+def test_queues(beacon: Synth) -> None:
+    assert len(beacon.of_type("AWS::SQS::Queue")) == len(TOPOLOGY.queues)
+    queue_ids = {
+        row.name: beacon.logical_id(beacon.stack.queues[row.name]) for row in TOPOLOGY.queues
+    }
+    policies = beacon.of_type("AWS::SQS::QueuePolicy").values()
+    for row in TOPOLOGY.queues:
+        props = beacon.resources[queue_ids[row.name]]["Properties"]
+        assert props["KmsMasterKeyId"] == _key_arn(beacon)
+        assert props["MessageRetentionPeriod"] == row.retention_days * 86400
+        assert props["VisibilityTimeout"] == row.visibility_timeout_s
+        if row.dead_letter:
+            assert props["RedrivePolicy"] == {
+                "deadLetterTargetArn": {"Fn::GetAtt": [queue_ids[row.dead_letter], "Arn"]},
+                "maxReceiveCount": row.max_receive_count,
+            }
+        else:
+            assert "RedrivePolicy" not in props
+        assert any(
+            {"Ref": queue_ids[row.name]} in p["Properties"]["Queues"] and _denies_insecure(p)
+            for p in policies
+        ), f"queue {row.name} must enforce SSL"
+
+
+def test_buckets(beacon: Synth) -> None:
+    logs_id = beacon.logical_id(beacon.stack.access_logs_bucket)
+    policies = beacon.of_type("AWS::S3::BucketPolicy").values()
+    for row in TOPOLOGY.buckets:
+        bucket_id = beacon.logical_id(beacon.stack.buckets[row.name])
+        resource = beacon.resources[bucket_id]
+        props = resource["Properties"]
+        assert resource["DeletionPolicy"] == "Retain"
+        (sse,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert sse["ServerSideEncryptionByDefault"] == {
+            "KMSMasterKeyID": _key_arn(beacon),
+            "SSEAlgorithm": "aws:kms",
+        }
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        (rule,) = props["LifecycleConfiguration"]["Rules"]
+        assert rule["ExpirationInDays"] == row.expire_days
+        assert rule["Status"] == "Enabled"
+        assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
+        assert any(
+            p["Properties"]["Bucket"] == {"Ref": bucket_id} and _denies_insecure(p)
+            for p in policies
+        ), f"bucket {row.name} must enforce SSL"
+
+
+def test_secrets_come_from_the_config(beacon: Synth) -> None:
+    secrets = {
+        s["Properties"]["Name"]: s["Properties"]
+        for s in beacon.of_type("AWS::SecretsManager::Secret").values()
+    }
+    expected = {source.write_key_secret for source in beacon.config.sources}
+    expected.add(beacon.config.admin.admin_key_secret)
+    expected.add(beacon.config.consent.identifier_salt_secret)
+    assert set(secrets) == expected
+    for props in secrets.values():
+        assert props["GenerateSecretString"] == {"ExcludePunctuation": True, "PasswordLength": 32}
+        assert props["KmsKeyId"] == _key_arn(beacon)
+
+
+def test_outputs(beacon: Synth) -> None:
+    outputs = beacon.template.to_json()["Outputs"]
+    assert "ApiUrl" in outputs
+    for source in beacon.config.sources:
+        output = outputs[f"WriteKeySecret{output_id(source.name)}"]
+        assert output["Value"] == source.write_key_secret
+    assert outputs["AdminKeySecret"]["Value"] == beacon.config.admin.admin_key_secret
+    bucket_id = beacon.logical_id(beacon.stack.buckets["failed-events"])
+    assert outputs["BucketFailedEvents"]["Value"] == {"Ref": bucket_id}
+
+
+def _denies_insecure(policy: dict[str, object]) -> bool:
+    document = policy["Properties"]["PolicyDocument"]  # type: ignore[index]
+    return any(
+        statement["Effect"] == "Deny"
+        and statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        for statement in document["Statement"]
+    )
