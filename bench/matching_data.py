@@ -20,6 +20,11 @@ Pairs, deterministic for a seed:
   the same town or postcode), their own phone and email;
 * 12 % random pairs.
 
+Traits that `match_traits` rejects never reach matching, so such renderings are
+drawn again. The weights were tuned on seeds 101-103 (`--grid`) and are reported
+on seed 7, which is also the seed of the quality gate in
+tests/unit/identity/test_matching.py.
+
 `evaluate` gives precision and recall at the auto-merge threshold, the share of
 true pairs that land in review, blocking recall (true pairs sharing at least one
 blocking key) and the mean number of candidates a record meets through its
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import itertools
+import math
 import random
 import re
 import sys
@@ -51,6 +57,7 @@ from functions.identity.matching import (
     combine,
     compare,
     match_traits,
+    normalize_phone,
     score,
 )
 from functions.shared.config import Probabilistic
@@ -303,8 +310,6 @@ def _uk_number(rng: random.Random, area: str | None) -> str:
 
 
 def _phone(rng: random.Random, city: City, landline: bool) -> str:
-    from functions.identity.matching import normalize_phone
-
     for _ in range(50):
         if city.country == "US":
             number = _us_number(rng, rng.choice(city.area_codes))
@@ -742,9 +747,9 @@ def misses(
 
 DEFAULT = Probabilistic()
 RECOMMENDED = Probabilistic(
-    auto_merge_threshold=0.92,
+    auto_merge_threshold=0.90,
     review_threshold=0.76,
-    weights={"name": 0.40, "phone": 0.15, "address": 0.25, "postcode": 0.05, "email_local": 0.15},
+    weights={"name": 0.40, "phone": 0.15, "address": 0.25, "postcode": 0.10, "email_local": 0.10},
 )
 TUNING_SEEDS = (101, 102, 103)
 CANDIDATES: dict[str, dict[str, float]] = {
@@ -774,14 +779,13 @@ GRID: dict[str, tuple[float, ...]] = {
     "email_local": (0.1, 0.15, 0.2),
 }
 AUTO_GRID = (0.90, 0.92, 0.94)
-REVIEW_GRID = (0.72, 0.74, 0.76, 0.78, 0.80)
+REVIEW_GRID = (0.74, 0.76, 0.78, 0.80)
 MIN_PRECISION = 0.995
 MAX_NEGATIVES_IN_REVIEW = 0.10
 
 
 @dataclass(frozen=True)
 class GridRow:
-    label: str
     weights: dict[str, float]
     auto: float
     review: float
@@ -831,7 +835,7 @@ def grid_search(scored: Sequence[Scored]) -> list[GridRow]:
         for auto in AUTO_GRID:
             for review in REVIEW_GRID:
                 metrics = _fast_metrics(true_values, negative_values, auto, review)
-                rows.append(GridRow("grid", weights, auto, review, metrics))
+                rows.append(GridRow(weights, auto, review, metrics))
     rows.sort(key=lambda r: r.rank, reverse=True)
     return rows
 
@@ -846,26 +850,18 @@ def _weights(weights: Mapping[str, float]) -> str:
 
 
 def candidate_table(scored: Sequence[Scored]) -> list[str]:
+    """The named weightings, each at the default and at the recommended thresholds."""
     lines = [
         "| weighting | weights | auto / review | precision at auto | recall at auto "
         "| recall (auto + review) | negatives in review |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
+    default = (DEFAULT.auto_merge_threshold, DEFAULT.review_threshold)
+    recommended = (RECOMMENDED.auto_merge_threshold, RECOMMENDED.review_threshold)
     for label, weights in CANDIDATES.items():
         scores = [combine(s.comparison, weights) for s in scored]
-        settings = [(DEFAULT.auto_merge_threshold, DEFAULT.review_threshold)]
-        if (
-            label == "recommended"
-            or (
-                RECOMMENDED.auto_merge_threshold,
-                RECOMMENDED.review_threshold,
-            )
-            not in settings
-        ):
-            settings.append((RECOMMENDED.auto_merge_threshold, RECOMMENDED.review_threshold))
-        if label == "recommended":
-            settings = settings[-1:]
-        for auto, review in settings:
+        settings = [recommended] if label == "recommended" else [default, recommended]
+        for auto, review in dict.fromkeys(settings):
             m = _threshold_metrics(scored, scores, auto, review)
             lines.append(
                 f"| {label} | {_weights(weights)} | {auto:.2f} / {review:.2f} "
@@ -969,10 +965,10 @@ def report(seed: int, n: int, grid: bool) -> list[str]:
             "",
             *candidate_table(tuning),
             "",
-            f"Grid search on the tuning seeds ({len(GRID['name']) * len(GRID['phone']) * len(GRID['address']) * len(GRID['postcode']) * len(GRID['email_local'])} "
-            f"weightings x {len(AUTO_GRID)} auto x {len(REVIEW_GRID)} review thresholds), best first "
-            f"(precision at auto >= {MIN_PRECISION:.1%}, negatives in review <= "
-            f"{MAX_NEGATIVES_IN_REVIEW:.0%}, then recall, then recall at auto):",
+            f"Grid search on the tuning seeds ({math.prod(len(v) for v in GRID.values())} "
+            f"weightings x {len(AUTO_GRID)} auto x {len(REVIEW_GRID)} review thresholds), "
+            f"best first (precision at auto >= {_pct(MIN_PRECISION)}, negatives in review "
+            f"<= {_pct(MAX_NEGATIVES_IN_REVIEW)}, then recall, then recall at auto):",
             "",
             *grid_table(grid_search(tuning)),
         ]
@@ -994,7 +990,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Labelled pairs for probabilistic matching.")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--pairs", type=int, default=DEFAULT_PAIRS)
-    parser.add_argument("--grid", action="store_true", help="also run the grid search (~1 min)")
+    parser.add_argument("--grid", action="store_true", help="also run the grid search (~15 s)")
     parser.add_argument(
         "--write", action="store_true", help="rewrite docs/identity.md's block (implies --grid)"
     )

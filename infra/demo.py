@@ -18,6 +18,7 @@ from typing import Any
 from functions.consent.step import COUNTER, FORWARDED, MALFORMED
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.resolved import ProfileMerged, parse_record
 from infra.local.aws import LocalAws
 from infra.local.runtime import LocalSettings, LocalStack
 from infra.simulator import SimulationReport, Simulator
@@ -28,6 +29,7 @@ class Outcome:
     in_stream: int
     failed: Counter[str]
     consent: Counter[str]  # today's consent counters: forwarded, malformed_record, drops
+    identity: IdentityOutcome
 
     @property
     def forwarded(self) -> int:
@@ -42,21 +44,43 @@ class Outcome:
         return sum(self.failed.values())
 
 
-def count_stream_records(aws: LocalAws, stream: str) -> int:
+def stream_records(aws: LocalAws, stream: str) -> list[bytes]:
     """Every record currently in the stream, across all shards."""
     kinesis = aws.client("kinesis")
-    total = 0
+    found: list[bytes] = []
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         iterator = kinesis.get_shard_iterator(
             StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         while iterator:
             answer = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            total += len(answer["Records"])
+            found += [record["Data"] for record in answer["Records"]]
             if not answer["Records"]:
                 break
             iterator = answer.get("NextShardIterator")
-    return total
+    return found
+
+
+@dataclass
+class IdentityOutcome:
+    events: int  # events on `resolved`, each attributed to a profile
+    merges: Counter[str]  # profile.merged records by rule
+    profiles: set[str]  # distinct (survivor) profile ids events went to
+
+    @classmethod
+    def read(cls, aws: LocalAws, stream: str) -> IdentityOutcome:
+        outcome = cls(0, Counter(), set())
+        merged_away: set[str] = set()
+        for data in stream_records(aws, stream):
+            record = parse_record(data)
+            if isinstance(record, ProfileMerged):
+                outcome.merges[record.rule] += 1
+                merged_away.add(record.loser)
+            else:
+                outcome.events += 1
+                outcome.profiles.add(record.profile_id)
+        outcome.profiles -= merged_away
+        return outcome
 
 
 def failed_events_by_reason(aws: LocalAws, bucket: str, prefix: str = "ingest/") -> Counter[str]:
@@ -79,9 +103,10 @@ def consent_counters(aws: LocalAws, table: str) -> Counter[str]:
 def observe(stack: LocalStack) -> Outcome:
     assert stack.aws is not None
     return Outcome(
-        in_stream=count_stream_records(stack.aws, stack.names.stream("events")),
+        in_stream=len(stream_records(stack.aws, stack.names.stream("events"))),
         failed=failed_events_by_reason(stack.aws, stack.names.bucket("failed-events")),
         consent=consent_counters(stack.aws, stack.names.table("counters")),
+        identity=IdentityOutcome.read(stack.aws, stack.names.stream("resolved")),
     )
 
 
@@ -95,6 +120,10 @@ def ledger_problems(report: SimulationReport, outcome: Outcome) -> list[str]:
     judged = sum(outcome.consent.values())
     if judged != outcome.in_stream:
         problems.append(f"{outcome.in_stream} in the events stream but consent judged {judged}")
+    if outcome.identity.events != outcome.forwarded:
+        problems.append(
+            f"consent forwarded {outcome.forwarded} but identity resolved {outcome.identity.events}"
+        )
     for reason, count in report.expected_failed.items():
         if outcome.failed[reason] != count:
             problems.append(f"expected {count} failed as {reason}, found {outcome.failed[reason]}")
@@ -106,6 +135,7 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
     statuses = ", ".join(f"{s}: {n}" for s, n in sorted(report.statuses.items()))
     reasons = ", ".join(f"{r} {n}" for r, n in outcome.failed.most_common()) or "none"
     drops = ", ".join(f"{r} {n}" for r, n in outcome.dropped.most_common()) or "none"
+    merges = ", ".join(f"{r} {n}" for r, n in outcome.identity.merges.most_common()) or "none"
     problems = ledger_problems(report, outcome)
     verdict = (
         "OK: every event is in the stream or in failed events"
@@ -124,6 +154,8 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
         f"  failed events {outcome.failed_total:6d} ({reasons})",
         f"  consent       {outcome.forwarded:6d} forwarded to '{stack.names.stream('consented')}'",
         f"                {sum(outcome.dropped.values()):6d} dropped ({drops})",
+        f"  identity      {outcome.identity.events:6d} events resolved to "
+        f"{len(outcome.identity.profiles)} profiles; merges: {merges}",
         f"  ledger        {report.units_sent} sent = {outcome.forwarded} forwarded + "
         f"{sum(outcome.dropped.values())} dropped by consent + {outcome.failed_total} failed "
         f"-> {verdict}",

@@ -225,6 +225,32 @@ class Simulator:
             if self.random.random() < 0.55:
                 self._checkout(shopper, viewed[0])
 
+    def _second_device(self, shopper: dict[str, Any]) -> None:
+        """Later, on a phone: anonymous at first, then signing in with the same email,
+        which is what lets identity merge the phone's profile into the laptop's."""
+        phone = str(uuid.UUID(int=self.random.getrandbits(128)))
+        visit = self._with_consent(
+            {
+                "type": "screen",
+                "name": "Home",
+                "anonymousId": phone,
+                "timestamp": self._tick(),
+                "context": {"device": {"id": f"device-{phone[:8]}", "type": "ios"}},
+            },
+            shopper,
+        )
+        self._post_segment("/v1/s", {**visit, "writeKey": self.write_key}, "text/plain", units=1)
+        login = self._with_consent(
+            {
+                "type": "identify",
+                "anonymousId": phone,
+                "timestamp": self._tick(),
+                "traits": {"email": shopper["email"].upper()},
+            },  # typed differently on a phone
+            shopper,
+        )
+        self._post_segment("/v1/i", {**login, "writeKey": self.write_key}, "text/plain", units=1)
+
     def _checkout(self, shopper: dict[str, Any], product: tuple[str, str, str, float]) -> None:
         anon = shopper["anonymous_id"]
         identify = {
@@ -266,6 +292,8 @@ class Simulator:
             units=1,
             protocol="segment",
         )
+        if self.random.random() < 0.5:
+            self._second_device(shopper)
 
     def _snowplow_visit(self, shopper: dict[str, Any]) -> None:
         duid = shopper["anonymous_id"]

@@ -132,9 +132,7 @@ class ConsentBook:
         known: dict[str, list[CategoryDecision]] = {}
         for state in states:
             for category, history in state.categories.items():
-                known.setdefault(category, []).extend(
-                    d for d in history if d.at <= event.timestamp
-                )
+                known.setdefault(category, []).extend(d for d in history if d.at <= event.timestamp)
         for category, granted in decided.items():
             own = CategoryDecision(granted, event.timestamp, source, event.message_id)
             known.setdefault(category, []).append(own)

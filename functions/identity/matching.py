@@ -34,6 +34,9 @@ Normalization (both sides of every comparison go through the same code):
   matched deterministically), and people write `ana.lopez` and `analopez`
   interchangeably. Role accounts (info, admin, sales, ...) are ignored because
   they are shared.
+
+Traits are *usable* for matching with a first and a last name plus at least one
+of: a phone, a street address with its postcode, an email local part.
 """
 
 from __future__ import annotations
@@ -146,6 +149,36 @@ _CANONICAL_NAMES: dict[str, tuple[str, ...]] = {
 NICKNAMES: dict[str, str] = {
     variant: canonical for canonical, variants in _CANONICAL_NAMES.items() for variant in variants
 }
+
+# Common given names, canonical forms. Two different names from this list are two
+# different people however alike they look to Jaro-Winkler (jose / joseph 0.93,
+# michael / michelle 0.92, daniel / daniela 0.97): a family often holds both.
+_COMMON_GIVEN_TEXT = """
+    aaron adam adriana ahmed aiden aisha alan albert alejandro alexander alexandra ali
+    alice amanda amber amy ana andrea andres andrew angela ann anna anthony antonio arjun
+    arthur ashley austin ava barbara beatriz benjamin betty beverly brandon brenda brian
+    brittany bruce bryan carl carlos carmen carol carolyn charles charlotte cheryl chloe
+    christian christina christine christopher claudia cynthia daniel daniela danielle david
+    deborah denise dennis diana diane diego dmitri donald donna doris dorothy douglas dylan
+    edward eduardo elena elijah elizabeth emilio emily emma enrique eric ethan eugene evelyn
+    fatima fernando frances francisca francisco frank gabriel gabriela gary george gerald
+    giovanni gloria grace gregory guadalupe guillermo hannah hans harold hassan heather
+    hector helen henry hiroshi ignacio ines isabel isabella ivan jacob jacqueline james
+    janet janice jason javier jean jeffrey jennifer jeremy jerry jesse jessica jesus joan
+    john jonathan jordan jorge jose joseph joshua joyce juan juana judith judy julie justin
+    karen katherine kathleen kayla keith kelly kenji kenneth kevin kimberly kyle larry lars
+    laura lauren lawrence lee linda lisa logan lori louis louise lucas lucia luis madison
+    manuel marco margaret maria marie mario mark marta martha mary mason matthew megan
+    melissa mercedes mia michael michelle miguel monica nancy natalie nathan nicholas nicole
+    noah olivia omar oscar pablo pamela patricia patrick paul paula pedro peter philip pilar
+    priya rachel rafael rajesh ramon randy raul ravi raymond rebecca renee ricardo richard
+    robert roberto roderick roger ronald rosa roy ruben russell ruth ryan samantha samuel
+    sandra sarah scott sean sergio sharon shirley silvia sofia sophia stephanie steven susan
+    sven takashi teresa terry theresa thomas timothy tyler veronica victor victoria vincent
+    virginia walter wayne wei william yolanda yusuf zachary zoe
+"""
+_COMMON_GIVEN_NAMES = frozenset(_COMMON_GIVEN_TEXT.split())
+_KNOWN_GIVEN = frozenset(NICKNAMES) | frozenset(_CANONICAL_NAMES) | _COMMON_GIVEN_NAMES
 
 _HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "sr", "sra"})
 _SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "jnr", "snr"})
@@ -451,10 +484,8 @@ def _region_for(country: str | None, default_region: str) -> str:
     key = fold(country)
     if key in _COUNTRIES:
         return _COUNTRIES[key]
-    code = key.upper()
-    if len(code) == 2 and code.isalpha():
-        return "GB" if code == "UK" else code
-    return default_region
+    code = "GB" if key == "uk" else key.upper()
+    return code if code in phonenumbers.SUPPORTED_REGIONS else default_region
 
 
 def match_traits(traits: Mapping[str, Any], default_region: str) -> MatchTraits | None:
@@ -535,8 +566,16 @@ def _first_token(value: str | None) -> str:
     return value.split(" ")[0] if value else ""
 
 
-def _last_token(value: str | None) -> str:
-    return value.split(" ")[-1] if value else ""
+def primary_surname(last_name: str | None) -> str:
+    """The surname token blocking keys use: the first one that is not a known given name.
+
+    "lopez garcia" -> lopez (a second surname is often dropped), "michael smith"
+    (a middle name read from `name`) -> smith, "van der berg" -> van.
+    """
+    tokens = (last_name or "").split(" ")
+    while len(tokens) > 1 and tokens[0] in _KNOWN_GIVEN:
+        tokens.pop(0)
+    return tokens[0]
 
 
 def blocking_keys(traits: MatchTraits) -> list[str]:
@@ -545,7 +584,7 @@ def blocking_keys(traits: MatchTraits) -> list[str]:
     * `ph:<last 7 digits>` — survives a different country/area code or format;
     * `em:<email local part>` — the same local part at another provider;
     * `nm:<soundex>:<soundex>` — the phonetic codes of the first given name and
-      the last surname token, sorted, so typos that keep the sound, nicknames
+      the primary surname, sorted, so typos that keep the sound, nicknames
       (already canonical) and swapped first/last fields share the key;
     * `pc:<postcode>:<initials>` — the postcode with both initials, sorted
       (again swap-proof), so a typo in a name still meets its household.
@@ -553,12 +592,12 @@ def blocking_keys(traits: MatchTraits) -> list[str]:
     keys: list[str] = []
     if traits.phone:
         keys.append(f"ph:{traits.phone[-7:]}")
-    if traits.email_local and len(traits.email_local) >= 3:
+    if traits.email_local:
         keys.append(f"em:{traits.email_local}")
     first = canonical_first(_first_token(traits.first_name))
-    last = _last_token(traits.last_name)
+    last = canonical_first(primary_surname(traits.last_name))
     if first and last:
-        codes = sorted((soundex(first), soundex(canonical_first(last))))
+        codes = sorted((soundex(first), soundex(last)))
         keys.append(f"nm:{codes[0]}:{codes[1]}")
         if traits.postcode:
             initials = "".join(sorted((first[0], last[0])))
@@ -573,8 +612,8 @@ def _jw(a: str, b: str) -> float:
     return float(JaroWinkler.similarity(a, b))
 
 
-_KNOWN_GIVEN = frozenset(NICKNAMES) | frozenset(_CANONICAL_NAMES)
 FUZZY_NICKNAME = 0.85  # a mistyped nickname of the other's given name ("bohby" / robert)
+DISTINCT_NAMES = 0.6  # two different known given names ("jose" / "joseph")
 
 
 @lru_cache(maxsize=4096)
@@ -591,11 +630,14 @@ def _near_canonicals(token: str) -> frozenset[str]:
 
 def _given_similarity(a: str, b: str) -> float:
     """Given names (canonical): Jaro-Winkler; 0.95 when one is the first of the other's
-    given names ("ana" / "ana maria"); FUZZY_NICKNAME for a mistyped nickname."""
+    given names ("ana" / "ana maria"); at most DISTINCT_NAMES for two different known
+    names; FUZZY_NICKNAME for a mistyped nickname of the other."""
     best = _jw(a, b)
     ta, tb = a.split(" "), b.split(" ")
     if len(ta) != len(tb) and ta[0] == tb[0]:
         best = max(best, 0.95)
+    if ta[0] != tb[0] and ta[0] in _KNOWN_GIVEN and tb[0] in _KNOWN_GIVEN:
+        return min(best, DISTINCT_NAMES)
     if best < FUZZY_NICKNAME and (
         tb[0] in _near_canonicals(ta[0]) or ta[0] in _near_canonicals(tb[0])
     ):
@@ -673,26 +715,28 @@ def phone_similarity(a: str, b: str) -> float:
 
 
 def _name_parts(*traits: MatchTraits) -> list[str]:
-    """Every name token of the pair, with the nicknames of given names, longest first."""
-    parts: set[str] = set()
+    """The pair's name tokens with their nicknames, then every known given name of four
+    letters or more, longest first: what an email local part may spell."""
+    parts: set[str] = {n for n in _KNOWN_GIVEN if len(n) >= 4}
     for t in traits:
         for token in (t.first_name or "").split(" ") + (t.last_name or "").split(" "):
-            if len(token) > 1:
-                parts.add(token)
+            if len(token) >= 3:
                 canonical = canonical_first(token)
-                parts.add(canonical)
-                parts.update(_CANONICAL_NAMES.get(canonical, ()))
+                parts.update((token, canonical))
+                parts.update(v for v in _CANONICAL_NAMES.get(canonical, ()) if len(v) >= 3)
     return sorted(parts, key=lambda p: (-len(p), p))
 
 
 def email_residue(local: str, name_parts: list[str]) -> str:
-    """What an email local part says beyond the name: `johnsmith1975` -> `1975`,
-    `jsmith` -> `` (an initial is not information), `skywalker77` -> itself."""
+    """What an email local part says beyond names and initials: `johnsmith1975` -> `1975`,
+    `jsmith` or `jmsmith` -> `` (initials are not information), `skywalker77` -> itself."""
     rest = local
     for part in name_parts:
-        rest = rest.replace(part, " ")
-    rest = "".join(rest.split(" ") if len(rest.replace(" ", "")) > 1 else [])
-    return "" if len(rest) <= 1 else rest
+        if part in rest:
+            rest = rest.replace(part, " ")
+    pieces = [p for p in rest.split(" ") if p and not (p.isalpha() and len(p) <= 2)]
+    residue = "".join(pieces)
+    return "" if len(residue) <= 1 else residue
 
 
 def email_comparison(a: MatchTraits, b: MatchTraits) -> tuple[float, bool] | None:
@@ -731,10 +775,12 @@ def _residue_similarity(a: str, b: str) -> float:
     return 1.0 if la == lb else (_jw(la, lb) if la and lb else 0.5)
 
 
-# The ceilings below were placed with the recommended thresholds in mind (see
-# docs/identity.md): a pair with nothing but a name in common stays below any
-# review threshold above EVIDENCE_FLOOR, a name-shaped email local part or a
-# postcode alone reaches review but never auto-merge (ceiling 0.88).
+# Placed with the recommended thresholds in mind (auto 0.90, review 0.76; see
+# docs/identity.md): a pair that shares nothing beyond a name (ceiling 0.70)
+# stays below review; a name-shaped email local part or a postcode alone
+# (ceiling 0.88) reaches review but never auto-merge; an exact phone, street
+# address or email handle keeps a same-name pair in review (floor 0.80) even if
+# the person has moved or changed number since.
 NAME_FULL = 0.9  # name similarity from which the name no longer limits the score
 NAME_SLOPE = 2.0  # ceiling lost per point of name similarity below NAME_FULL
 EVIDENCE_FLOOR = 0.7  # ceiling of a pair that shares nothing beyond the name
@@ -796,7 +842,8 @@ def name_ceiling(name: float) -> float:
 
 def evidence_ceiling(evidence: float) -> float:
     """The highest score a pair can reach with this corroboration:
-    EVIDENCE_FLOOR with none, 0.88 with a name-shaped email alone, 1 with a phone."""
+    EVIDENCE_FLOOR with none, 0.88 with a name-shaped email or a postcode alone,
+    1 with an exact phone."""
     return EVIDENCE_FLOOR + (1.0 - EVIDENCE_FLOOR) * evidence
 
 
@@ -809,7 +856,7 @@ def weighted_mean(sims: Mapping[str, float], weights: Mapping[str, float]) -> fl
 
 
 def combine(comparison: Comparison, weights: Mapping[str, float]) -> float:
-    """The score of a comparison: the weighted mean, capped by the ceilings (see `score`)."""
+    """The score of a comparison: the weighted mean between the floor and the ceilings."""
     if "name" not in comparison.sims:
         return 0.0
     floor = EVIDENCE_SUPPORT * comparison.evidence
@@ -821,34 +868,39 @@ def score(a: MatchTraits, b: MatchTraits, weights: Mapping[str, float]) -> Match
     """How likely a and b are one person, in [0, 1]; symmetric in a and b.
 
     With s_f the similarity of field f (below) for the fields F present on both
-    sides, and w_f the configured weights:
+    sides, w_f the configured weights and E the corroboration (`compare`):
 
-        mean     = sum(w_f * s_f for f in F) / sum(w_f for f in F)
-        ceiling  = min(name_ceiling(s_name), evidence_ceiling(E))
-        score    = min(mean, ceiling)
+        mean    = sum(w_f * s_f for f in F) / sum(w_f for f in F)
+        floor   = 0.8 * E
+        ceiling = min(clamp(1 - 2.0 * (0.9 - s_name), 0, 1),   # name ceiling
+                      0.7 + 0.3 * E)                           # evidence ceiling
+        score   = min(max(mean, floor), ceiling)
 
-        name_ceiling(n)     = clamp(1 - 2.0 * (0.9 - n), 0, 1)
-        evidence_ceiling(E) = 0.7 + 0.3 * E
         E = max(s_phone, s_address * s_postcode, s_email if informative,
-                0.6 * s_email if name-shaped, 0.6 * s_postcode)     (absent -> 0)
+                0.6 * s_email if name-shaped, 0.6 * s_postcode)   (absent -> 0)
 
     The mean is renormalized: a field missing on either side neither helps nor
-    hurts. The ceilings are the penalties that keep a weak match out of the
-    thresholds: a first name that differs (a family member at the same address
-    and landline, name similarity ~0.6) caps the score at ~0.4 whatever else
-    agrees; a pair that shares only a name caps at 0.7, a name plus a postcode
-    or a name-shaped email local part at 0.88 — enough for review, never for an
-    automatic merge, which needs a phone, a street address or an email handle.
+    hurts. The ceilings are the penalties that keep a match resting on weak
+    evidence out of the thresholds:
+    * the name ceiling: a first name that differs caps the score whatever else
+      agrees (a family member at the same address and landline, name similarity
+      ~0.6, scores at most ~0.4; a name similarity of 0.8 caps at 0.8);
+    * the evidence ceiling: a pair that shares only a name caps at 0.70, a name
+      plus a postcode or a name-shaped email local part at 0.88 — review, never
+      an automatic merge, which needs a phone, a street address or an email
+      handle that agrees.
+    The floor lets one exact strong identifier outweigh fields that disagree
+    because people move and change numbers: same name and same phone is at
+    least 0.8 even at a different address.
 
     Field similarities:
-    * name: Jaro-Winkler of given names x Jaro-Winkler of surnames, on canonical
-      forms, straight or swapped (first <-> last), whichever is higher (see
-      `name_similarity`);
+    * name: given-name x surname similarity on canonical forms, straight or
+      swapped (first <-> last), whichever is higher (`name_similarity`);
     * phone: 1 for the same E.164 number, 0.8 for the same last seven digits, else 0;
     * address: rapidfuzz token_sort_ratio (0.9 x token_set_ratio when one line
       omits a unit), halved when the house numbers differ;
     * postcode: 1 equal, 0.5 same UK outward code, else 0;
-    * email_local: see `email_comparison` (Jaro-Winkler, numbers must agree).
+    * email_local: Jaro-Winkler, numbers must agree (`email_comparison`).
     """
     comparison = compare(a, b)
     return MatchScore(combine(comparison, weights), comparison.sims)

@@ -172,15 +172,18 @@ class Probabilistic(_Strict):
     """Fuzzy matching of `identify` traits (see docs/identity.md for how weights were chosen)."""
 
     enabled: bool = True
-    auto_merge_threshold: float = Field(default=0.92, gt=0, le=1)
-    review_threshold: float = Field(default=0.78, gt=0, le=1)
+    # The score caps a pair resting on weak evidence (a name and a postcode, or a
+    # name-shaped email) at 0.88, and one sharing only a name at 0.70: thresholds at
+    # or below those would merge or suggest on that alone (docs/identity.md).
+    auto_merge_threshold: float = Field(default=0.90, gt=0.88, le=1)
+    review_threshold: float = Field(default=0.76, gt=0.70, le=1)
     weights: dict[str, float] = Field(
         default_factory=lambda: {
-            "name": 0.35,
-            "phone": 0.25,
-            "address": 0.15,
+            "name": 0.40,
+            "phone": 0.15,
+            "address": 0.25,
             "postcode": 0.10,
-            "email_local": 0.15,
+            "email_local": 0.10,
         }
     )
 

@@ -16,11 +16,20 @@ pytestmark = pytest.mark.e2e
 ADMIN = {"Authorization": "Bearer local-admin-key"}
 
 
-def call(stack: RunningStack, method: str, path: str, body: dict | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict]:
+def call(
+    stack: RunningStack,
+    method: str,
+    path: str,
+    body: dict | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(stack.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        stack.url + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=20) as answer:
             return answer.status, json.loads(answer.read() or b"{}")
@@ -52,33 +61,62 @@ def eventually(check, timeout_s: float = 20.0):
 def test_opt_in_flows_opt_out_stops(stack):
     anon = f"anon-{uuid.uuid4()}"
     track(stack, anon, "Before Any Decision")  # opt-in policy: dropped, counted
-    status, _ = call(stack, "POST", "/v1/consent",
-                     {"anonymousId": anon, "source": "onetrust",
-                      "categoryPreferences": {"personalization": True, "analytics": True}},
-                     basic_auth("local-write-key"))
+    status, _ = call(
+        stack,
+        "POST",
+        "/v1/consent",
+        {
+            "anonymousId": anon,
+            "source": "onetrust",
+            "categoryPreferences": {"personalization": True, "analytics": True},
+        },
+        basic_auth("local-write-key"),
+    )
     assert status == 200
     track(stack, anon, "After Opt In")
     assert eventually(lambda: "After Opt In" in consented(stack, anon))
-    track(stack, anon, "Opt Out Banner", context={"consent": {"categoryPreferences": {
-        "personalization": False}}})
+    track(
+        stack,
+        anon,
+        "Opt Out Banner",
+        context={"consent": {"categoryPreferences": {"personalization": False}}},
+    )
     track(stack, anon, "After Opt Out")
-    track(stack, anon, "Marker End", context={"consent": {"categoryPreferences": {
-        "personalization": True}}})
+    track(
+        stack,
+        anon,
+        "Marker End",
+        context={"consent": {"categoryPreferences": {"personalization": True}}},
+    )
     assert eventually(lambda: "Marker End" in consented(stack, anon))
     assert consented(stack, anon) == [
-        "Segment Consent Preference Updated", "After Opt In", "Marker End"]
+        "Segment Consent Preference Updated",
+        "After Opt In",
+        "Marker End",
+    ]
     status, history = call(stack, "GET", f"/v1/profiles/anonymous_id:{anon}/consent", headers=ADMIN)
     assert status == 200
-    changes = [h["changes"]["personalization"] for h in history["history"]
-               if "personalization" in h["changes"]]
-    assert changes == [{"from": None, "to": True}, {"from": True, "to": False},
-                       {"from": False, "to": True}]
+    changes = [
+        h["changes"]["personalization"]
+        for h in history["history"]
+        if "personalization" in h["changes"]
+    ]
+    assert changes == [
+        {"from": None, "to": True},
+        {"from": True, "to": False},
+        {"from": False, "to": True},
+    ]
 
 
 def test_decision_under_user_id_reaches_a_new_device(stack):
     user, laptop, phone = f"u-{uuid.uuid4()}", f"l-{uuid.uuid4()}", f"p-{uuid.uuid4()}"
-    track(stack, laptop, "Login", user=user, context={"consent": {"categoryPreferences": {
-        "personalization": True}}})
+    track(
+        stack,
+        laptop,
+        "Login",
+        user=user,
+        context={"consent": {"categoryPreferences": {"personalization": True}}},
+    )
     track(stack, phone, "Login On Phone", user=user)  # links the phone to the user's decision
     track(stack, phone, "Phone Only")  # anonymous-only: still allowed
     assert eventually(lambda: "Phone Only" in consented(stack, phone))
@@ -87,8 +125,14 @@ def test_decision_under_user_id_reaches_a_new_device(stack):
 def test_export_then_erase_then_suppressed(stack):
     user, anon = f"u-{uuid.uuid4()}", f"a-{uuid.uuid4()}"
     email = f"{uuid.uuid4().hex[:8]}@example.org"
-    track(stack, anon, "Signed Up", user=user, traits={"email": email},
-          context={"consent": {"categoryPreferences": {"personalization": True}}})
+    track(
+        stack,
+        anon,
+        "Signed Up",
+        user=user,
+        traits={"email": email},
+        context={"consent": {"categoryPreferences": {"personalization": True}}},
+    )
     assert eventually(lambda: "Signed Up" in consented(stack, user))
 
     status, profile = call(stack, "GET", f"/v1/profiles/email:{email}", headers=ADMIN)
@@ -99,8 +143,15 @@ def test_export_then_erase_then_suppressed(stack):
     assert all(i["history"] for i in export["consent"]["identifiers"])
 
     assert call(stack, "GET", f"/v1/profiles/user_id:{user}", headers={})[0] == 401
-    assert call(stack, "DELETE", f"/v1/profiles/user_id:{user}",
-                headers={"Authorization": "Bearer wrong"})[0] == 401
+    assert (
+        call(
+            stack,
+            "DELETE",
+            f"/v1/profiles/user_id:{user}",
+            headers={"Authorization": "Bearer wrong"},
+        )[0]
+        == 401
+    )
     status, erased = call(stack, "DELETE", f"/v1/profiles/user_id:{user}", headers=ADMIN)
     assert status == 200 and erased["identifiers_suppressed"] == 3
     assert erased["records_deleted"]["consent"] > 0
@@ -112,11 +163,20 @@ def test_export_then_erase_then_suppressed(stack):
         assert call(stack, "GET", f"/v1/profiles/{ref}", headers=ADMIN)[0] == 404
 
     # New events from any of the person's identifiers are suppressed, even with a stale opt-in.
-    track(stack, anon, "After Erasure", context={"consent": {"categoryPreferences": {
-        "personalization": True}}}, timestamp="2020-01-01T00:00:00Z")
+    track(
+        stack,
+        anon,
+        "After Erasure",
+        context={"consent": {"categoryPreferences": {"personalization": True}}},
+        timestamp="2020-01-01T00:00:00Z",
+    )
     marker = f"m-{uuid.uuid4()}"
-    track(stack, marker, "Pipeline Tick", context={"consent": {"categoryPreferences": {
-        "personalization": True}}})
+    track(
+        stack,
+        marker,
+        "Pipeline Tick",
+        context={"consent": {"categoryPreferences": {"personalization": True}}},
+    )
     assert eventually(lambda: "Pipeline Tick" in consented(stack, marker))
     assert "After Erasure" not in consented(stack, anon)
 

@@ -1,4 +1,4 @@
-"""Consent decision logic: identifiers x stored decisions x policy -> allowed or dropped, and why."""
+"""Consent decisions: identifiers x stored decisions x policy -> allowed or dropped, and why."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from functions.shared.events import CanonicalEvent
 from functions.shared.identifiers import Identifier
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CONSENT_DOCUMENT = "iglu:com.snowplowanalytics.snowplow/consent_document/jsonschema/1-0-0"
 SALT = b"salt"
 OPT_IN = Consent(default="opt-in", aliases={"C0004": "advertising"})
 OPT_OUT = Consent(default="opt-out")
@@ -48,8 +49,10 @@ def key(text: str) -> str:
 def stored(text: str, minute: int, **categories: bool) -> ConsentState:
     return ConsentState(
         key(text),
-        {c: [CategoryDecision(g, T0 + timedelta(minutes=minute), "test", f"s{minute}")]
-         for c, g in categories.items()},
+        {
+            c: [CategoryDecision(g, T0 + timedelta(minutes=minute), "test", f"s{minute}")]
+            for c, g in categories.items()
+        },
     )
 
 
@@ -63,24 +66,68 @@ CASES = [
     ("nothing known, opt-in drops", OPT_IN, [], {}, False, CONSENT_UNKNOWN),
     ("nothing known, opt-out allows", OPT_OUT, [], {}, True, None),
     ("granted on the anonymous id", OPT_IN, [("anonymous_id:a1", 0, True)], {}, True, None),
-    ("denied on the anonymous id", OPT_OUT, [("anonymous_id:a1", 0, False)], {}, False, CONSENT_DENIED),
-    ("granted on the user id reaches a new device", OPT_IN, [("user_id:u1", 0, True)],
-     {"user": "u1", "anon": "new-device"}, True, None),
-    ("newest wins: user id denied later", OPT_IN,
-     [("anonymous_id:a1", 0, True), ("user_id:u1", 5, False)], {"user": "u1"}, False, CONSENT_DENIED),
-    ("newest wins: device granted later", OPT_IN,
-     [("anonymous_id:a1", 9, True), ("user_id:u1", 5, False)], {"user": "u1"}, True, None),
-    ("the event's own preferences decide", OPT_IN, [("anonymous_id:a1", 0, False)],
-     {"minute": 1, "prefs": {"Personalization": True}}, True, None),
-    ("an older event does not override a newer decision", OPT_IN, [("anonymous_id:a1", 9, False)],
-     {"minute": 1, "prefs": {"personalization": True}}, True, None),
-    ("the email hash carries consent", OPT_IN, [("email:ana@example.org", 0, True)],
-     {"anon": "x", "traits": {"email": " Ana@Example.org "}}, True, None),
+    (
+        "denied on the anonymous id",
+        OPT_OUT,
+        [("anonymous_id:a1", 0, False)],
+        {},
+        False,
+        CONSENT_DENIED,
+    ),
+    (
+        "granted on the user id reaches a new device",
+        OPT_IN,
+        [("user_id:u1", 0, True)],
+        {"user": "u1", "anon": "new-device"},
+        True,
+        None,
+    ),
+    (
+        "newest wins: user id denied later",
+        OPT_IN,
+        [("anonymous_id:a1", 0, True), ("user_id:u1", 5, False)],
+        {"user": "u1"},
+        False,
+        CONSENT_DENIED,
+    ),
+    (
+        "newest wins: device granted later",
+        OPT_IN,
+        [("anonymous_id:a1", 9, True), ("user_id:u1", 5, False)],
+        {"user": "u1"},
+        True,
+        None,
+    ),
+    (
+        "the event's own preferences decide",
+        OPT_IN,
+        [("anonymous_id:a1", 0, False)],
+        {"minute": 1, "prefs": {"Personalization": True}},
+        True,
+        None,
+    ),
+    (
+        "an older event does not override a newer decision",
+        OPT_IN,
+        [("anonymous_id:a1", 9, False)],
+        {"minute": 1, "prefs": {"personalization": True}},
+        True,
+        None,
+    ),
+    (
+        "the email hash carries consent",
+        OPT_IN,
+        [("email:ana@example.org", 0, True)],
+        {"anon": "x", "traits": {"email": " Ana@Example.org "}},
+        True,
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "policy", "states", "kwargs", "allowed", "reason"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("label", "policy", "states", "kwargs", "allowed", "reason"), CASES, ids=[c[0] for c in CASES]
+)
 def test_decision_table(label, policy, states, kwargs, allowed, reason):
     the_book = book(*(stored(i, m, personalization=g) for i, m, g in states), policy=policy)
     verdict = the_book.apply(event(**{"minute": 10, **kwargs}))
@@ -93,8 +140,13 @@ def test_decision_table(label, policy, states, kwargs, allowed, reason):
 
 def test_consent_events_always_pass_and_are_recorded_under_every_identifier():
     the_book = book()
-    verdict = the_book.apply(event(user="u1", name="Segment Consent Preference Updated",
-                                   prefs={"personalization": False, "advertising": False}))
+    verdict = the_book.apply(
+        event(
+            user="u1",
+            name="Segment Consent Preference Updated",
+            prefs={"personalization": False, "advertising": False},
+        )
+    )
     assert verdict.allowed
     assert verdict.stamp.denied == ["advertising", "analytics", "necessary", "personalization"]
     for ident in ("anonymous_id:a1", "user_id:u1"):
@@ -112,8 +164,9 @@ def test_order_matters_within_a_batch():
     verdicts = [
         the_book.apply(event(0, prefs={"personalization": True})),
         the_book.apply(event(1)),
-        the_book.apply(event(2, name="Segment Consent Preference Updated",
-                             prefs={"personalization": False})),
+        the_book.apply(
+            event(2, name="Segment Consent Preference Updated", prefs={"personalization": False})
+        ),
         the_book.apply(event(3)),
     ]
     assert [v.allowed for v in verdicts] == [True, True, True, False]
@@ -161,36 +214,75 @@ def test_erased_identifiers_are_suppressed_until_a_fresh_opt_in():
     assert the_book.apply(event(6, user="u1")).reason == ERASED
     # A stale opt-in (from before the erasure) does not lift it.
     assert the_book.apply(event(4, user="u1", prefs={"personalization": True})).reason == ERASED
-    fresh = the_book.apply(event(7, user="u1", name="Segment Consent Preference Updated",
-                                 prefs={"personalization": True}))
+    fresh = the_book.apply(
+        event(
+            7, user="u1", name="Segment Consent Preference Updated", prefs={"personalization": True}
+        )
+    )
     assert fresh.allowed
     assert the_book.apply(event(8, user="u1")).allowed
 
 
 def test_aliases_and_case():
     assert explicit_decision(event(prefs={"C0004": True, "Analytics": False}), OPT_IN)[0] == {
-        "advertising": True, "analytics": False}
+        "advertising": True,
+        "analytics": False,
+    }
 
 
 @pytest.mark.parametrize(
     ("name", "properties", "contexts", "expected"),
     [
-        ("consent_preferences", {"eventType": "allow_all"}, [], dict.fromkeys(OPT_IN.categories, True)),
-        ("consent_preferences", {"eventType": "deny_all"}, [], dict.fromkeys(OPT_IN.categories, False)),
-        ("consent_preferences", {"eventType": "allow_selected", "consentScopes": ["analytics"]}, [],
-         {"necessary": False, "analytics": True, "personalization": False, "advertising": False}),
+        (
+            "consent_preferences",
+            {"eventType": "allow_all"},
+            [],
+            dict.fromkeys(OPT_IN.categories, True),
+        ),
+        (
+            "consent_preferences",
+            {"eventType": "deny_all"},
+            [],
+            dict.fromkeys(OPT_IN.categories, False),
+        ),
+        (
+            "consent_preferences",
+            {"eventType": "allow_selected", "consentScopes": ["analytics"]},
+            [],
+            {"necessary": False, "analytics": True, "personalization": False, "advertising": False},
+        ),
         ("consent_withdrawn", {"all": True}, [], dict.fromkeys(OPT_IN.categories, False)),
-        ("consent_granted", {"expiry": "2027-01-01"},
-         [{"schema": "iglu:com.snowplowanalytics.snowplow/consent_document/jsonschema/1-0-0",
-           "data": {"id": "doc-1", "name": "Personalization"}}], {"personalization": True}),
-        ("consent_withdrawn", {"all": False},
-         [{"schema": "iglu:com.snowplowanalytics.snowplow/consent_document/jsonschema/1-0-0",
-           "data": {"id": "C0004"}}], {"advertising": False}),
+        (
+            "consent_granted",
+            {"expiry": "2027-01-01"},
+            [
+                {
+                    "schema": CONSENT_DOCUMENT,
+                    "data": {"id": "doc-1", "name": "Personalization"},
+                }
+            ],
+            {"personalization": True},
+        ),
+        (
+            "consent_withdrawn",
+            {"all": False},
+            [
+                {
+                    "schema": CONSENT_DOCUMENT,
+                    "data": {"id": "C0004"},
+                }
+            ],
+            {"advertising": False},
+        ),
     ],
 )
 def test_snowplow_consent_events(name, properties, contexts, expected):
-    snowplow_event = event(name=name, properties=properties, protocol="snowplow",
-                           context={"snowplow": {"contexts": contexts}})
+    snowplow_event = event(
+        name=name,
+        properties=properties,
+        protocol="snowplow",
+        context={"snowplow": {"contexts": contexts}},
+    )
     decided, source = explicit_decision(snowplow_event, OPT_IN)
     assert decided == expected
     assert source == f"snowplow:{name}"

@@ -60,7 +60,9 @@ def test_chain_a_b_c_is_one_profile():
     g.resolve(ids("anonymous_id:c"), at(1), "m2")
     g.resolve(ids("anonymous_id:a", "email:b@x.io"), at(2), "m3")
     r = g.resolve(ids("email:b@x.io", "anonymous_id:c"), at(3), "m4")
-    assert len({g.profile_of(i) for i in ids("anonymous_id:a", "email:b@x.io", "anonymous_id:c")}) == 1
+    assert (
+        len({g.profile_of(i) for i in ids("anonymous_id:a", "email:b@x.io", "anonymous_id:c")}) == 1
+    )
     assert r.profile_id == "p1"
 
 
@@ -89,7 +91,9 @@ def test_priority_decides_what_is_dropped_first():
     g = graph(rules)
     g.resolve(ids("email:x@shop.io", "user_id:u1", rules=rules), at(0), "m1")
     # u2 + a new phone + x@shop.io (held by u1's profile): the email ranks last, goes first.
-    r = g.resolve(ids("user_id:u2", "phone:+14155550100", "email:x@shop.io", rules=rules), at(1), "m2")
+    r = g.resolve(
+        ids("user_id:u2", "phone:+14155550100", "email:x@shop.io", rules=rules), at(1), "m2"
+    )
     assert r.dropped == [Identifier("email", "x@shop.io")]
     assert Identifier("email", "x@shop.io") in r.dropped
     assert g.profile_of(Identifier("phone", "+14155550100")) == r.profile_id
@@ -142,15 +146,22 @@ def test_redirects_are_followed():
 
 
 def event(**fields) -> CanonicalEvent:
-    return CanonicalEvent.model_validate({
-        "messageId": "m", "type": "identify", "anonymousId": "a1",
-        "source": {"name": "web", "protocol": "segment"},
-        "timestamp": T0, "receivedAt": T0, **fields,
-    })
+    return CanonicalEvent.model_validate(
+        {
+            "messageId": "m",
+            "type": "identify",
+            "anonymousId": "a1",
+            "source": {"name": "web", "protocol": "segment"},
+            "timestamp": T0,
+            "receivedAt": T0,
+            **fields,
+        }
+    )
 
 
-@pytest.mark.parametrize("value", ["null", "undefined", "anonymous", "00000000-0000-0000-0000-000000000000",
-                                   "0", "NULL"])
+@pytest.mark.parametrize(
+    "value", ["null", "undefined", "anonymous", "00000000-0000-0000-0000-000000000000", "0", "NULL"]
+)
 def test_blocked_values_never_match(value):
     screened = IdentifierRules(RULES).of(event(anonymousId=value, userId="u1"))
     assert [str(i) for i in screened.usable] == ["user_id:u1"]
@@ -158,15 +169,24 @@ def test_blocked_values_never_match(value):
 
 
 def test_identifiers_of_an_event_normalized_and_ranked():
-    screened = IdentifierRules(RULES).of(event(
-        userId="u1",
-        traits={"email": " Ana@Shop.IO ", "phone": "(415) 555-0100"},
-        context={"device": {"id": "dev-1"}, "externalIds": [{"id": "C-9", "type": "crm_id"}]},
-    ))
+    screened = IdentifierRules(RULES).of(
+        event(
+            userId="u1",
+            traits={"email": " Ana@Shop.IO ", "phone": "(415) 555-0100"},
+            context={"device": {"id": "dev-1"}, "externalIds": [{"id": "C-9", "type": "crm_id"}]},
+        )
+    )
     kinds = [i.type for i in screened.usable]
     assert kinds[:3] == ["user_id", "email", "phone"]
-    assert set(kinds) == {"user_id", "email", "phone", "anonymous_id", "email_sha256", "device_id",
-                          "crm_id"}
+    assert set(kinds) == {
+        "user_id",
+        "email",
+        "phone",
+        "anonymous_id",
+        "email_sha256",
+        "device_id",
+        "crm_id",
+    }
     assert Identifier("email", "ana@shop.io") in screened.usable
     assert Identifier("phone", "+14155550100") in screened.usable
 

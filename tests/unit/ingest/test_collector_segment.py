@@ -372,14 +372,20 @@ def test_user_agent_from_header_unless_the_event_has_one(collector, stream):
 
 
 def test_consent_api_becomes_a_consent_event(collector, stream):
-    body = {"writeKey": "local-write-key", "userId": "u1", "source": "onetrust",
-            "categoryPreferences": {"C0004": False, "personalization": True}}
+    body = {
+        "writeKey": "local-write-key",
+        "userId": "u1",
+        "source": "onetrust",
+        "categoryPreferences": {"C0004": False, "personalization": True},
+    }
     result = collector.consent(make_request(json.dumps(body), path="/v1/consent"))
     assert result.answer.status == 200
     [event] = stream.events()
     assert event["event"] == "Segment Consent Preference Updated"
     assert event["context"]["consent"]["categoryPreferences"] == {
-        "C0004": False, "personalization": True}
+        "C0004": False,
+        "personalization": True,
+    }
     assert event["properties"] == {"source": "onetrust"}
 
 
