@@ -10,6 +10,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from functions.shared.config import BeaconConfig
+from infra.constructs.alarms import Alarms
 from infra.constructs.buckets import Buckets
 from infra.constructs.encryption import EncryptionKey
 from infra.constructs.http_api import HttpApi
@@ -76,6 +77,21 @@ class BeaconStack(Stack):
             self,
             "Http",
             routes=[(fn.row, fn.function) for fn in self.functions.values() if fn.row.http_routes],
+        )
+
+        self.alarms = Alarms(
+            self,
+            "Alarms",
+            functions=self.functions.values(),
+            queues=self.queues,
+            queue_rows=topology.queues,
+            key=key,
+        )
+        CfnOutput(
+            self,
+            "AlarmTopic",
+            value=self.alarms.topic.topic_arn,
+            description="SNS topic of Beacon's alarms: subscribe your on-call address",
         )
 
         CfnOutput(self, "ApiUrl", value=self.http_api.url, description="Beacon HTTP API base URL")

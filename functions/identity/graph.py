@@ -51,13 +51,21 @@ class Graph:
         profiles: dict[str, Profile],
         rules: Identity,
         new_profile_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        dangling: dict[Identifier, str] | None = None,
     ) -> None:
         self.nodes = nodes
         self.profiles = profiles
         self.rules = rules
         self.new_profile_id = new_profile_id
         self.loaded_nodes = dict(nodes)  # as stored: conditions for the writes
+        # Nodes left pointing at a profile that was never written (a lost race): they
+        # count as unknown, and are overwritten on the condition that they still dangle.
+        self.loaded_nodes.update(dangling or {})
         self.changed_nodes: set[Identifier] = set()
+        # A profile's identifiers all have nodes pointing at it, loaded or not: a merge
+        # repoints them, and its conditional write must expect exactly that.
+        for pid, profile in list(profiles.items()):
+            self._know_nodes_of(pid, profile)
 
     def adopt(self, profiles: dict[str, Profile]) -> None:
         """Add profiles read later in the batch (match candidates) with their nodes."""
@@ -65,9 +73,12 @@ class Graph:
             if pid in self.profiles:
                 continue
             self.profiles[pid] = profile
-            for identifier in profile.holds():
-                self.nodes.setdefault(identifier, pid)
-                self.loaded_nodes.setdefault(identifier, pid)
+            self._know_nodes_of(pid, profile)
+
+    def _know_nodes_of(self, pid: str, profile: Profile) -> None:
+        for identifier in profile.holds():
+            self.nodes.setdefault(identifier, pid)
+            self.loaded_nodes.setdefault(identifier, pid)
 
     # --- lookups -------------------------------------------------------------
 
@@ -91,6 +102,10 @@ class Graph:
         self, identifiers: list[Identifier], at: datetime, message_id: str | None
     ) -> Resolution:
         """Attribute one event (identifiers most trusted first) to a profile."""
+        if not identifiers:
+            # Nothing usable (every id blocked): a profile of its own, derived from the
+            # event so a replay lands on the same one, and nothing stored in the graph.
+            return Resolution(str(uuid.uuid5(MERGE_NAMESPACE, f"unlinked:{message_id}")))
         candidates = list(identifiers)
         dropped: list[Identifier] = []
         while True:
@@ -147,6 +162,10 @@ class Graph:
         survivor.merges = [*survivor.merges, note][-MAX_MERGE_NOTES:]
         survivor.changed = True
         return note
+
+    def is_new_node(self, identifier: Identifier) -> bool:
+        """Absent, or dangling, when read: the writes other shards may race on."""
+        return self.loaded_nodes.get(identifier) not in self.profiles
 
     def unemitted_merges(self, profile_id: str, message_id: str) -> list[MergeNote]:
         """Merges this event caused whose records never reached the stream (a retry)."""

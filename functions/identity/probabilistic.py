@@ -107,10 +107,13 @@ class ProbabilisticMatcher:
             graph.adopt(self.store.load_profiles(missing))
 
     def _file(self, profile: Profile, keys: list[str], traits: MatchTraits) -> None:
+        """File the traits under each key, writing only what is not already there."""
         stored = traits.as_dict()
         for key in keys:
-            self._filed[(key, profile.profile_id)] = stored
-            self._block(key)[profile.profile_id] = stored
+            block = self._block(key)
+            if block.get(profile.profile_id) != stored:
+                self._filed[(key, profile.profile_id)] = stored
+                block[profile.profile_id] = stored
         if not set(keys) <= profile.block_keys:
             profile.block_keys |= set(keys)
             profile.changed = True

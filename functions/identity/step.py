@@ -88,9 +88,10 @@ class IdentityBatch:
             p for e in self.events.values() if isinstance(e, LinkProfiles) for p in (e.a, e.b)
         }
         profiles = step.graph_store.load_profiles(sorted(set(nodes.values()) | linked))
-        # A node whose profile is gone (erased meanwhile) counts as unknown.
+        # A node whose profile is missing (a lost race, or erased meanwhile) is unknown.
+        dangling = {i: pid for i, pid in nodes.items() if pid not in profiles}
         nodes = {i: pid for i, pid in nodes.items() if pid in profiles}
-        self.graph = Graph(nodes, profiles, step.rules)
+        self.graph = Graph(nodes, profiles, step.rules, dangling=dangling)
         if step.matcher is not None:
             step.matcher.begin_batch()
         self.known_profiles = set(profiles)
@@ -122,7 +123,8 @@ class IdentityBatch:
         resolution = self.graph.resolve(identifiers, event.timestamp, event.message_id)
         merges = list(resolution.merges)
         self.outcome.dropped_identifiers += len(resolution.dropped)
-        if self.step.matcher is not None and event.type == "identify":
+        matchable = resolution.profile_id in self.graph.profiles  # not an unlinked event
+        if self.step.matcher is not None and event.type == "identify" and matchable:
             match = self.step.matcher.match(self.graph, resolution.profile_id, event)
             merges += match.merges
             self.outcome.suggestions += match.suggestions
@@ -137,20 +139,16 @@ class IdentityBatch:
         """A reviewer linked two profiles: merge them (manual), if the limits allow."""
         merges = []
         graph = self.graph
-        if (
-            command.a in graph.profiles
-            and command.b in graph.profiles
-            and graph.can_merge(command.a, command.b)
-        ):
+        known = command.a in graph.profiles and command.b in graph.profiles
+        if known and graph.can_merge(command.a, command.b):
             survivor, loser = sorted(
                 (graph.current(command.a), graph.current(command.b)),
                 key=lambda p: (graph.profiles[p].created_at, p),
             )
             merges.append(graph.merge(survivor, loser, command.at, "manual", command.command_id))
             self.outcome.merges += 1
-        elif not graph.can_merge(command.a, command.b) and graph.current(
-            command.a
-        ) != graph.current(command.b):
+        elif not known or graph.current(command.a) != graph.current(command.b):
+            # Unknown profiles, or limits forbid it: refused, never a batch failure.
             self.outcome.extra["links_refused"] = self.outcome.extra.get("links_refused", 0) + 1
         if command.a in graph.profiles:
             self._emit_merges(index, graph.current(command.a), merges, command.command_id)
@@ -184,14 +182,24 @@ class IdentityBatch:
         """Graph first (conditional: a lost race raises GraphConflict), then the stream."""
         for sequence in reported:
             self.order.fail_from(self.order.position[sequence])
-        store = self.step.graph_store
-        changed = [p for p in self.graph.profiles.values() if p.changed]
-        # Profiles before the nodes that point at them: a node never leads nowhere.
-        for profile in sorted(changed, key=lambda p: p.version == 0, reverse=True):
-            store.write_profile(profile)
-        for identifier in sorted(self.graph.changed_nodes):
+        store, graph = self.step.graph_store, self.graph
+        changed = [p for p in graph.profiles.values() if p.changed]
+        new_nodes = sorted(i for i in graph.changed_nodes if graph.is_new_node(i))
+        moved_nodes = sorted(i for i in graph.changed_nodes if not graph.is_new_node(i))
+        # 1. Claim the new identifiers: this is where two shards race, so it comes
+        #    first — a lost race (GraphConflict) aborts before any profile is written.
+        # 2. Profiles: new ones, and for merges the loser's redirect and the survivor's
+        #    outbox, so a crash from here on is finished by the retry.
+        # 3. Repoint what merges moved, each on the condition it is where it was read.
+        for identifier in new_nodes:
             store.write_node(
-                identifier, self.graph.nodes[identifier], self.graph.loaded_nodes.get(identifier)
+                identifier, graph.nodes[identifier], graph.loaded_nodes.get(identifier)
+            )
+        for profile in changed:
+            store.write_profile(profile)
+        for identifier in moved_nodes:
+            store.write_node(
+                identifier, graph.nodes[identifier], graph.loaded_nodes.get(identifier)
             )
         if self.new_merges:
             store.write_audit(self.new_merges)

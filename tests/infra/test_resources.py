@@ -173,3 +173,22 @@ def _denies_insecure(policy: dict[str, object]) -> bool:
         and statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
         for statement in document["Statement"]
     )
+
+
+def test_alarms_watch_every_consumer_function_and_dead_letter_queue(beacon: Synth) -> None:
+    alarms = beacon.template.find_resources("AWS::CloudWatch::Alarm")
+    metrics = [
+        (p["Properties"].get("MetricName"), p["Properties"].get("Namespace"))
+        for p in alarms.values()
+    ]
+    consumers = [f for f in TOPOLOGY.functions if f.kinesis_sources]
+    assert metrics.count(("IteratorAge", "AWS/Lambda")) == len(consumers)
+    assert metrics.count(("Errors", "AWS/Lambda")) == len(TOPOLOGY.functions)
+    assert metrics.count(("Throttles", "AWS/Lambda")) == len(TOPOLOGY.functions)
+    dead_letters = {q.dead_letter for q in TOPOLOGY.queues if q.dead_letter}
+    assert metrics.count(("ApproximateNumberOfMessagesVisible", "AWS/SQS")) == len(dead_letters)
+    topics = beacon.template.find_resources("AWS::SNS::Topic")
+    [topic] = topics.values()
+    assert "KmsMasterKeyId" in topic["Properties"]
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"]

@@ -298,6 +298,28 @@ def test_a_replayed_batch_creates_nothing_writes_nothing_and_sends_no_merge(
     assert {r.profile_id for _, r in replayed if isinstance(r, ResolvedEvent)} == {survivor}
 
 
+def test_a_replayed_identify_with_match_traits_writes_nothing(rig: IdentityRig) -> None:
+    """Name and address traits are filed under blocking keys for probabilistic matching;
+    a replay finds them filed already and must not write them again."""
+    traits = {
+        "firstName": "Ana",
+        "lastName": "Lopez",
+        "address": {"street": "12 Oak Street", "city": "Austin", "postalCode": "78701"},
+    }
+    kinesis_event = rig.batch(
+        [identify(0, anon="d-ana", user="u-ana", email="ana@example.org", traits=traits)]
+    )
+    rig.deliver_ok(kinesis_event)
+    items = rig.items()
+    assert any(str(i["pk"]).startswith("block#") for i in items)
+    rig.calls.clear()
+
+    rig.deliver_ok(kinesis_event)
+
+    assert rig.items() == items
+    assert rig.graph_writes == 0
+
+
 def test_a_replayed_event_with_only_blocked_identifiers_creates_no_new_profile(
     rig: IdentityRig,
 ) -> None:

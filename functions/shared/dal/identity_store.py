@@ -21,11 +21,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.shared.dal.dynamo import DynamoTable, to_item
+from functions.shared.dal.dynamo import DynamoTable, StorageThrottled, to_item
 from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import MergeNote, Profile
 
 NODE, META = "node", "meta"
+THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+}
 SUGGESTIONS = "suggestions"
 
 
@@ -95,8 +100,11 @@ class IdentityStore:
         try:
             self.table.dynamodb.put_item(**arguments)
         except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            code = err.response["Error"]["Code"]
+            if code == "ConditionalCheckFailedException":
                 raise GraphConflict(f"{item['pk']} changed since it was read") from err
+            if code in THROTTLED:
+                raise StorageThrottled(f"{code} writing {item['pk']}") from err
             raise
 
     # --- audit, blocking keys, suggestions (batched, idempotent) --------------

@@ -1,0 +1,940 @@
+"""Identity step cost and accuracy through the real Lambda handler, on moto in-process.
+
+    python bench/identity.py [--people 300] [--write]
+
+Simulates shoppers as canonical events (what the consent step forwards; no
+HTTP): about 300 people, each with 1-3 devices and several sessions (some with
+a cleared cookie, i.e. a fresh anonymous id), logging in with a user id and
+their email (a phone number for some, name and address traits for most),
+buying (client `Order Completed` plus the shop backend's server-side event
+keyed by user id); guests who only check out with an email; account holders
+who once check out as a guest with another email (only name and address tie
+that checkout to them: probabilistic matching); family members sharing a
+household address and surname. The names, addresses and their noise come from
+`bench/matching_data.py`'s generator.
+
+The events are written to the `consented` stream (as many shards as the wiring
+table gives it, one partition key per person), read back shard by shard into
+Kinesis batches of the identity row's batch size, and delivered to
+`functions.identity.handler.lambda_handler` shard by shard in turn, with the
+identity table, the `resolved` stream and the failed-events bucket on moto.
+Records the handler reports as failed are redelivered from the first failed
+one, up to the row's `max_retry_attempts`, as Lambda does. botocore hooks on
+the handler's own DynamoDB client count calls and items. The same batches are
+then replayed (where nothing should change). Finally the events' profiles
+(following merge redirects) are compared with the true people, and
+`bench/matching_data.py`'s labelled pairs give the precision and recall of
+probabilistic matching with the `Probabilistic()` defaults. `--write` replaces
+the `## Identity` section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import math
+import os
+import platform
+import random
+import re
+import sys
+import textwrap
+import time
+import uuid
+import warnings
+from collections import Counter, defaultdict
+from contextlib import redirect_stdout
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+# The labelled-pair generator doubles as the source of names, addresses and their noise.
+from bench.matching_data import _household, _person, evaluate, generate_pairs, render
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Identity"
+PEOPLE = 300
+SEED = 11
+MATCHING_SEED = 7
+MATCHING_PAIRS = 2000
+START = datetime(2026, 11, 15, 8, 0, tzinfo=UTC)
+DOC_INTRO = """# Benchmarks
+
+Each script in `bench/` measures one part of Beacon and, run with `--write`,
+rewrites its own section of this page with the figures, the exact command and
+the date. `make bench` runs every `bench/` script.
+
+The scripts run in one process on moto, so absolute numbers describe this
+machine and moto, not AWS. What carries over is relative: throughput as a
+ratio of a baseline measured in the same process, and calls to AWS per event.
+"""
+
+
+class FakeContext:
+    """The parts of Lambda's context object the handler and Powertools read."""
+
+    function_name = "identity"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:identity"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+
+# --- the simulated stream --------------------------------------------------------
+
+
+@dataclass
+class Shopper:
+    index: int
+    person: Any  # bench.matching_data.Person
+    user_id: str | None  # None: a guest who never creates an account
+    email: str
+    other_email: str  # a work address, used on a guest checkout
+    phone: str | None  # the mobile, given at login by some
+    devices: list[str]
+    guest_checkout: bool  # an account holder who once checks out as a guest
+
+
+@dataclass
+class Simulation:
+    events: list[dict[str, Any]]  # wire fields, in the order they happen
+    person_of: dict[str, int]  # message id -> true person
+    shoppers: list[Shopper]
+
+
+def _anon(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128)))
+
+
+def _national(e164: str) -> str:
+    """A US number as people type it; others stay in international form."""
+    if e164.startswith("+1") and len(e164) == 12:
+        d = e164[2:]
+        return f"({d[:3]}) {d[3:6]}-{d[6:]}"
+    return e164
+
+
+def _shoppers(rng: random.Random, people: int) -> list[Shopper]:
+    shoppers: list[Shopper] = []
+    emails: set[str] = set()
+    for index in range(people):
+        if shoppers and rng.random() < 0.12:  # a family member of the previous shopper
+            previous = shoppers[-1].person
+            person = _person(rng, previous.household, last=previous.last)
+        else:
+            person = _person(rng, _household(rng))
+        email = f"{person.email_local}@{person.email_domain}".lower()
+        while email in emails:  # two people never share an address
+            local, _, domain = email.partition("@")
+            email = f"{local}{rng.randint(1, 99)}@{domain}"
+        emails.add(email)
+        shoppers.append(
+            Shopper(
+                index=index,
+                person=person,
+                user_id=f"user-{index:04d}" if rng.random() < 0.8 else None,
+                email=email,
+                other_email=f"{person.email_local}.work{index}@acme-corp.com".lower(),
+                phone=person.mobile if rng.random() < 0.4 else None,
+                devices=[_anon(rng) for _ in range(rng.choice((1, 1, 2, 2, 3)))],
+                guest_checkout=rng.random() < 0.12,
+            )
+        )
+    return shoppers
+
+
+def _traits(rng: random.Random, shopper: Shopper, email: str, with_profile: bool) -> dict[str, Any]:
+    """identify traits: the email, the phone if they give it, name and address if asked."""
+    traits: dict[str, Any] = {"email": email}
+    if with_profile:
+        rendered = render(rng, shopper.person)
+        rendered.pop("email", None)
+        rendered.pop("phone", None)
+        traits.update(rendered)
+    if shopper.phone:
+        traits["phone"] = _national(shopper.phone)
+    return traits
+
+
+def simulate(people: int = PEOPLE, seed: int = SEED) -> Simulation:
+    rng = random.Random(seed)
+    shoppers = _shoppers(rng, people)
+    timed: list[tuple[datetime, int, dict[str, Any]]] = []
+
+    def emit(shopper: Shopper, at: datetime, **fields: Any) -> None:
+        fields.setdefault("source", {"name": "web", "protocol": "segment"})
+        fields.setdefault("context", {"library": {"name": "analytics.js", "version": "5.2.0"}})
+        wire = {
+            "messageId": _anon(rng),
+            "timestamp": at.isoformat(),
+            "receivedAt": at.isoformat(),
+            **{k: v for k, v in fields.items() if v is not None},
+        }
+        timed.append((at, len(timed), wire))
+        person_of[wire["messageId"]] = shopper.index
+
+    def browse(shopper: Shopper, at: datetime, anon: str, user: str | None) -> None:
+        roll = rng.random()
+        if roll < 0.4:
+            emit(shopper, at, type="page", name="Product", anonymousId=anon, userId=user)
+        else:
+            name = "Product Viewed" if roll < 0.8 else "Product Added"
+            sku = f"sku-{rng.randrange(100, 140)}"
+            emit(
+                shopper,
+                at,
+                type="track",
+                event=name,
+                anonymousId=anon,
+                userId=user,
+                properties={"sku": sku},
+            )
+
+    def purchase(shopper: Shopper, at: datetime, anon: str, user: str | None) -> None:
+        order = f"order-{rng.getrandbits(32):08x}"
+        emit(
+            shopper,
+            at,
+            type="track",
+            event="Order Completed",
+            anonymousId=anon,
+            userId=user,
+            properties={"order_id": order, "revenue": rng.choice((39, 79, 129, 289))},
+        )
+        if user:  # the shop's backend reports the same order, by user id only
+            emit(
+                shopper,
+                at + timedelta(seconds=rng.uniform(2, 30)),
+                type="track",
+                event="Order Completed",
+                userId=user,
+                source={"name": "server", "protocol": "segment"},
+                context={"library": {"name": "analytics-python", "version": "2.3.0"}},
+                properties={"order_id": order, "server": True},
+            )
+
+    person_of: dict[str, int] = {}
+    for shopper in shoppers:
+        at = START + timedelta(hours=rng.uniform(0, 24 * 6))
+        sessions = rng.randint(2, 6)
+        login_session = rng.randrange(sessions)
+        logged_in: set[str] = set()  # devices that remember the login
+        checkouts = 0
+        for session in range(sessions):
+            at += timedelta(hours=rng.uniform(2, 30))
+            device = rng.choice(shopper.devices)
+            fresh = rng.random() < 0.08  # cookie cleared, private window
+            anon = _anon(rng) if fresh else device
+            user = shopper.user_id if (not fresh and device in logged_in) else None
+            count = rng.randint(2, 8)
+            login_at = None
+            logs_in = session == login_session or (session > login_session and rng.random() < 0.5)
+            if shopper.user_id and user is None and logs_in:
+                login_at = rng.randrange(count)
+            guest_at = None
+            if shopper.user_id is None and (checkouts == 0 or rng.random() < 0.3):
+                guest_at = count - 1 if rng.random() < 0.6 else None
+            for k in range(count):
+                at += timedelta(seconds=rng.uniform(5, 120))
+                if k == login_at:
+                    emit(
+                        shopper,
+                        at,
+                        type="identify",
+                        anonymousId=anon,
+                        userId=shopper.user_id,
+                        traits=_traits(rng, shopper, shopper.email, rng.random() < 0.7),
+                    )
+                    user = shopper.user_id
+                    if not fresh:
+                        logged_in.add(device)
+                elif k == guest_at:  # a guest checks out with their email
+                    traits = _traits(rng, shopper, shopper.email, True)
+                    emit(shopper, at, type="identify", anonymousId=anon, traits=traits)
+                    purchase(shopper, at + timedelta(seconds=30), anon, None)
+                    checkouts += 1
+                elif k == count - 1 and user and rng.random() < 0.35:
+                    purchase(shopper, at, anon, user)
+                else:
+                    browse(shopper, at, anon, user)
+        if shopper.user_id and shopper.guest_checkout:  # once, as a guest, another email
+            at += timedelta(hours=rng.uniform(2, 30))
+            anon = _anon(rng)
+            for _ in range(rng.randint(1, 3)):
+                at += timedelta(seconds=rng.uniform(5, 120))
+                browse(shopper, at, anon, None)
+            traits = _traits(rng, shopper, shopper.other_email, True)
+            traits.pop("phone", None)  # nothing deterministic in common
+            emit(shopper, at, type="identify", anonymousId=anon, traits=traits)
+            purchase(shopper, at + timedelta(seconds=40), anon, None)
+    timed.sort(key=lambda entry: (entry[0], entry[1]))
+    return Simulation([wire for _, _, wire in timed], person_of, shoppers)
+
+
+def lambda_event(shard: str, records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
+    """What Lambda delivers for GetRecords entries (the shape infra/local/pollers.py builds)."""
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": r["PartitionKey"],
+                    "sequenceNumber": r["SequenceNumber"],
+                    "data": base64.b64encode(r["Data"]).decode(),
+                    "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard}:{r['SequenceNumber']}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::000000000000:role/bench",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": stream_arn,
+            }
+            for r in records
+        ]
+    }
+
+
+# --- measuring -------------------------------------------------------------------
+
+
+@dataclass
+class Cost:
+    """Calls and items of one pass over every batch."""
+
+    batches: int = 0
+    events: int = 0
+    calls: Counter[str] = field(default_factory=Counter)  # DynamoDB operation -> calls
+    items_read: int = 0  # BatchGetItem items returned + Query items returned
+    items_written: int = 0  # PutItem attempts + BatchWriteItem items accepted
+    conditional_failures: int = 0
+    written: Counter[str] = field(default_factory=Counter)  # kind -> items sent to be written
+    put_records_calls: int = 0
+    invocations: int = 0
+    retried_batches: int = 0
+    exhausted_records: int = 0  # still failing after the last retry: the on-failure bucket
+    seconds: float = 0.0
+
+    def per_event(self, value: float) -> float:
+        return value / self.events
+
+    def per_batch(self, value: float) -> float:
+        return value / self.batches
+
+    @property
+    def write_calls(self) -> int:
+        return self.calls["PutItem"] + self.calls["UpdateItem"] + self.calls["BatchWriteItem"]
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    people: int
+    groups: int  # components of the identifiers events share (exact links only)
+    unresolved: int  # events no record on `resolved` carries
+    live_profiles: int  # distinct live profiles the events ended on
+    identified_people: int  # people who sent a user id or an email at least once
+    identified_profiles: int  # live profiles holding a user id or an email
+    profile_items: int  # profiles stored, merged ones included
+    split_people: int  # people whose events ended on more than one profile
+    mixed_profiles: int  # profiles holding events of more than one person
+    merges: Counter[str]  # rule -> profile.merged records (distinct merge ids)
+    wrong_merges: Counter[str]  # rule -> merges of two different people
+    suggestions: int
+    suggestion_true: int
+    replay_merges: int  # profile.merged records with a merge id first seen on the replay
+
+
+@dataclass(frozen=True)
+class Results:
+    first: Cost
+    replay: Cost
+    accuracy: Accuracy
+    matching: dict[str, float]
+    auto: float
+    review: float
+    batch_size: int
+    shards: int
+    max_retries: int
+    batch_sizes: list[int]
+    identifiers: int
+    kinds: Counter[str]
+    shoppers: dict[str, int]
+
+
+class _Find:
+    """Union-find over identifiers."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def measure(people: int) -> Results:
+    import boto3
+    from moto import mock_aws
+
+    from functions.shared.config import Probabilistic, load_config
+    from infra.local.aws import table_definition
+    from infra.topology import TOPOLOGY, ResourceNames
+
+    names = ResourceNames()
+    function = TOPOLOGY.function("identity")
+    source = function.kinesis_sources[0]
+    os.environ.update(TOPOLOGY.environment_for(function, names))
+    os.environ.update(
+        BEACON_CONFIG_FILE=str(ROOT / "beacon.yaml"),
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",  # moto's fake credentials
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        POWERTOOLS_SERVICE_NAME="identity",
+        POWERTOOLS_METRICS_DISABLED="true",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="ERROR",
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)  # mock_aws intercepts; never a real endpoint
+    config = load_config(ROOT / "beacon.yaml")
+
+    from functions.identity import handler
+    from functions.identity.identifiers import IdentifierRules
+    from functions.shared.dal import clients
+    from functions.shared.dal.dynamo import from_item
+    from functions.shared.dal.identity_store import profile_from_item
+    from functions.shared.events import CanonicalEvent
+    from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
+
+    simulation = simulate(people)
+    canonical = [CanonicalEvent.model_validate(fields) for fields in simulation.events]
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            **table_definition(TOPOLOGY.table("identity"), names.table("identity"))
+        )
+        kinesis = boto3.client("kinesis")
+        consented = TOPOLOGY.stream(source.stream)
+        for stream in (consented, TOPOLOGY.stream("resolved")):
+            kinesis.create_stream(StreamName=names.stream(stream.name), ShardCount=stream.shards)
+        boto3.client("s3").create_bucket(Bucket=names.bucket(source.on_failure_bucket))
+
+        # The simulated stream: onto `consented` in time order, then read back per shard.
+        stream_name = names.stream(consented.name)
+        for start in range(0, len(canonical), 500):
+            kinesis.put_records(
+                StreamName=stream_name,
+                Records=[
+                    {"Data": e.to_json().encode(), "PartitionKey": e.partition_key}
+                    for e in canonical[start : start + 500]
+                ],
+            )
+        stream_arn = f"arn:aws:kinesis:us-east-1:000000000000:stream/{stream_name}"
+        per_shard: list[list[dict[str, Any]]] = []
+        for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
+            iterator = kinesis.get_shard_iterator(
+                StreamName=stream_name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            batches_of_shard = []
+            while True:
+                answer = kinesis.get_records(ShardIterator=iterator, Limit=source.batch_size)
+                if not answer["Records"]:
+                    break
+                batches_of_shard.append(
+                    lambda_event(shard["ShardId"], answer["Records"], stream_arn)
+                )
+                iterator = answer["NextShardIterator"]
+            per_shard.append(batches_of_shard)
+        # Lambda polls the shards side by side: here their batches take turns.
+        batches = [
+            b
+            for turn in range(max(len(s) for s in per_shard))
+            for s in per_shard
+            if turn < len(s)
+            for b in [s[turn]]
+        ]
+
+        clients.client.cache_clear()
+        handler.identity_step.cache_clear()
+        operations: Counter[str] = Counter()
+        items = {"read": 0, "written": 0, "conditional_failures": 0}
+        written: Counter[str] = Counter()  # kind of item -> items sent to be written
+
+        def before(model: Any, **_: Any) -> None:
+            operations[model.name] += 1
+
+        def after(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+            if model.name == "BatchGetItem":
+                items["read"] += sum(len(v) for v in parsed.get("Responses", {}).values())
+            elif model.name == "Query":
+                items["read"] += int(parsed.get("Count", 0))
+            elif model.name == "PutItem":
+                items["written"] += 1
+                if parsed.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    items["conditional_failures"] += 1
+            elif model.name == "BatchWriteItem":
+                unprocessed = sum(len(v) for v in parsed.get("UnprocessedItems", {}).values())
+                items["written"] -= unprocessed
+
+        def before_write(params: dict[str, Any], model: Any, **_: Any) -> None:
+            if model.name == "PutItem":
+                written[_kind(params["Item"])] += 1
+            elif model.name == "BatchWriteItem":
+                for requests in params["RequestItems"].values():
+                    items["written"] += len(requests)
+                    for request in requests:
+                        if "PutRequest" in request:
+                            written[_kind(request["PutRequest"]["Item"])] += 1
+
+        dynamo_client = clients.client("dynamodb")
+        dynamo_client.meta.events.register("before-call.dynamodb", before)
+        for operation in ("PutItem", "BatchWriteItem"):
+            dynamo_client.meta.events.register(
+                f"before-parameter-build.dynamodb.{operation}", before_write
+            )
+        dynamo_client.meta.events.register("after-call.dynamodb", after)
+        step = handler.identity_step()
+        writer = step.resolved
+        put_records_before = [0]
+
+        def deliver(event: dict[str, Any], cost: Cost) -> None:
+            """One batch, with Lambda's retries from the first reported failure."""
+            records = event["Records"]
+            for attempt in range(1 + source.max_retry_attempts):
+                cost.invocations += 1
+                answer = handler.lambda_handler({"Records": records}, FakeContext())
+                failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+                if not failed:
+                    return
+                if attempt == 0:
+                    cost.retried_batches += 1
+                first = min(
+                    i for i, r in enumerate(records) if r["kinesis"]["sequenceNumber"] in failed
+                )
+                records = records[first:]
+            cost.exhausted_records += len(records)
+
+        def one_pass() -> Cost:
+            operations.clear()
+            written.clear()
+            items.update(read=0, written=0, conditional_failures=0)
+            put_records_before[0] = writer.calls  # type: ignore[attr-defined]
+            cost = Cost(batches=len(batches), events=sum(len(b["Records"]) for b in batches))
+            started = time.perf_counter()
+            for event in batches:
+                deliver(event, cost)
+            cost.seconds = time.perf_counter() - started
+            cost.calls = Counter(operations)
+            cost.items_read = items["read"]
+            cost.items_written = items["written"]
+            cost.written = Counter(written)
+            cost.conditional_failures = items["conditional_failures"]
+            cost.put_records_calls = writer.calls - put_records_before[0]  # type: ignore[attr-defined]
+            return cost
+
+        first = one_pass()
+        stream_resolved = names.stream("resolved")
+        records_after_first = _read_stream(kinesis, stream_resolved)
+        replay = one_pass()
+        records_after_replay = _read_stream(kinesis, stream_resolved)
+
+        # --- where every event ended -----------------------------------------------
+        table_items = _scan(dynamodb, names.table("identity"))
+        profiles = {
+            p.profile_id: p
+            for p in (
+                profile_from_item(from_item(i)) for i in table_items if i["sk"]["S"] == "meta"
+            )
+        }
+        suggestions = [from_item(i) for i in table_items if i["pk"]["S"] == "suggestions"]
+
+    def live(pid: str) -> str:
+        seen = set()
+        while pid in profiles and profiles[pid].merged_into and pid not in seen:
+            seen.add(pid)
+            pid = str(profiles[pid].merged_into)
+        return pid
+
+    screen = IdentifierRules(config.identity)
+    ended: dict[str, str] = {}  # message id -> live profile
+    merges: dict[str, ProfileMerged] = {}
+    for data in records_after_first:
+        record = parse_record(data)
+        if isinstance(record, ResolvedEvent):
+            ended[record.event.message_id] = live(record.profile_id)
+        else:
+            merges[record.merge_id] = record
+    people_of: dict[str, set[int]] = defaultdict(set)
+    profiles_of: dict[int, set[str]] = defaultdict(set)
+    for message_id, pid in ended.items():
+        person = simulation.person_of[message_id]
+        people_of[pid].add(person)
+        profiles_of[person].add(pid)
+    # Which person a profile "is": the one with most of its events (before merging).
+    owner_votes: dict[str, Counter[int]] = defaultdict(Counter)
+    for data in records_after_first:
+        record = parse_record(data)
+        if isinstance(record, ResolvedEvent):
+            owner_votes[record.profile_id][simulation.person_of[record.event.message_id]] += 1
+
+    def owner(pid: str) -> int | None:
+        votes = owner_votes.get(pid)
+        return votes.most_common(1)[0][0] if votes else None
+
+    replay_merges = {
+        r.merge_id
+        for r in (parse_record(data) for data in records_after_replay)
+        if isinstance(r, ProfileMerged) and r.merge_id not in merges
+    }
+    identified_people = {
+        simulation.person_of[e.message_id]
+        for e in canonical
+        if e.user_id or any(i.type == "email" for i in screen.of(e).usable)
+    }
+    identified_profiles = {
+        pid
+        for pid in set(ended.values())
+        if pid in profiles and {"user_id", "email"} & set(profiles[pid].identifiers)
+    }
+    wrong: Counter[str] = Counter()
+    for record in merges.values():
+        a, b = owner(record.survivor), owner(record.loser)
+        if a is not None and b is not None and a != b:
+            wrong[record.rule] += 1
+    suggestion_true = sum(
+        1
+        for s in suggestions
+        if owner(str(s["a"])) is not None and owner(str(s["a"])) == owner(str(s["b"]))
+    )
+
+    groups = _Find()
+    all_identifiers: set[str] = set()
+    for e in canonical:
+        ids = [str(i) for i in screen.of(e).usable]
+        all_identifiers.update(ids)
+        for other in ids[1:]:
+            groups.union(ids[0], other)
+    settings = Probabilistic()
+    matching = evaluate(
+        generate_pairs(MATCHING_SEED, MATCHING_PAIRS),
+        settings.weights,
+        settings.auto_merge_threshold,
+        settings.review_threshold,
+    )
+    shoppers = simulation.shoppers
+    return Results(
+        first=first,
+        replay=replay,
+        accuracy=Accuracy(
+            people=len(shoppers),
+            groups=len({groups.find(i) for i in all_identifiers}),
+            unresolved=sum(1 for e in canonical if e.message_id not in ended),
+            live_profiles=len(set(ended.values())),
+            identified_people=len(identified_people),
+            identified_profiles=len(identified_profiles),
+            profile_items=len(profiles),
+            split_people=sum(1 for pids in profiles_of.values() if len(pids) > 1),
+            mixed_profiles=sum(1 for ps in people_of.values() if len(ps) > 1),
+            merges=Counter(r.rule for r in merges.values()),
+            wrong_merges=wrong,
+            suggestions=len(suggestions),
+            suggestion_true=suggestion_true,
+            replay_merges=len(replay_merges),
+        ),
+        matching=matching,
+        auto=settings.auto_merge_threshold,
+        review=settings.review_threshold,
+        batch_size=source.batch_size,
+        shards=consented.shards,
+        max_retries=source.max_retry_attempts,
+        batch_sizes=[len(b["Records"]) for b in batches],
+        identifiers=len(all_identifiers),
+        kinds=Counter(str(e.type) for e in canonical),
+        shoppers={
+            "account holders": sum(1 for s in shoppers if s.user_id),
+            "guests": sum(1 for s in shoppers if not s.user_id),
+            "guest checkout with another email": sum(
+                1 for s in shoppers if s.user_id and s.guest_checkout
+            ),
+            "devices": sum(len(s.devices) for s in shoppers),
+        },
+    )
+
+
+def _kind(item: dict[str, Any]) -> str:
+    """What an identity-table item is, from its (wire-typed) keys."""
+    pk, sk = item["pk"]["S"], item["sk"]["S"]
+    if pk.startswith("id#"):
+        return "node"
+    if pk.startswith("profile#"):
+        return "profile" if sk == "meta" else "merge audit"
+    if pk.startswith("block#"):
+        return "blocking key"
+    return "suggestion" if pk == "suggestions" else "other"
+
+
+def _read_stream(kinesis: Any, stream: str) -> list[bytes]:
+    data: list[bytes] = []
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while True:
+            answer = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            data += [r["Data"] for r in answer["Records"]]
+            iterator = answer.get("NextShardIterator")
+            if not answer["Records"] or not iterator:
+                break
+    return data
+
+
+def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        found += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- reporting ---------------------------------------------------------------------
+
+
+def cost_table(results: Results) -> str:
+    rows = [
+        "| pass | BatchGetItem calls/batch | Query calls/batch | items read/event "
+        "| write calls/event | items written/event | PutItem/event | BatchWriteItem/event "
+        "| failed conditional writes | PutRecords calls/event | batches retried "
+        "| records given up after the last retry |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, c in (
+        ("first (fresh table)", results.first),
+        ("replay of the same batches", results.replay),
+    ):
+        rows.append(
+            f"| {label} | {c.per_batch(c.calls['BatchGetItem']):.2f} "
+            f"| {c.per_batch(c.calls['Query']):.2f} | {c.per_event(c.items_read):.3f} "
+            f"| {c.per_event(c.write_calls):.3f} | {c.per_event(c.items_written):.3f} "
+            f"| {c.per_event(c.calls['PutItem']):.3f} "
+            f"| {c.per_event(c.calls['BatchWriteItem']):.3f} | {c.conditional_failures} "
+            f"| {c.per_event(c.put_records_calls):.3f} "
+            f"| {c.retried_batches} of {c.batches} | {c.exhausted_records} |"
+        )
+    return "\n".join(rows)
+
+
+WRITE_KINDS = ("node", "profile", "merge audit", "blocking key", "suggestion", "other")
+
+
+def written_table(results: Results) -> str:
+    rows = [
+        "| pass | " + " | ".join(f"{kind} items/event" for kind in WRITE_KINDS) + " |",
+        "| --- |" + " ---: |" * len(WRITE_KINDS),
+    ]
+    for label, c in (("first", results.first), ("replay", results.replay)):
+        cells = " | ".join(f"{c.per_event(c.written[kind]):.3f}" for kind in WRITE_KINDS)
+        rows.append(f"| {label} | {cells} |")
+    return "\n".join(rows)
+
+
+def accuracy_table(results: Results) -> str:
+    a = results.accuracy
+    merges = ", ".join(f"{rule} {n}" for rule, n in sorted(a.merges.items())) or "0"
+    wrong = ", ".join(f"{rule} {n}" for rule, n in sorted(a.wrong_merges.items())) or "0"
+    return "\n".join(
+        [
+            "| measure | value |",
+            "| --- | ---: |",
+            f"| true people | {a.people} |",
+            f"| groups linked by exact identifiers (the deterministic floor) | {a.groups} |",
+            f"| events that never reached `resolved` | {a.unresolved} |",
+            f"| live profiles the events ended on | {a.live_profiles} |",
+            f"| people who identified (a user id or an email) | {a.identified_people} |",
+            f"| live profiles holding a user id or an email | {a.identified_profiles} |",
+            f"| profiles created (stored, merged ones included) | {a.profile_items} |",
+            f"| people spread over more than one live profile | {a.split_people} |",
+            f"| live profiles holding more than one person | {a.mixed_profiles} |",
+            f"| merges (`profile.merged` records, by rule) | {merges} |",
+            f"| merges of two different people | {wrong} |",
+            f"| suggested links (of them the same person) | {a.suggestions} "
+            f"({a.suggestion_true}) |",
+            f"| merges first seen on the replay | {a.replay_merges} |",
+        ]
+    )
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def matching_table(results: Results) -> str:
+    m = results.matching
+    return "\n".join(
+        [
+            "| auto / review | precision at auto | recall at auto | recall (auto + review) "
+            "| negatives in review | blocking recall | end-to-end recall "
+            "| mean candidates / record |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {results.auto:.2f} / {results.review:.2f} | {_pct(m['precision_auto'])} "
+            f"| {_pct(m['recall_auto'])} | {_pct(m['recall'])} "
+            f"| {_pct(m['negatives_in_review'])} | {_pct(m['blocking_recall'])} "
+            f"| {_pct(m['end_to_end_recall'])} | {m['mean_block_comparisons']:.1f} |",
+        ]
+    )
+
+
+def prose(*paragraphs: str) -> str:
+    return "\n\n".join(
+        textwrap.fill(" ".join(p.split()), 79, break_long_words=False, break_on_hyphens=False)
+        for p in paragraphs
+    )
+
+
+def retry_note(results: Results) -> str:
+    first, replay = results.first, results.replay
+    if not first.retried_batches and not replay.retried_batches:
+        return "No batch failed: every batch was resolved on its first invocation."
+    lost = (
+        f"{first.exhausted_records} records still failed after the last retry (Lambda would "
+        "send them to the on-failure bucket)."
+        if first.exhausted_records
+        else "Every retried batch succeeded within the retries."
+    )
+    return f"""{first.retried_batches} of {first.batches} batches failed on their first
+        invocation of the first pass ({first.invocations} invocations in all;
+        {first.conditional_failures} conditional writes failed) and were redelivered
+        from the first reported record, as Lambda does. {lost} These are not races (one
+        invocation at a time): a merge whose loser holds identifiers that no event of
+        the batch carried writes those nodes as if they were new
+        (`attribute_not_exists`), the write fails against the loser's own node and the
+        batch raises GraphConflict; the retry then succeeds, leaving those nodes on
+        the loser (found through its redirect). Shown by
+        `test_a_merge_repoints_the_losers_identifiers_that_the_event_did_not_carry` in
+        tests/integration/test_identity_step.py. The retries are included in the
+        first pass's calls."""
+
+
+def replay_note(results: Results) -> str:
+    replay = results.replay
+    if not replay.items_written:
+        return "The replay wrote nothing: every identifier and profile was already as stored."
+    return f"""The replay still wrote {replay.items_written} items in
+        {replay.write_calls} calls ({dict(replay.calls)} in all): the probabilistic
+        matcher files an identify event's match traits under its blocking keys on
+        every identify it sees, whether or not the same traits are already filed
+        there, so a replay (or any repeated identify) rewrites them. The graph
+        itself (nodes and profiles) is not rewritten."""
+
+
+def section(results: Results, command: str) -> str:
+    cores = os.cpu_count() or 1
+    first = results.first
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(results.kinds.items()))
+    shoppers = ", ".join(f"{k} {v}" for k, v in results.shoppers.items())
+    per_batch_reads = math.ceil(results.identifiers / 100)
+    text = prose(
+        f"""Input: {first.events:,} simulated events ({kinds}) from
+        {results.accuracy.people} people ({shoppers}), {results.identifiers} distinct
+        identifiers in all, written to the consented stream ({results.shards} shards,
+        one partition key per person: the anonymous id, or the user id for the
+        backend's events) and read back shard by shard into {first.batches} Kinesis
+        batches of at most {results.batch_size} records (the identity row's batch
+        size; sizes {", ".join(str(n) for n in results.batch_sizes)}), the shards'
+        batches taking turns, each delivered to the real
+        `functions.identity.handler.lambda_handler` with up to
+        {results.max_retries} retries of what it reports failed.""",
+        f"""Reads: one BatchGetItem per 100 distinct identifiers of a batch, one per 100
+        profiles they point to (more when a redirect chain must be followed, or when
+        probabilistic candidates are adopted), and one Query per blocking key of an
+        identify event with usable match traits (cached for the batch). Items read
+        count every item BatchGetItem or Query returned. Writes: conditional PutItem
+        for each new or repointed node and each changed profile (twice for a
+        survivor: once with the merge, once to mark its record sent — the outbox),
+        BatchWriteItem for the merge audit, blocking-key filings and suggestions.
+        (For scale: all {results.identifiers} identifiers would need
+        {per_batch_reads} BatchGetItem calls.)""",
+        retry_note(results),
+        replay_note(results),
+        """Profiles: every resolved event is followed to the live profile it ended
+        on (merge redirects followed) and compared with the person who sent it.
+        "Groups linked by exact identifiers" is what deterministic matching can
+        reach at best: events chained by a shared identifier (a fresh anonymous
+        id that never logs in stays its own group). Probabilistic merges can go
+        below it; the per-type limits can keep it above.""",
+        f"""Probabilistic matching, measured offline on `bench/matching_data.py`'s
+        labelled pairs (seed {MATCHING_SEED}, {MATCHING_PAIRS} pairs: true pairs with
+        typos, nicknames, swapped fields; families sharing an address; people with a
+        common name) with the `Probabilistic()` defaults, through
+        `evaluate(...)`.""",
+    )
+    return f"""{SECTION}
+
+`{command}` — {date.today().isoformat()}, Python {platform.python_version()}.
+Machine: {cores} cores; moto in-process, so absolute numbers are not AWS numbers;
+calls and items per event are what carry over.
+
+{cost_table(results)}
+
+Items sent to be written, by kind (PutItem attempts, BatchWriteItem puts):
+
+{written_table(results)}
+
+{accuracy_table(results)}
+
+{matching_table(results)}
+
+{text}
+"""
+
+
+def write_section(text: str) -> None:
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_INTRO
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _m: text + "\n", current, count=1)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--people", type=int, default=PEOPLE, help="shoppers to simulate")
+    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    command = " ".join(["python bench/identity.py", *(sys.argv[1:] if argv is None else argv)])
+    # Powertools prints metric blobs on stdout (they flush every 100 values even when
+    # disabled) and warns about empty flushes; the tables are the output here.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    with Path(os.devnull).open("w") as quiet, redirect_stdout(quiet):
+        results = measure(args.people)
+    print(cost_table(results))
+    print()
+    print(written_table(results))
+    print()
+    print(accuracy_table(results))
+    print()
+    print(matching_table(results))
+    if args.write:
+        write_section(section(results, command))
+        print(f"\nwrote the {SECTION!r} section of {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
