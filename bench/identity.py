@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import math
 import os
 import platform
@@ -103,6 +104,7 @@ class Simulation:
     events: list[dict[str, Any]]  # wire fields, in the order they happen
     person_of: dict[str, int]  # message id -> true person
     shoppers: list[Shopper]
+    other_email_checkouts: list[str]  # message ids of the identify with another email
 
 
 def _anon(rng: random.Random) -> str:
@@ -135,7 +137,7 @@ def _shoppers(rng: random.Random, people: int) -> list[Shopper]:
             Shopper(
                 index=index,
                 person=person,
-                user_id=f"user-{index:04d}" if rng.random() < 0.8 else None,
+                user_id=f"user-{index:04d}" if rng.random() < 0.9 else None,
                 email=email,
                 other_email=f"{person.email_local}.work{index}@acme-corp.com".lower(),
                 phone=person.mobile if rng.random() < 0.4 else None,
@@ -217,26 +219,30 @@ def simulate(people: int = PEOPLE, seed: int = SEED) -> Simulation:
             )
 
     person_of: dict[str, int] = {}
+    other_email_checkouts: list[str] = []
     for shopper in shoppers:
         at = START + timedelta(hours=rng.uniform(0, 24 * 6))
-        sessions = rng.randint(2, 6)
-        login_session = rng.randrange(sessions)
-        logged_in: set[str] = set()  # devices that remember the login
-        checkouts = 0
-        for session in range(sessions):
+        # Every device is visited at least once; then sessions on devices at random.
+        devices = [*shopper.devices]
+        devices += [rng.choice(shopper.devices) for _ in range(rng.randint(1, 4))]
+        rng.shuffle(devices)
+        last_visit = {device: n for n, device in enumerate(devices)}
+        logged_in: set[str] = set()  # devices that remember the login (or the checkout)
+        for session, device in enumerate(devices):
             at += timedelta(hours=rng.uniform(2, 30))
-            device = rng.choice(shopper.devices)
-            fresh = rng.random() < 0.08  # cookie cleared, private window
+            fresh = rng.random() < 0.05  # cookie cleared, private window
             anon = _anon(rng) if fresh else device
             user = shopper.user_id if (not fresh and device in logged_in) else None
+            known = not fresh and device in logged_in
             count = rng.randint(2, 8)
-            login_at = None
-            logs_in = session == login_session or (session > login_session and rng.random() < 0.5)
-            if shopper.user_id and user is None and logs_in:
-                login_at = rng.randrange(count)
-            guest_at = None
-            if shopper.user_id is None and (checkouts == 0 or rng.random() < 0.3):
-                guest_at = count - 1 if rng.random() < 0.6 else None
+            # Not yet known on this device: log in (or, for a guest, check out) now or
+            # on a later visit, at the latest on the device's last visit; half the
+            # private-window sessions do it too.
+            identifies = not known and (
+                rng.random() < 0.5 or (not fresh and session == last_visit[device])
+            )
+            login_at = rng.randrange(count) if identifies and shopper.user_id else None
+            guest_at = count - 1 if identifies and not shopper.user_id else None
             for k in range(count):
                 at += timedelta(seconds=rng.uniform(5, 120))
                 if k == login_at:
@@ -255,7 +261,8 @@ def simulate(people: int = PEOPLE, seed: int = SEED) -> Simulation:
                     traits = _traits(rng, shopper, shopper.email, True)
                     emit(shopper, at, type="identify", anonymousId=anon, traits=traits)
                     purchase(shopper, at + timedelta(seconds=30), anon, None)
-                    checkouts += 1
+                    if not fresh:
+                        logged_in.add(device)
                 elif k == count - 1 and user and rng.random() < 0.35:
                     purchase(shopper, at, anon, user)
                 else:
@@ -269,9 +276,10 @@ def simulate(people: int = PEOPLE, seed: int = SEED) -> Simulation:
             traits = _traits(rng, shopper, shopper.other_email, True)
             traits.pop("phone", None)  # nothing deterministic in common
             emit(shopper, at, type="identify", anonymousId=anon, traits=traits)
+            other_email_checkouts.append(timed[-1][2]["messageId"])
             purchase(shopper, at + timedelta(seconds=40), anon, None)
     timed.sort(key=lambda entry: (entry[0], entry[1]))
-    return Simulation([wire for _, _, wire in timed], person_of, shoppers)
+    return Simulation([wire for _, _, wire in timed], person_of, shoppers, other_email_checkouts)
 
 
 def lambda_event(shard: str, records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
@@ -311,8 +319,9 @@ class Cost:
     calls: Counter[str] = field(default_factory=Counter)  # DynamoDB operation -> calls
     items_read: int = 0  # BatchGetItem items returned + Query items returned
     items_written: int = 0  # PutItem attempts + BatchWriteItem items accepted
-    conditional_failures: int = 0
+    conditional_failures: Counter[str] = field(default_factory=Counter)  # kind -> failed puts
     written: Counter[str] = field(default_factory=Counter)  # kind -> items sent to be written
+    candidate_loads: int = 0  # load_profiles calls for match candidates, beyond one per call
     put_records_calls: int = 0
     invocations: int = 0
     retried_batches: int = 0
@@ -346,6 +355,8 @@ class Accuracy:
     suggestions: int
     suggestion_true: int
     replay_merges: int  # profile.merged records with a merge id first seen on the replay
+    other_email_checkouts: int  # guest checkouts under another email (traits in common)
+    other_email_joined: int  # of them, ended on the profile of the person's user id
 
 
 @dataclass(frozen=True)
@@ -361,6 +372,7 @@ class Results:
     max_retries: int
     batch_sizes: list[int]
     identifiers: int
+    batch_identifiers: list[int]  # distinct usable identifiers per batch
     kinds: Counter[str]
     shoppers: dict[str, int]
 
@@ -468,7 +480,9 @@ def measure(people: int) -> Results:
         clients.client.cache_clear()
         handler.identity_step.cache_clear()
         operations: Counter[str] = Counter()
-        items = {"read": 0, "written": 0, "conditional_failures": 0}
+        items = {"read": 0, "written": 0}
+        conditional: Counter[str] = Counter()  # kind of item -> failed conditional puts
+        last_put = [""]  # the kind of the PutItem in flight (one call at a time)
         written: Counter[str] = Counter()  # kind of item -> items sent to be written
 
         def before(model: Any, **_: Any) -> None:
@@ -482,14 +496,15 @@ def measure(people: int) -> Results:
             elif model.name == "PutItem":
                 items["written"] += 1
                 if parsed.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    items["conditional_failures"] += 1
+                    conditional[last_put[0]] += 1
             elif model.name == "BatchWriteItem":
                 unprocessed = sum(len(v) for v in parsed.get("UnprocessedItems", {}).values())
                 items["written"] -= unprocessed
 
         def before_write(params: dict[str, Any], model: Any, **_: Any) -> None:
             if model.name == "PutItem":
-                written[_kind(params["Item"])] += 1
+                last_put[0] = _kind(params["Item"])
+                written[last_put[0]] += 1
             elif model.name == "BatchWriteItem":
                 for requests in params["RequestItems"].values():
                     items["written"] += len(requests)
@@ -507,6 +522,17 @@ def measure(people: int) -> Results:
         step = handler.identity_step()
         writer = step.resolved
         put_records_before = [0]
+        # Profile reads: the batch's own (at open) and the probabilistic candidates the
+        # matcher loads while deciding; counted by wrapping this store instance.
+        store = step.graph_store
+        profile_loads = [0]
+        load_profiles = store.load_profiles
+
+        def counted_load_profiles(profile_ids: Any) -> Any:
+            profile_loads[0] += 1
+            return load_profiles(profile_ids)
+
+        store.load_profiles = counted_load_profiles  # type: ignore[method-assign]
 
         def deliver(event: dict[str, Any], cost: Cost) -> None:
             """One batch, with Lambda's retries from the first reported failure."""
@@ -528,7 +554,9 @@ def measure(people: int) -> Results:
         def one_pass() -> Cost:
             operations.clear()
             written.clear()
-            items.update(read=0, written=0, conditional_failures=0)
+            items.update(read=0, written=0)
+            conditional.clear()
+            profile_loads[0] = 0
             put_records_before[0] = writer.calls  # type: ignore[attr-defined]
             cost = Cost(batches=len(batches), events=sum(len(b["Records"]) for b in batches))
             started = time.perf_counter()
@@ -539,7 +567,8 @@ def measure(people: int) -> Results:
             cost.items_read = items["read"]
             cost.items_written = items["written"]
             cost.written = Counter(written)
-            cost.conditional_failures = items["conditional_failures"]
+            cost.conditional_failures = Counter(conditional)
+            cost.candidate_loads = profile_loads[0] - cost.invocations
             cost.put_records_calls = writer.calls - put_records_before[0]  # type: ignore[attr-defined]
             return cost
 
@@ -607,6 +636,15 @@ def measure(people: int) -> Results:
         for pid in set(ended.values())
         if pid in profiles and {"user_id", "email"} & set(profiles[pid].identifiers)
     }
+    account_profiles: dict[int, set[str]] = defaultdict(set)
+    for e in canonical:
+        if e.user_id and e.message_id in ended:
+            account_profiles[simulation.person_of[e.message_id]].add(ended[e.message_id])
+    other_email_joined = sum(
+        1
+        for m in simulation.other_email_checkouts
+        if ended.get(m) in account_profiles[simulation.person_of[m]]
+    )
     wrong: Counter[str] = Counter()
     for record in merges.values():
         a, b = owner(record.survivor), owner(record.loser)
@@ -625,6 +663,11 @@ def measure(people: int) -> Results:
         all_identifiers.update(ids)
         for other in ids[1:]:
             groups.union(ids[0], other)
+    by_id = {e.message_id: e for e in canonical}
+    batch_identifiers = [
+        len({i for r in b["Records"] for i in screen.of(by_id[_message_id(r)]).usable})
+        for b in batches
+    ]
     settings = Probabilistic()
     matching = evaluate(
         generate_pairs(MATCHING_SEED, MATCHING_PAIRS),
@@ -651,6 +694,8 @@ def measure(people: int) -> Results:
             suggestions=len(suggestions),
             suggestion_true=suggestion_true,
             replay_merges=len(replay_merges),
+            other_email_checkouts=len(simulation.other_email_checkouts),
+            other_email_joined=other_email_joined,
         ),
         matching=matching,
         auto=settings.auto_merge_threshold,
@@ -660,6 +705,7 @@ def measure(people: int) -> Results:
         max_retries=source.max_retry_attempts,
         batch_sizes=[len(b["Records"]) for b in batches],
         identifiers=len(all_identifiers),
+        batch_identifiers=batch_identifiers,
         kinds=Counter(str(e.type) for e in canonical),
         shoppers={
             "account holders": sum(1 for s in shoppers if s.user_id),
@@ -670,6 +716,10 @@ def measure(people: int) -> Results:
             "devices": sum(len(s.devices) for s in shoppers),
         },
     )
+
+
+def _message_id(record: dict[str, Any]) -> str:
+    return str(json.loads(base64.b64decode(record["kinesis"]["data"]))["messageId"])
 
 
 def _kind(item: dict[str, Any]) -> str:
@@ -715,22 +765,26 @@ def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
 
 def cost_table(results: Results) -> str:
     rows = [
-        "| pass | BatchGetItem calls/batch | Query calls/batch | items read/event "
+        "| pass | BatchGetItem calls/batch | candidate profile loads/batch | Query calls/batch "
+        "| items read/event "
         "| write calls/event | items written/event | PutItem/event | BatchWriteItem/event "
         "| failed conditional writes | PutRecords calls/event | batches retried "
         "| records given up after the last retry |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
     ]
     for label, c in (
         ("first (fresh table)", results.first),
         ("replay of the same batches", results.replay),
     ):
+        failed = ", ".join(f"{k} {n}" for k, n in sorted(c.conditional_failures.items())) or "0"
         rows.append(
             f"| {label} | {c.per_batch(c.calls['BatchGetItem']):.2f} "
+            f"| {c.per_batch(c.candidate_loads):.2f} "
             f"| {c.per_batch(c.calls['Query']):.2f} | {c.per_event(c.items_read):.3f} "
             f"| {c.per_event(c.write_calls):.3f} | {c.per_event(c.items_written):.3f} "
             f"| {c.per_event(c.calls['PutItem']):.3f} "
-            f"| {c.per_event(c.calls['BatchWriteItem']):.3f} | {c.conditional_failures} "
+            f"| {c.per_event(c.calls['BatchWriteItem']):.3f} | {failed} "
             f"| {c.per_event(c.put_records_calls):.3f} "
             f"| {c.retried_batches} of {c.batches} | {c.exhausted_records} |"
         )
@@ -770,6 +824,8 @@ def accuracy_table(results: Results) -> str:
             f"| live profiles holding more than one person | {a.mixed_profiles} |",
             f"| merges (`profile.merged` records, by rule) | {merges} |",
             f"| merges of two different people | {wrong} |",
+            f"| guest checkouts under another email joined to the account (of) "
+            f"| {a.other_email_joined} ({a.other_email_checkouts}) |",
             f"| suggested links (of them the same person) | {a.suggestions} "
             f"({a.suggestion_true}) |",
             f"| merges first seen on the replay | {a.replay_merges} |",
@@ -807,37 +863,43 @@ def prose(*paragraphs: str) -> str:
 def retry_note(results: Results) -> str:
     first, replay = results.first, results.replay
     if not first.retried_batches and not replay.retried_batches:
-        return "No batch failed: every batch was resolved on its first invocation."
+        return """No batch was reported failed: every batch was resolved on its first
+            invocation, on the first pass and on the replay (one invocation at a time,
+            so no two batches raced)."""
     lost = (
-        f"{first.exhausted_records} records still failed after the last retry (Lambda would "
-        "send them to the on-failure bucket)."
+        f"{first.exhausted_records} records still failed after the last retry (Lambda "
+        "would send them to the on-failure bucket)."
         if first.exhausted_records
         else "Every retried batch succeeded within the retries."
     )
-    return f"""{first.retried_batches} of {first.batches} batches failed on their first
-        invocation of the first pass ({first.invocations} invocations in all;
-        {first.conditional_failures} conditional writes failed) and were redelivered
-        from the first reported record, as Lambda does. {lost} These are not races (one
-        invocation at a time): a merge whose loser holds identifiers that no event of
-        the batch carried writes those nodes as if they were new
-        (`attribute_not_exists`), the write fails against the loser's own node and the
-        batch raises GraphConflict; the retry then succeeds, leaving those nodes on
-        the loser (found through its redirect). Shown by
-        `test_a_merge_repoints_the_losers_identifiers_that_the_event_did_not_carry` in
-        tests/integration/test_identity_step.py. The retries are included in the
-        first pass's calls."""
+    failed = ", ".join(f"{k} {n}" for k, n in sorted(first.conditional_failures.items()))
+    return f"""{first.retried_batches} of {first.batches} batches were reported failed on
+        their first invocation of the first pass ({first.invocations} invocations in
+        all; failed conditional puts by item: {failed or "none"}) and were redelivered
+        from the first reported record, as Lambda does. {lost} One invocation runs at a
+        time here, so these are not races between shards. The retries are included in
+        the first pass's calls."""
 
 
 def replay_note(results: Results) -> str:
     replay = results.replay
-    if not replay.items_written:
-        return "The replay wrote nothing: every identifier and profile was already as stored."
-    return f"""The replay still wrote {replay.items_written} items in
-        {replay.write_calls} calls ({dict(replay.calls)} in all): the probabilistic
-        matcher files an identify event's match traits under its blocking keys on
-        every identify it sees, whether or not the same traits are already filed
-        there, so a replay (or any repeated identify) rewrites them. The graph
-        itself (nodes and profiles) is not rewritten."""
+    if not replay.items_written and not replay.calls["PutItem"]:
+        return "The replay wrote nothing: every node, profile and filing was as stored."
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(replay.written.items()) if n) or "none"
+    failed = ", ".join(f"{k} {n}" for k, n in sorted(replay.conditional_failures.items()))
+    return f"""The replay still sent items to be written ({kinds}) in
+        {replay.write_calls} calls. Blocking-key filings hold a profile's latest match
+        traits: replaying an older identify whose traits were rendered differently (a
+        typo, a nickname, another address format) files them again, and the later
+        identify files its own back; a profile is rewritten when an identify files it
+        under a blocking key it does not list yet (a survivor does not inherit its
+        losers' keys). Suggested links are conditional puts (`attribute_not_exists`),
+        so a pair already suggested is a failed put ({failed or "none"}) that still
+        costs a write request. On the replay every filing is already there, so
+        identify events meet more candidates, each identify loading the candidate
+        profiles not yet in the batch with a BatchGetItem of its own ("candidate
+        profile loads"), and profiles now reached through merge redirects add
+        to the replay's reads."""
 
 
 def section(results: Results, command: str) -> str:
@@ -845,7 +907,8 @@ def section(results: Results, command: str) -> str:
     first = results.first
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(results.kinds.items()))
     shoppers = ", ".join(f"{k} {v}" for k, v in results.shoppers.items())
-    per_batch_reads = math.ceil(results.identifiers / 100)
+    mean_ids = sum(results.batch_identifiers) / len(results.batch_identifiers)
+    node_calls = sum(math.ceil(n / 100) for n in results.batch_identifiers)
     text = prose(
         f"""Input: {first.events:,} simulated events ({kinds}) from
         {results.accuracy.people} people ({shoppers}), {results.identifiers} distinct
@@ -865,8 +928,9 @@ def section(results: Results, command: str) -> str:
         for each new or repointed node and each changed profile (twice for a
         survivor: once with the merge, once to mark its record sent — the outbox),
         BatchWriteItem for the merge audit, blocking-key filings and suggestions.
-        (For scale: all {results.identifiers} identifiers would need
-        {per_batch_reads} BatchGetItem calls.)""",
+        The batches carried {mean_ids:.0f} distinct identifiers on average (at most
+        {max(results.batch_identifiers)}), i.e. {node_calls} node-read calls in a
+        pass.""",
         retry_note(results),
         replay_note(results),
         """Profiles: every resolved event is followed to the live profile it ended
@@ -875,11 +939,18 @@ def section(results: Results, command: str) -> str:
         reach at best: events chained by a shared identifier (a fresh anonymous
         id that never logs in stays its own group). Probabilistic merges can go
         below it; the per-type limits can keep it above.""",
-        f"""Probabilistic matching, measured offline on `bench/matching_data.py`'s
-        labelled pairs (seed {MATCHING_SEED}, {MATCHING_PAIRS} pairs: true pairs with
-        typos, nicknames, swapped fields; families sharing an address; people with a
-        common name) with the `Probabilistic()` defaults, through
-        `evaluate(...)`.""",
+        f"""Probabilistic matching in the stream: the guest checkouts under another
+        email share only name, address and postcode traits (rendered with
+        `bench/matching_data.py`'s noise) with the account; those joined to it were
+        merged by the matcher (rule `probabilistic`) or linked later through an
+        identifier. Suggested links are pairs scored between the review and the
+        auto-merge threshold; "the same person" counts those whose two profiles
+        belong to one person (family members sharing an address are the usual
+        others). The last table measures the same matching offline on
+        `bench/matching_data.py`'s labelled pairs (seed {MATCHING_SEED},
+        {MATCHING_PAIRS} pairs: true pairs with typos, nicknames, swapped fields;
+        families sharing an address; people with a common name) with the
+        `Probabilistic()` defaults, through `evaluate(...)`.""",
     )
     return f"""{SECTION}
 

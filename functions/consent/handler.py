@@ -11,11 +11,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.consent.settings import ConsentSettings
@@ -28,7 +24,7 @@ from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.secrets import secret_value
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
-from functions.shared.stream_batch import all_failed, stream_items
+from functions.shared.stream_batch import run_ordered_batch
 
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
@@ -51,26 +47,14 @@ def consent_step() -> ConsentStep:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    items = stream_items(event)
-    try:
-        batch = consent_step().open_batch(items)
-        response = process_partial_response(
-            event=event,
-            record_handler=lambda record: batch.decide(record.kinesis.sequence_number),
-            processor=processor,
-            context=context,
-        )
-        reported = [str(f["itemIdentifier"]) for f in response.get("batchItemFailures", [])]
-        failures, outcome = batch.commit(reported)
-    except StorageThrottled as err:
-        # Report, don't raise: Lambda retries the records without bisecting a healthy batch.
-        logger.warning(
-            "consent storage throttled; the batch will be retried", extra={"error": str(err)}
-        )
-        metrics.add_metric(name="ConsentThrottled", unit=MetricUnit.Count, value=1)
-        return all_failed(items)
-    metrics.add_metric(name="EventsForwarded", unit=MetricUnit.Count, value=outcome.forwarded)
-    count_by_reason("EventsDroppedByConsent", outcome.dropped)
-    if outcome.malformed:
-        metrics.add_metric(name="MalformedRecords", unit=MetricUnit.Count, value=outcome.malformed)
-    return {"batchItemFailures": failures}
+    response, outcome = run_ordered_batch(
+        event, context, processor, consent_step().open_batch, retry_on=(StorageThrottled,)
+    )
+    if outcome is not None:
+        metrics.add_metric(name="EventsForwarded", unit=MetricUnit.Count, value=outcome.forwarded)
+        count_by_reason("EventsDroppedByConsent", outcome.dropped)
+        if outcome.malformed:
+            metrics.add_metric(
+                name="MalformedRecords", unit=MetricUnit.Count, value=outcome.malformed
+            )
+    return response

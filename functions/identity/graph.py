@@ -62,6 +62,8 @@ class Graph:
         # count as unknown, and are overwritten on the condition that they still dangle.
         self.loaded_nodes.update(dangling or {})
         self.changed_nodes: set[Identifier] = set()
+        self.unread: set[Identifier] = set()  # nodes assumed from a profile, not read
+        self.absorbed: dict[str, str] = {}  # loser -> survivor of merges this batch finishes
         # A profile's identifiers all have nodes pointing at it, loaded or not: a merge
         # repoints them, and its conditional write must expect exactly that.
         for pid, profile in list(profiles.items()):
@@ -77,8 +79,29 @@ class Graph:
 
     def _know_nodes_of(self, pid: str, profile: Profile) -> None:
         for identifier in profile.holds():
+            if identifier not in self.loaded_nodes:
+                self.unread.add(identifier)
             self.nodes.setdefault(identifier, pid)
             self.loaded_nodes.setdefault(identifier, pid)
+
+    def settle_unread(self, actual: dict[Identifier, str]) -> None:
+        """Replace the assumed state of unread nodes this batch changes with the real one.
+
+        Already where they should be: nothing to write. Absent, or on a profile that
+        is (or redirects to) the target: write, on the condition read here. On some
+        other profile (a stale listing after an interrupted commit): leave it alone,
+        rather than steal another person's identifier.
+        """
+        for identifier in sorted(self.unread & self.changed_nodes):
+            target, pid = self.nodes[identifier], actual.get(identifier)
+            owner = pid if pid is None or pid not in self.profiles else self.current(pid)
+            if pid == target:
+                self.changed_nodes.discard(identifier)
+            elif pid is None or owner == target or self.absorbed.get(pid) == target:
+                self.loaded_nodes[identifier] = pid  # type: ignore[assignment]
+            else:
+                self.changed_nodes.discard(identifier)
+            self.unread.discard(identifier)
 
     # --- lookups -------------------------------------------------------------
 
@@ -147,6 +170,10 @@ class Graph:
         for identifier in moved:
             survivor.add(identifier)
             self._point(identifier, survivor_id)
+            if identifier in self.unread:
+                # Its real node was never read (both profiles may list it after an
+                # interrupted commit): the commit reads it and writes only if needed.
+                self.changed_nodes.add(identifier)
         loser.identifiers = {}
         loser.merged_into = survivor_id
         loser.changed = True
@@ -159,9 +186,30 @@ class Graph:
             identifiers=[str(i) for i in moved],
             score=score,
         )
-        survivor.merges = [*survivor.merges, note][-MAX_MERGE_NOTES:]
+        kept = [m for m in survivor.merges if m.merge_id != note.merge_id]  # a retried merge
+        survivor.merges = [*kept, note][-MAX_MERGE_NOTES:]
         survivor.changed = True
         return note
+
+    def finish_merge(self, survivor_id: str, note: MergeNote) -> None:
+        """Repoint what an interrupted commit of this merge may have left on the loser.
+
+        The retry sees the loser's redirect and would not merge again; the nodes the
+        merge moved are listed on its note, so they are moved now (their real state
+        is read before the conditional write).
+        """
+        self.absorbed[note.loser] = survivor_id
+        for text in note.identifiers:
+            identifier = Identifier.parse(text)
+            if identifier not in self.loaded_nodes:
+                self.loaded_nodes[identifier] = note.loser
+                self.unread.add(identifier)
+            if identifier in self.unread:
+                # Only assumed: the commit reads the node and moves it if it must.
+                self.nodes[identifier] = survivor_id
+                self.changed_nodes.add(identifier)
+            elif self.profile_of(identifier) == survivor_id:
+                self._point(identifier, survivor_id)
 
     def is_new_node(self, identifier: Identifier) -> bool:
         """Absent, or dangling, when read: the writes other shards may race on."""

@@ -12,11 +12,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.identity.probabilistic import ProbabilisticMatcher
@@ -28,7 +24,7 @@ from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.identity_store import GraphConflict, IdentityStore
 from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.observability import logger, metrics, tracer
-from functions.shared.stream_batch import all_failed, stream_items
+from functions.shared.stream_batch import run_ordered_batch
 
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
@@ -54,25 +50,22 @@ def identity_step() -> IdentityStep:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    items = stream_items(event)
-    try:
-        batch = identity_step().open_batch(items)
-        response = process_partial_response(
-            event=event,
-            record_handler=lambda record: batch.decide(record.kinesis.sequence_number),
-            processor=processor,
-            context=context,
+    response, outcome = run_ordered_batch(
+        event,
+        context,
+        processor,
+        identity_step().open_batch,
+        # A lost race re-reads the graph on the retry and resolves consistently.
+        retry_on=(StorageThrottled, GraphConflict),
+    )
+    if outcome is not None:
+        metrics.add_metric(name="EventsResolved", unit=MetricUnit.Count, value=outcome.events)
+        metrics.add_metric(name="ProfilesMerged", unit=MetricUnit.Count, value=outcome.merges)
+        metrics.add_metric(
+            name="ProfilesCreated", unit=MetricUnit.Count, value=outcome.new_profiles
         )
-        reported = [str(f["itemIdentifier"]) for f in response.get("batchItemFailures", [])]
-        failures, outcome = batch.commit(reported)
-    except (StorageThrottled, GraphConflict) as err:
-        # Report, don't raise: the retry re-reads the graph and resolves consistently.
-        logger.warning("identity batch will be retried", extra={"error": str(err)})
-        metrics.add_metric(name=type(err).__name__, unit=MetricUnit.Count, value=1)
-        return all_failed(items)
-    metrics.add_metric(name="EventsResolved", unit=MetricUnit.Count, value=outcome.events)
-    metrics.add_metric(name="ProfilesMerged", unit=MetricUnit.Count, value=outcome.merges)
-    metrics.add_metric(name="ProfilesCreated", unit=MetricUnit.Count, value=outcome.new_profiles)
-    if outcome.suggestions:
-        metrics.add_metric(name="LinksSuggested", unit=MetricUnit.Count, value=outcome.suggestions)
-    return {"batchItemFailures": failures}
+        if outcome.suggestions:
+            metrics.add_metric(
+                name="LinksSuggested", unit=MetricUnit.Count, value=outcome.suggestions
+            )
+    return response

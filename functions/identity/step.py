@@ -160,11 +160,14 @@ class IdentityBatch:
             self.new_merges.append((profile_id, note))
         # A retry of an event whose merges were written but never sent sends them now.
         known = {m.merge_id for m in merges}
-        merges = merges + [
+        unsent = [
             m
             for m in self.graph.unemitted_merges(profile_id, message_id)
             if m.merge_id not in known
         ]
+        for note in unsent:  # the commit that wrote it may not have moved every node
+            self.graph.finish_merge(profile_id, note)
+        merges = merges + unsent
         for note in merges:
             merged = ProfileMerged(
                 merge_id=note.merge_id,
@@ -183,7 +186,14 @@ class IdentityBatch:
         for sequence in reported:
             self.order.fail_from(self.order.position[sequence])
         store, graph = self.step.graph_store, self.graph
-        changed = [p for p in graph.profiles.values() if p.changed]
+        unread = sorted(graph.unread & graph.changed_nodes)
+        if unread:  # rare: only merges move nodes this batch did not read
+            graph.settle_unread(store.load_nodes(unread))
+        # Survivors before losers: the survivor's outbox note lists what the merge moves,
+        # so whatever a throttled commit leaves undone, the retry can finish.
+        changed = sorted(
+            (p for p in graph.profiles.values() if p.changed), key=lambda p: bool(p.merged_into)
+        )
         new_nodes = sorted(i for i in graph.changed_nodes if graph.is_new_node(i))
         moved_nodes = sorted(i for i in graph.changed_nodes if not graph.is_new_node(i))
         # 1. Claim the new identifiers: this is where two shards race, so it comes

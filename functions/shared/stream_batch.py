@@ -8,10 +8,17 @@ record is reported failed too, and only the prefix before it is committed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+
+from functions.shared.observability import logger, metrics
+
+Outcome = TypeVar("Outcome", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -83,3 +90,44 @@ def stream_items(event: dict[str, Any]) -> list[StreamItem]:
 def all_failed(items: list[StreamItem]) -> dict[str, Any]:
     """A partial batch response failing every record (Lambda retries them all)."""
     return {"batchItemFailures": [{"itemIdentifier": i.sequence} for i in items]}
+
+
+class OrderedStep(Protocol[Outcome]):
+    """One opened batch of a stream step: records judged in order, effects committed once."""
+
+    def decide(self, sequence: str) -> None: ...
+    def commit(self, reported: list[str]) -> tuple[list[dict[str, str]], Outcome]: ...
+
+
+def run_ordered_batch(
+    event: dict[str, Any],
+    context: Any,
+    processor: BatchProcessor,
+    open_batch: Callable[[list[StreamItem]], OrderedStep[Outcome]],
+    retry_on: tuple[type[Exception], ...],
+) -> tuple[dict[str, Any], Outcome | None]:
+    """The handler loop every ordered stream step shares.
+
+    Opens the batch (batched reads), lets Powertools' BatchProcessor run the
+    record handler over the records in order, and commits. A storage fault in
+    `retry_on` (throttling, a lost race) is reported, not raised: every record
+    goes back in `batchItemFailures`, so Lambda retries them without bisecting a
+    healthy batch. Returns the partial batch response and the step's outcome
+    (None when the batch was handed back).
+    """
+    items = stream_items(event)
+    try:
+        batch = open_batch(items)
+        response = process_partial_response(
+            event=event,
+            record_handler=lambda record: batch.decide(record.kinesis.sequence_number),
+            processor=processor,
+            context=context,
+        )
+        reported = [str(f["itemIdentifier"]) for f in response.get("batchItemFailures", [])]
+        failures, outcome = batch.commit(reported)
+    except retry_on as err:
+        logger.warning("the batch is handed back for a retry", extra={"error": str(err)})
+        metrics.add_metric(name="BatchRetried", unit=MetricUnit.Count, value=1)
+        return all_failed(items), None
+    return {"batchItemFailures": failures}, outcome

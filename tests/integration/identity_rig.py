@@ -366,11 +366,15 @@ def throttle_reads(times: int, after: int = 0) -> Fault:
     return fault
 
 
-def throttle_puts(times: int) -> Fault:
-    """PutItem answers ProvisionedThroughputExceededException, `times` calls in a row."""
-    left = [times]
+def throttle_puts(times: int, after: int = 0) -> Fault:
+    """PutItem answers ProvisionedThroughputExceededException, `times` calls in a row,
+    once `after` calls have gone through."""
+    skip, left = [after], [times]
 
     def fault(_request: dict[str, Any]) -> dict[str, Any] | None:
+        if skip[0] > 0:
+            skip[0] -= 1
+            return None
         if left[0] <= 0:
             return None
         left[0] -= 1

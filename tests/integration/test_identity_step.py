@@ -227,6 +227,34 @@ def test_a_merge_repoints_the_losers_identifiers_that_the_event_did_not_carry(
     assert (merged.survivor, merged.loser) == (laptop, phone)
 
 
+@pytest.mark.parametrize("crash_at", range(5), ids=lambda n: f"put-{n + 1}-of-5")
+def test_a_commit_interrupted_by_throttling_is_finished_by_the_retry(
+    rig: IdentityRig, crash_at: int
+) -> None:
+    """The merge batch's commit is five conditional puts (survivor, loser's redirect,
+    then the three nodes the merge moves); DynamoDB throttles one of them. The retry
+    must leave the graph as an uninterrupted commit would: every node on the survivor,
+    so that a later merge of the survivor does not trip over a node it never read."""
+    oldest = event(0, anon="d-old")
+    laptop = identify(1, anon="d-laptop", email="ana@example.org")
+    phone = identify(2, anon="d-phone", email="ana.news@example.org")
+    rig.deliver_ok(rig.batch([oldest, laptop, phone]))
+    merge = rig.batch([identify(3, anon="d-phone", email="ana@example.org")])
+    rig.faults["PutItem"] = throttle_puts(1, after=crash_at)
+
+    assert rig.deliver(merge) == sequences(merge)
+    del rig.faults["PutItem"]
+    rig.deliver_ok(merge)
+
+    survivor = only(rig.profile_of_message(laptop.message_id))
+    assert len(rig.merged_records()) == 1
+    stale = sorted(k for k, v in rig.nodes().items() if v != survivor and "d-old" not in k)
+    assert stale == []
+    later = event(4, anon="d-old", email="ana@example.org")  # merges into the oldest
+    assert rig.deliver(rig.batch([later])) == []
+    assert len(rig.live_profiles()) == 1
+
+
 def test_blocked_values_never_become_graph_nodes(rig: IdentityRig) -> None:
     anonymous_null = event(0, anon="null")
     zero_user = event(1, user="0", anon="d-real")
