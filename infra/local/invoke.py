@@ -15,6 +15,14 @@ from infra.topology import Function
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
+def _drop_buffered_metrics() -> None:
+    """Metrics are switched off locally, but Powertools still buffers them and prints
+    the buffer once it holds 100 values; all functions share this process, so it would."""
+    from functions.shared.observability import metrics
+
+    metrics.clear_metrics()
+
+
 @dataclass
 class LocalContext:
     """The parts of Lambda's context object that handlers and Powertools read."""
@@ -73,3 +81,5 @@ class LocalFunction:
             except Exception:
                 self.errors += 1
                 raise
+            finally:
+                _drop_buffered_metrics()

@@ -242,27 +242,34 @@ class KinesisShardPoller:
         )
 
     def _event(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "kinesis": {
-                        "kinesisSchemaVersion": "1.0",
-                        "partitionKey": r["PartitionKey"],
-                        "sequenceNumber": r["SequenceNumber"],
-                        "data": base64.b64encode(r["Data"]).decode(),
-                        "approximateArrivalTimestamp": _arrival(r).timestamp(),
-                    },
-                    "eventSource": "aws:kinesis",
-                    "eventVersion": "1.0",
-                    "eventID": f"{self.shard_id}:{r['SequenceNumber']}",
-                    "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/local",
-                    "awsRegion": self.aws.region,
-                    "eventSourceARN": self._stream_arn,
-                }
-                for r in records
-            ]
-        }
+        return kinesis_lambda_event(records, self.shard_id, self._stream_arn, self.aws.region)
+
+
+def kinesis_lambda_event(
+    records: list[dict[str, Any]], shard_id: str, stream_arn: str, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """What Lambda delivers to a Kinesis consumer for these GetRecords entries."""
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": r["PartitionKey"],
+                    "sequenceNumber": r["SequenceNumber"],
+                    "data": base64.b64encode(r["Data"]).decode(),
+                    "approximateArrivalTimestamp": _arrival(r).timestamp(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard_id}:{r['SequenceNumber']}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/local",
+                "awsRegion": region,
+                "eventSourceARN": stream_arn,
+            }
+            for r in records
+        ]
+    }
 
 
 def _arrival(record: dict[str, Any]) -> datetime:

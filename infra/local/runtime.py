@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,8 @@ class LocalStack:
         self._exit.close()
 
     def start(self) -> None:
+        # Metrics are off locally; Powertools warns on every empty flush.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.aws = self._exit.enter_context(moto_server(self.settings.host, self.settings.aws_port))
         point_process_at(self.aws)
         self._set_function_environment()
