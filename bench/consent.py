@@ -19,45 +19,41 @@ section of docs/benchmarks.md with the tables.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import copy
 import math
-import os
-import platform
 import random
-import re
 import sys
-import textwrap
 import time
 import uuid
-import warnings
 from collections import Counter
-from collections.abc import Callable
-from contextlib import redirect_stdout
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
+from bench.harness import (
+    CONFIG,
+    command_line,
+    create_resources,
+    function_under_test,
+    kinesis_batches,
+    lambda_context,
+    prose,
+    put_events,
+    quietly,
+    run_for,
+    section_head,
+    stream_arn,
+    timed_arguments,
+    write_section,
+)
+
 SECTION = "## Consent"
 PEOPLE = 200
 EVENTS = 1000
 SEED = 7
 SALT = "bench-identifier-salt"
 WARM_UP_SHARD = "shardId-warm-up"
-DOC_INTRO = """# Benchmarks
-
-Each script in `bench/` measures one part of Beacon and, run with `--write`,
-rewrites its own section of this page with the figures, the exact command and
-the date. `make bench` runs every `bench/` script.
-
-The scripts run in one process on moto, so absolute numbers describe this
-machine and moto, not AWS. What carries over is relative: throughput as a
-ratio of a baseline measured in the same process, and calls to AWS per event.
-"""
 
 
 @dataclass
@@ -96,17 +92,6 @@ class Results:
     batch_sizes: list[int]
     identifiers: int
     batch_identifiers: list[int]  # distinct identifiers per batch
-
-
-class FakeContext:
-    """The parts of Lambda's context object the handler and Powertools read."""
-
-    function_name = "consent"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:consent"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
 
 
 # --- the simulated stream --------------------------------------------------
@@ -176,79 +161,25 @@ def simulated_events() -> list[dict[str, Any]]:
     return [fields for _, fields in timed]
 
 
-def lambda_event(shard: str, records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
-    """What Lambda delivers for GetRecords entries (the shape infra/local/pollers.py builds)."""
-    return {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r["PartitionKey"],
-                    "sequenceNumber": r["SequenceNumber"],
-                    "data": base64.b64encode(r["Data"]).decode(),
-                    "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard}:{r['SequenceNumber']}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::000000000000:role/bench",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": stream_arn,
-            }
-            for r in records
-        ]
-    }
-
-
 # --- measuring ---------------------------------------------------------------
-
-
-def run_for(seconds: float, step: Callable[[], int]) -> tuple[int, float]:
-    """(events, elapsed): `step` (which returns the events it handled) again and again."""
-    events, start = 0, time.perf_counter()
-    while True:
-        events += step()
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return events, elapsed
 
 
 def measure(seconds: float) -> Results:
     import boto3
     from moto import mock_aws
 
-    from functions.shared.config import load_config
-    from infra.local.aws import table_definition
-    from infra.topology import TOPOLOGY, ResourceNames
+    from infra.topology import TOPOLOGY
 
-    names = ResourceNames()
-    function = TOPOLOGY.function("consent")
+    function, names = function_under_test("consent")
     source = function.kinesis_sources[0]
-    os.environ.update(TOPOLOGY.environment_for(function, names))
-    os.environ.update(
-        BEACON_CONFIG_FILE=str(ROOT / "beacon.yaml"),
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",  # moto's fake credentials
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        POWERTOOLS_SERVICE_NAME="consent",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)  # mock_aws intercepts; never a real endpoint
-    config = load_config(ROOT / "beacon.yaml")
+
+    from functions.shared.config import load_config
+    from infra.local.pollers import kinesis_lambda_event
+
+    config = load_config(CONFIG)
 
     with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        for logical in ("consent", "counters"):
-            dynamodb.create_table(**table_definition(TOPOLOGY.table(logical), names.table(logical)))
-        kinesis = boto3.client("kinesis")
-        events_stream = TOPOLOGY.stream(source.stream)
-        for stream in (events_stream, TOPOLOGY.stream("consented")):
-            kinesis.create_stream(StreamName=names.stream(stream.name), ShardCount=stream.shards)
-        boto3.client("s3").create_bucket(Bucket=names.bucket(source.on_failure_bucket))
+        create_resources(function, names)
         boto3.client("secretsmanager").create_secret(
             Name=config.consent.identifier_salt_secret, SecretString=SALT
         )
@@ -258,28 +189,14 @@ def measure(seconds: float) -> Results:
 
         wire = simulated_events()
         canonical = [CanonicalEvent.model_validate(fields) for fields in wire]
+        events_stream = TOPOLOGY.stream(source.stream)
         stream_name = names.stream(events_stream.name)
-        for start in range(0, len(canonical), 500):
-            kinesis.put_records(
-                StreamName=stream_name,
-                Records=[
-                    {"Data": e.to_json().encode(), "PartitionKey": e.partition_key}
-                    for e in canonical[start : start + 500]
-                ],
-            )
-        stream_arn = f"arn:aws:kinesis:us-east-1:000000000000:stream/{stream_name}"
-        batches: list[dict[str, Any]] = []
-        for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
-            iterator = kinesis.get_shard_iterator(
-                StreamName=stream_name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            while True:
-                answer = kinesis.get_records(ShardIterator=iterator, Limit=source.batch_size)
-                if not answer["Records"]:
-                    break
-                batches.append(lambda_event(shard["ShardId"], answer["Records"], stream_arn))
-                iterator = answer["NextShardIterator"]
+        kinesis = boto3.client("kinesis")
+        put_events(kinesis, stream_name, canonical)
         # Lambda polls the shards side by side; here one batch at a time, in shard order.
+        batches = [
+            b for shard in kinesis_batches(kinesis, stream_name, source.batch_size) for b in shard
+        ]
 
         from functions.consent import handler
         from functions.consent.decisions import ConsentBook
@@ -304,7 +221,7 @@ def measure(seconds: float) -> Results:
         assert isinstance(writer, KinesisWriter)  # its .calls counts PutRecords calls
 
         def invoke(event: dict[str, Any]) -> int:
-            answer = handler.lambda_handler(event, FakeContext())
+            answer = handler.lambda_handler(event, lambda_context(function))
             if answer["batchItemFailures"]:
                 raise SystemExit(f"unexpected batch item failures: {answer}")
             return len(event["Records"])
@@ -354,8 +271,7 @@ def measure(seconds: float) -> Results:
             }
         )
         invoke(
-            lambda_event(
-                WARM_UP_SHARD,
+            kinesis_lambda_event(
                 [
                     {
                         "PartitionKey": warm.partition_key,
@@ -364,7 +280,8 @@ def measure(seconds: float) -> Results:
                         "ApproximateArrivalTimestamp": datetime.now(UTC),
                     }
                 ],
-                stream_arn,
+                WARM_UP_SHARD,
+                stream_arn(stream_name),
             )
         )
         first = measured_pass()
@@ -469,13 +386,6 @@ def speed_table(results: Results) -> str:
     )
 
 
-def prose(*paragraphs: str) -> str:
-    return "\n\n".join(
-        textwrap.fill(" ".join(p.split()), 79, break_long_words=False, break_on_hyphens=False)
-        for p in paragraphs
-    )
-
-
 def replay_note(results: Results) -> str:
     if not results.replay.consent_items_written:
         return "It does: no consent item is written on the replay."
@@ -490,7 +400,6 @@ def replay_note(results: Results) -> str:
 
 
 def section(results: Results, command: str, seconds: float) -> str:
-    cores = os.cpu_count() or 1
     first = results.first
     outcome = ", ".join(f"{k} {v}" for k, v in sorted(results.outcome.items()))
     per_batch = ", ".join(f"{n} ({math.ceil(n / 100)})" for n in results.batch_identifiers)
@@ -527,12 +436,7 @@ def section(results: Results, command: str, seconds: float) -> str:
         moto itself (serializing BatchGetItem answers), so the ratio to bare says
         more about moto than about Lambda.""",
     )
-    return f"""{SECTION}
-
-`{command}` — {date.today().isoformat()}, Python {platform.python_version()}.
-Machine: {cores} cores; moto in-process, so absolute numbers are not AWS numbers;
-ratios and calls/event are what carry over.
-
+    return f"""{section_head(SECTION, command)}
 {cost_table(results)}
 
 {speed_table(results)}
@@ -541,34 +445,15 @@ ratios and calls/event are what carry over.
 """
 
 
-def write_section(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_INTRO
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
-    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
-    args = parser.parse_args(argv)
-    command = " ".join(["python bench/consent.py", *(sys.argv[1:] if argv is None else argv)])
-    # Powertools prints metric blobs on stdout (they flush every 100 values even when
-    # disabled) and warns about empty flushes; the tables are the output here.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    with Path(os.devnull).open("w") as quiet, redirect_stdout(quiet):
-        results = measure(args.seconds)
+    args = timed_arguments(__doc__, argv)
+    command = command_line("consent.py", argv)
+    results = quietly(lambda: measure(args.seconds))
     print(cost_table(results))
     print()
     print(speed_table(results))
     if args.write:
-        write_section(section(results, command, args.seconds))
-        print(f"\nwrote the {SECTION!r} section of {DOC.relative_to(ROOT)}")
+        write_section(SECTION, section(results, command, args.seconds))
     return 0
 
 

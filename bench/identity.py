@@ -34,54 +34,39 @@ import argparse
 import base64
 import json
 import math
-import os
-import platform
 import random
-import re
 import sys
-import textwrap
 import time
 import uuid
-import warnings
 from collections import Counter, defaultdict
-from contextlib import redirect_stdout
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from bench.harness import (
+    CONFIG,
+    command_line,
+    create_resources,
+    function_under_test,
+    kinesis_batches,
+    lambda_context,
+    prose,
+    put_events,
+    quietly,
+    read_stream,
+    section_head,
+    write_section,
+)
 
 # The labelled-pair generator doubles as the source of names, addresses and their noise.
 from bench.matching_data import _household, _person, evaluate, generate_pairs, render
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Identity"
 PEOPLE = 300
 SEED = 11
 MATCHING_SEED = 7
 MATCHING_PAIRS = 2000
 START = datetime(2026, 11, 15, 8, 0, tzinfo=UTC)
-DOC_INTRO = """# Benchmarks
-
-Each script in `bench/` measures one part of Beacon and, run with `--write`,
-rewrites its own section of this page with the figures, the exact command and
-the date. `make bench` runs every `bench/` script.
-
-The scripts run in one process on moto, so absolute numbers describe this
-machine and moto, not AWS. What carries over is relative: throughput as a
-ratio of a baseline measured in the same process, and calls to AWS per event.
-"""
-
-
-class FakeContext:
-    """The parts of Lambda's context object the handler and Powertools read."""
-
-    function_name = "identity"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:identity"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
 
 
 # --- the simulated stream --------------------------------------------------------
@@ -282,31 +267,6 @@ def simulate(people: int = PEOPLE, seed: int = SEED) -> Simulation:
     return Simulation([wire for _, _, wire in timed], person_of, shoppers, other_email_checkouts)
 
 
-def lambda_event(shard: str, records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
-    """What Lambda delivers for GetRecords entries (the shape infra/local/pollers.py builds)."""
-    return {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r["PartitionKey"],
-                    "sequenceNumber": r["SequenceNumber"],
-                    "data": base64.b64encode(r["Data"]).decode(),
-                    "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard}:{r['SequenceNumber']}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::000000000000:role/bench",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": stream_arn,
-            }
-            for r in records
-        ]
-    }
-
-
 # --- measuring -------------------------------------------------------------------
 
 
@@ -398,27 +358,14 @@ def measure(people: int) -> Results:
     import boto3
     from moto import mock_aws
 
-    from functions.shared.config import Probabilistic, load_config
-    from infra.local.aws import table_definition
-    from infra.topology import TOPOLOGY, ResourceNames
+    from infra.topology import TOPOLOGY
 
-    names = ResourceNames()
-    function = TOPOLOGY.function("identity")
+    function, names = function_under_test("identity")
     source = function.kinesis_sources[0]
-    os.environ.update(TOPOLOGY.environment_for(function, names))
-    os.environ.update(
-        BEACON_CONFIG_FILE=str(ROOT / "beacon.yaml"),
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",  # moto's fake credentials
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        POWERTOOLS_SERVICE_NAME="identity",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)  # mock_aws intercepts; never a real endpoint
-    config = load_config(ROOT / "beacon.yaml")
+
+    from functions.shared.config import Probabilistic, load_config
+
+    config = load_config(CONFIG)
 
     from functions.identity import handler
     from functions.identity.identifiers import IdentifierRules
@@ -432,42 +379,14 @@ def measure(people: int) -> Results:
     canonical = [CanonicalEvent.model_validate(fields) for fields in simulation.events]
 
     with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            **table_definition(TOPOLOGY.table("identity"), names.table("identity"))
-        )
-        kinesis = boto3.client("kinesis")
-        consented = TOPOLOGY.stream(source.stream)
-        for stream in (consented, TOPOLOGY.stream("resolved")):
-            kinesis.create_stream(StreamName=names.stream(stream.name), ShardCount=stream.shards)
-        boto3.client("s3").create_bucket(Bucket=names.bucket(source.on_failure_bucket))
+        create_resources(function, names)
+        dynamodb, kinesis = boto3.client("dynamodb"), boto3.client("kinesis")
 
         # The simulated stream: onto `consented` in time order, then read back per shard.
+        consented = TOPOLOGY.stream(source.stream)
         stream_name = names.stream(consented.name)
-        for start in range(0, len(canonical), 500):
-            kinesis.put_records(
-                StreamName=stream_name,
-                Records=[
-                    {"Data": e.to_json().encode(), "PartitionKey": e.partition_key}
-                    for e in canonical[start : start + 500]
-                ],
-            )
-        stream_arn = f"arn:aws:kinesis:us-east-1:000000000000:stream/{stream_name}"
-        per_shard: list[list[dict[str, Any]]] = []
-        for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
-            iterator = kinesis.get_shard_iterator(
-                StreamName=stream_name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            batches_of_shard = []
-            while True:
-                answer = kinesis.get_records(ShardIterator=iterator, Limit=source.batch_size)
-                if not answer["Records"]:
-                    break
-                batches_of_shard.append(
-                    lambda_event(shard["ShardId"], answer["Records"], stream_arn)
-                )
-                iterator = answer["NextShardIterator"]
-            per_shard.append(batches_of_shard)
+        put_events(kinesis, stream_name, canonical)
+        per_shard = kinesis_batches(kinesis, stream_name, source.batch_size)
         # Lambda polls the shards side by side: here their batches take turns.
         batches = [
             b
@@ -539,7 +458,7 @@ def measure(people: int) -> Results:
             records = event["Records"]
             for attempt in range(1 + source.max_retry_attempts):
                 cost.invocations += 1
-                answer = handler.lambda_handler({"Records": records}, FakeContext())
+                answer = handler.lambda_handler({"Records": records}, lambda_context(function))
                 failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
                 if not failed:
                     return
@@ -574,9 +493,9 @@ def measure(people: int) -> Results:
 
         first = one_pass()
         stream_resolved = names.stream("resolved")
-        records_after_first = _read_stream(kinesis, stream_resolved)
+        records_after_first = read_stream(kinesis, stream_resolved)
         replay = one_pass()
-        records_after_replay = _read_stream(kinesis, stream_resolved)
+        records_after_replay = read_stream(kinesis, stream_resolved)
 
         # --- where every event ended -----------------------------------------------
         table_items = _scan(dynamodb, names.table("identity"))
@@ -734,21 +653,6 @@ def _kind(item: dict[str, Any]) -> str:
     return "suggestion" if pk == "suggestions" else "other"
 
 
-def _read_stream(kinesis: Any, stream: str) -> list[bytes]:
-    data: list[bytes] = []
-    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while True:
-            answer = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            data += [r["Data"] for r in answer["Records"]]
-            iterator = answer.get("NextShardIterator")
-            if not answer["Records"] or not iterator:
-                break
-    return data
-
-
 def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": table}
@@ -853,13 +757,6 @@ def matching_table(results: Results) -> str:
     )
 
 
-def prose(*paragraphs: str) -> str:
-    return "\n\n".join(
-        textwrap.fill(" ".join(p.split()), 79, break_long_words=False, break_on_hyphens=False)
-        for p in paragraphs
-    )
-
-
 def retry_note(results: Results) -> str:
     first, replay = results.first, results.replay
     if not first.retried_batches and not replay.retried_batches:
@@ -903,7 +800,6 @@ def replay_note(results: Results) -> str:
 
 
 def section(results: Results, command: str) -> str:
-    cores = os.cpu_count() or 1
     first = results.first
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(results.kinds.items()))
     shoppers = ", ".join(f"{k} {v}" for k, v in results.shoppers.items())
@@ -952,12 +848,7 @@ def section(results: Results, command: str) -> str:
         families sharing an address; people with a common name) with the
         `Probabilistic()` defaults, through `evaluate(...)`.""",
     )
-    return f"""{SECTION}
-
-`{command}` — {date.today().isoformat()}, Python {platform.python_version()}.
-Machine: {cores} cores; moto in-process, so absolute numbers are not AWS numbers;
-calls and items per event are what carry over.
-
+    return f"""{section_head(SECTION, command, "calls and items per event")}
 {cost_table(results)}
 
 Items sent to be written, by kind (PutItem attempts, BatchWriteItem puts):
@@ -972,28 +863,13 @@ Items sent to be written, by kind (PutItem attempts, BatchWriteItem puts):
 """
 
 
-def write_section(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_INTRO
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--people", type=int, default=PEOPLE, help="shoppers to simulate")
     parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
-    command = " ".join(["python bench/identity.py", *(sys.argv[1:] if argv is None else argv)])
-    # Powertools prints metric blobs on stdout (they flush every 100 values even when
-    # disabled) and warns about empty flushes; the tables are the output here.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    with Path(os.devnull).open("w") as quiet, redirect_stdout(quiet):
-        results = measure(args.people)
+    command = command_line("identity.py", argv)
+    results = quietly(lambda: measure(args.people))
     print(cost_table(results))
     print()
     print(written_table(results))
@@ -1002,8 +878,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(matching_table(results))
     if args.write:
-        write_section(section(results, command))
-        print(f"\nwrote the {SECTION!r} section of {DOC.relative_to(ROOT)}")
+        write_section(SECTION, section(results, command))
     return 0
 
 

@@ -14,39 +14,33 @@ section of docs/benchmarks.md with the table.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
-import os
-import platform
-import re
 import sys
 import time
 import uuid
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import redirect_stdout
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from itertools import cycle
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
+from bench.harness import (
+    CONFIG,
+    command_line,
+    create_resources,
+    function_under_test,
+    lambda_context,
+    quietly,
+    run_for,
+    section_head,
+    timed_arguments,
+    write_section,
+)
+
 SECTION = "## Ingest"
 BATCH_SIZE = 100
 WRITE_KEY = "local-write-key"
-DOC_INTRO = """# Benchmarks
-
-Each script in `bench/` measures one part of Beacon and, run with `--write`,
-rewrites its own section of this page with the figures, the exact command and
-the date. `make bench` runs every `bench/` script.
-
-The scripts run in one process on moto, so absolute numbers describe this
-machine and moto, not AWS. What carries over is relative: throughput as a
-ratio of a baseline measured in the same process, and calls to AWS per event.
-"""
 
 
 @dataclass(frozen=True)
@@ -80,17 +74,6 @@ class Result:
 
 
 # --- the requests ------------------------------------------------------------
-
-
-class FakeContext:
-    """The parts of Lambda's context object the handler and Powertools read."""
-
-    function_name = "ingest"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:ingest"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
 
 
 def gateway_event(
@@ -189,29 +172,19 @@ def batch_body(first: int) -> bytes:
 # --- measuring ---------------------------------------------------------------
 
 
-def run_for(seconds: float, step: Callable[[], None]) -> tuple[int, float]:
-    """(calls, elapsed): `step` called again and again for about `seconds`."""
-    calls, start = 0, time.perf_counter()
-    while True:
-        step()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return calls, elapsed
-
-
 def baseline_events_per_s(events: list[dict[str, Any]], seconds: float) -> float:
     """CanonicalEvent.model_validate + to_json only, on the canonical events' fields."""
     from functions.shared.events import CanonicalEvent
 
     pool: Iterator[dict[str, Any]] = cycle(events)
 
-    def step() -> None:
+    def step() -> int:
         for _ in range(BATCH_SIZE):
             CanonicalEvent.model_validate(next(pool)).to_json()
+        return BATCH_SIZE
 
-    calls, elapsed = run_for(seconds, step)
-    return calls * BATCH_SIZE / elapsed
+    validated, elapsed = run_for(seconds, step)
+    return validated / elapsed
 
 
 def canonical_fields(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -228,7 +201,7 @@ def canonical_fields(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from functions.shared.config import load_config
     from functions.shared.privacy import anonymize_ip
 
-    config = load_config(ROOT / "beacon.yaml")
+    config = load_config(CONFIG)
     anonymize = partial(anonymize_ip, handling=config.ingest.ip_handling)
     meta = RequestMeta("bench", datetime.now(UTC), "/", "203.0.113.77", "Mozilla/5.0 (bench)")
     out: list[dict[str, Any]] = []
@@ -252,30 +225,12 @@ def measure(seconds: float) -> list[Result]:
     from moto import mock_aws
 
     from functions.shared.config import load_config
-    from infra.topology import TOPOLOGY, ResourceNames
 
-    names = ResourceNames()
-    ingest = TOPOLOGY.function("ingest")
-    os.environ.update(TOPOLOGY.environment_for(ingest, names))
-    os.environ.update(
-        BEACON_CONFIG_FILE=str(ROOT / "beacon.yaml"),
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",  # moto's fake credentials
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        POWERTOOLS_SERVICE_NAME="ingest",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)  # mock_aws intercepts; never a real endpoint
-    config = load_config(ROOT / "beacon.yaml")
-    stream = names.stream("events")
+    ingest, names = function_under_test("ingest")
+    config = load_config(CONFIG)
 
     with mock_aws():
-        kinesis = boto3.client("kinesis")
-        kinesis.create_stream(StreamName=stream, ShardCount=TOPOLOGY.stream("events").shards)
-        boto3.client("s3").create_bucket(Bucket=names.bucket("failed-events"))
+        create_resources(ingest, names)
         secrets = boto3.client("secretsmanager")  # as infra.local.aws.provision creates them
         for source in config.sources:
             secrets.create_secret(Name=source.write_key_secret, SecretString=source.local_write_key)
@@ -293,10 +248,12 @@ def measure(seconds: float) -> list[Result]:
         writer = handler.collector().events
         assert isinstance(writer, KinesisWriter)  # its .calls counts PutRecords calls
 
-        def invoke(event: dict[str, Any], expect: int) -> None:
-            answer = handler.lambda_handler(event, FakeContext())
+        def invoke(event: dict[str, Any], expect: int) -> int:
+            """One request; 1 (the requests it made)."""
+            answer = handler.lambda_handler(event, lambda_context(ingest))
             if answer["statusCode"] != expect:
                 raise SystemExit(f"unexpected answer {answer['statusCode']}: {answer.get('body')}")
+            return 1
 
         # Pixel: a pool of distinct page views, one event per request.
         pixels = [gateway_event("GET", "/i", query=pixel_query(n)) for n in range(2000)]
@@ -361,13 +318,7 @@ def table(results: list[Result]) -> str:
 
 
 def section(results: list[Result], command: str, seconds: float) -> str:
-    cores = os.cpu_count() or 1
-    return f"""{SECTION}
-
-`{command}` — {date.today().isoformat()}, Python {platform.python_version()}.
-Machine: {cores} cores; moto in-process, so absolute numbers are not AWS numbers;
-ratios and calls/event are what carry over.
-
+    return f"""{section_head(SECTION, command)}
 {table(results)}
 
 Each row drives the real `functions.ingest.handler.lambda_handler` with API
@@ -383,32 +334,13 @@ call per batch of 100.
 """
 
 
-def write_section(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_INTRO
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
-    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
-    args = parser.parse_args(argv)
-    command = " ".join(["python bench/ingest.py", *(sys.argv[1:] if argv is None else argv)])
-    # Powertools prints metric blobs on stdout (they flush every 100 values even when
-    # disabled) and warns about empty flushes; the table is the output here.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    with Path(os.devnull).open("w") as quiet, redirect_stdout(quiet):
-        results = measure(args.seconds)
+    args = timed_arguments(__doc__, argv)
+    command = command_line("ingest.py", argv)
+    results = quietly(lambda: measure(args.seconds))
     print(table(results))
     if args.write:
-        write_section(section(results, command, args.seconds))
-        print(f"\nwrote the {SECTION!r} section of {DOC.relative_to(ROOT)}")
+        write_section(SECTION, section(results, command, args.seconds))
     return 0
 
 

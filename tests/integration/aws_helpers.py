@@ -6,6 +6,7 @@ import socket
 import uuid
 from typing import Any
 
+from infra.local.aws import table_definition
 from infra.topology import TOPOLOGY, ResourceNames
 
 REGION = "us-east-1"
@@ -39,6 +40,25 @@ def create_bucket(s3: Any, names: ResourceNames, logical: str = "failed-events")
     name = names.bucket(bucket.name)
     s3.create_bucket(Bucket=name)
     return name
+
+
+def create_table(dynamodb: Any, names: ResourceNames, logical: str) -> str:
+    """Create a wiring-table DynamoDB table; returns its physical name."""
+    name = names.table(logical)
+    dynamodb.create_table(**table_definition(TOPOLOGY.table(logical), name))
+    return name
+
+
+def scan_table(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of `table`, as DynamoDB's wire format has it (every page)."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def read_shard(kinesis: Any, stream: str, shard_id: str) -> list[dict[str, Any]]:

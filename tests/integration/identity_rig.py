@@ -2,62 +2,51 @@
 
 Builds the identity row's resources from the wiring table (the identity table,
 the `consented` and `resolved` streams, the failed-events bucket), points the
-handler at them through its environment, and hooks the handler's own cached
-boto3 clients (`functions.shared.dal.clients.client`) with botocore
-`before-call` handlers that count DynamoDB and Kinesis calls and, where a test
-asks, answer instead of moto (throttling, refused records). Everything is read
-back with unhooked clients.
+handler at them through its environment, and counts (and, where a test asks,
+fakes: throttling, refused records) its DynamoDB and Kinesis calls with the
+hooks of `stream_rig.StreamRig`. Everything is read back with unhooked clients.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import SimpleNamespace
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from functions.identity import handler
 from functions.shared.commands import LinkProfiles
-from functions.shared.dal import clients
 from functions.shared.dal.dynamo import from_item
 from functions.shared.dal.identity_store import profile_from_item
 from functions.shared.events import CanonicalEvent
 from functions.shared.identity_records import Profile
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
-from infra.local.aws import table_definition
-from infra.topology import TOPOLOGY, ResourceNames
-from tests.integration.aws_helpers import REGION, create_bucket, create_stream, read_stream
+from infra.topology import ResourceNames
+from tests.integration.aws_helpers import (
+    create_bucket,
+    create_stream,
+    create_table,
+    read_stream,
+    scan_table,
+)
+from tests.integration.stream_rig import SHARD as SHARD  # the tests import it from here
+from tests.integration.stream_rig import (
+    T0,
+    Item,
+    StreamRig,
+    encoded,
+    use_function_environment,
+)
+from tests.integration.stream_rig import refuse_records as refuse_records
+from tests.integration.stream_rig import throttle_puts as throttle_puts
+from tests.integration.stream_rig import throttle_reads as throttle_reads
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "beacon.yaml"
-SHARD = "shardId-000000000000"
 OTHER_SHARD = "shardId-000000000001"
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-# A fault hook: given the operation's wire request, answer instead of moto (or None: pass).
-Fault = Callable[[dict[str, Any]], dict[str, Any] | None]
-Item = CanonicalEvent | LinkProfiles | bytes
-
-
-class FakeContext:
-    """The parts of Lambda's context object the handler and Powertools read."""
-
-    function_name = "identity"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:identity"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
 
 
 # --- events ------------------------------------------------------------------
@@ -115,59 +104,15 @@ def link(a: str, b: str, minute: int = 60) -> LinkProfiles:
     return LinkProfiles(command_id=f"link-{uuid.uuid4()}", a=a, b=b, at=at(minute))
 
 
-def encoded(item: Item) -> tuple[bytes, str]:
-    """(data, partition key) as the consented stream carries the item."""
-    if isinstance(item, CanonicalEvent):
-        return item.to_json().encode(), item.partition_key
-    if isinstance(item, LinkProfiles):
-        return item.to_json(), item.a
-    return item, "unknown"
-
-
 # --- the rig -----------------------------------------------------------------
 
 
 @dataclass
-class IdentityRig:
-    names: ResourceNames
-    kinesis: Any  # unhooked clients, for reading back and for setting up
-    s3: Any
-    raw_dynamodb: Any
-    calls: Counter[str] = field(default_factory=Counter)  # DynamoDB operation -> calls
-    kinesis_calls: Counter[str] = field(default_factory=Counter)
-    faults: dict[str, Fault] = field(default_factory=dict)  # operation -> fault
+class IdentityRig(StreamRig):
+    function = "identity"
     next_sequence: int = 49_700_000_000_000_000_000_000
 
     # --- delivering -------------------------------------------------------------
-
-    def batch(self, items: Sequence[Item], shard: str = SHARD) -> dict[str, Any]:
-        """A Kinesis event as Lambda delivers it; raw bytes stand for a malformed record."""
-        records = []
-        for item in items:
-            data, partition_key = encoded(item)
-            self.next_sequence += 1
-            records.append(self._record(shard, str(self.next_sequence), partition_key, data))
-        return {"Records": records}
-
-    def _record(self, shard: str, sequence: str, partition_key: str, data: bytes) -> dict[str, Any]:
-        return {
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "partitionKey": partition_key,
-                "sequenceNumber": sequence,
-                "data": base64.b64encode(data).decode(),
-                "approximateArrivalTimestamp": T0.timestamp(),
-            },
-            "eventSource": "aws:kinesis",
-            "eventVersion": "1.0",
-            "eventID": f"{shard}:{sequence}",
-            "eventName": "aws:kinesis:record",
-            "invokeIdentityArn": "arn:aws:iam::000000000000:role/local",
-            "awsRegion": REGION,
-            "eventSourceARN": (
-                f"arn:aws:kinesis:{REGION}:000000000000:stream/{self.names.stream('consented')}"
-            ),
-        }
 
     def via_stream(self, items: Sequence[Item]) -> list[dict[str, Any]]:
         """Put `items` on the consented stream and read them back: one Kinesis event per
@@ -177,27 +122,11 @@ class IdentityRig:
         for item in items:
             data, partition_key = encoded(item)
             self.kinesis.put_record(StreamName=stream, Data=data, PartitionKey=partition_key)
-        events = []
-        for shard, records in read_stream(self.kinesis, stream).items():
-            fresh = records[before.get(shard, 0) :]
-            if fresh:
-                events.append(
-                    {
-                        "Records": [
-                            self._record(shard, r["SequenceNumber"], r["PartitionKey"], r["Data"])
-                            for r in fresh
-                        ]
-                    }
-                )
-        return events
-
-    def deliver(self, kinesis_event: dict[str, Any]) -> list[str]:
-        """Invoke the handler; the sequence numbers it reported as failed."""
-        answer = handler.lambda_handler(kinesis_event, FakeContext())
-        return [f["itemIdentifier"] for f in answer["batchItemFailures"]]
-
-    def deliver_ok(self, kinesis_event: dict[str, Any]) -> None:
-        assert self.deliver(kinesis_event) == []
+        return [
+            self.kinesis_event(fresh, shard)
+            for shard, records in read_stream(self.kinesis, stream).items()
+            if (fresh := records[before.get(shard, 0) :])
+        ]
 
     # --- reading back: the resolved stream ------------------------------------
 
@@ -242,15 +171,8 @@ class IdentityRig:
 
     def items(self) -> list[dict[str, Any]]:
         """Every item of the identity table, deserialized, in key order."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.names.table("identity")}
-        while True:
-            page = self.raw_dynamodb.scan(**kwargs)
-            items += [from_item(i) for i in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(items, key=lambda i: (i["pk"], i["sk"]))
+        items = scan_table(self.raw_dynamodb, self.names.table("identity"))
+        return sorted((from_item(i) for i in items), key=lambda i: (i["pk"], i["sk"]))
 
     def nodes(self) -> dict[str, str]:
         """identifier (`type:value`) -> profile id, as stored."""
@@ -283,26 +205,6 @@ class IdentityRig:
         answer = self.s3.list_objects_v2(Bucket=self.names.bucket("failed-events"))
         return [o["Key"] for o in answer.get("Contents", [])]
 
-    # --- hooks ----------------------------------------------------------------
-
-    def on_dynamodb(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
-        self.calls[model.name] += 1
-        return self._fault(model.name, params)
-
-    def on_kinesis(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
-        self.kinesis_calls[model.name] += 1
-        return self._fault(f"kinesis:{model.name}", params)
-
-    def _fault(self, name: str, params: dict[str, Any]) -> Any:
-        fault = self.faults.get(name)
-        if fault is None:
-            return None
-        answer = fault(json.loads(params["body"]))
-        if answer is None:
-            return None
-        status = 400 if "Error" in answer else 200  # an error answer raises a ClientError
-        return SimpleNamespace(status_code=status, headers={}), answer
-
     @property
     def graph_writes(self) -> int:
         return sum(self.calls[op] for op in ("PutItem", "UpdateItem", "BatchWriteItem"))
@@ -312,90 +214,13 @@ class IdentityRig:
 def identity_rig(monkeypatch: pytest.MonkeyPatch) -> Iterator[IdentityRig]:
     """The rig, inside an active moto mock (the `mocked_aws` fixture)."""
     names = ResourceNames()
-    for name, value in TOPOLOGY.environment_for(TOPOLOGY.function("identity"), names).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("BEACON_CONFIG_FILE", str(CONFIG))
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "identity")
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(**table_definition(TOPOLOGY.table("identity"), names.table("identity")))
-    kinesis = boto3.client("kinesis", region_name=REGION)
+    use_function_environment(monkeypatch, "identity", names)
+    rig = IdentityRig.on_moto(names)
+    create_table(rig.raw_dynamodb, names, "identity")
     for logical in ("consented", "resolved"):
-        create_stream(kinesis, names, logical)
-    s3 = boto3.client("s3", region_name=REGION)
-    create_bucket(s3, names, "failed-events")
-
-    # A fresh container: clients and the step are built again inside the mock.
-    clients.client.cache_clear()
-    handler.identity_step.cache_clear()
-    rig = IdentityRig(names=names, kinesis=kinesis, s3=s3, raw_dynamodb=dynamodb)
-    clients.client("dynamodb").meta.events.register("before-call.dynamodb", rig.on_dynamodb)
-    clients.client("kinesis").meta.events.register("before-call.kinesis", rig.on_kinesis)
-    step = handler.identity_step()
-    step.graph_store.table.sleep = lambda _s: None  # type: ignore[attr-defined]
-    step.resolved.sleep = lambda _s: None  # type: ignore[attr-defined]
-    try:
+        create_stream(rig.kinesis, names, logical)
+    create_bucket(rig.s3, names, "failed-events")
+    with rig.running(handler.identity_step) as step:
+        step.graph_store.table.sleep = lambda _s: None  # type: ignore[attr-defined]
+        step.resolved.sleep = lambda _s: None  # type: ignore[attr-defined]
         yield rig
-    finally:
-        handler.identity_step.cache_clear()
-        clients.client.cache_clear()
-
-
-# --- faults ------------------------------------------------------------------
-
-
-def throttle_reads(times: int, after: int = 0) -> Fault:
-    """BatchGetItem answers every key unprocessed, `times` calls in a row, once `after`
-    calls have gone through."""
-    skip, left = [after], [times]
-
-    def fault(request: dict[str, Any]) -> dict[str, Any] | None:
-        if skip[0] > 0:
-            skip[0] -= 1
-            return None
-        if left[0] <= 0:
-            return None
-        left[0] -= 1
-        return {
-            "Responses": {table: [] for table in request["RequestItems"]},
-            "UnprocessedKeys": request["RequestItems"],
-        }
-
-    return fault
-
-
-def throttle_puts(times: int, after: int = 0) -> Fault:
-    """PutItem answers ProvisionedThroughputExceededException, `times` calls in a row,
-    once `after` calls have gone through."""
-    skip, left = [after], [times]
-
-    def fault(_request: dict[str, Any]) -> dict[str, Any] | None:
-        if skip[0] > 0:
-            skip[0] -= 1
-            return None
-        if left[0] <= 0:
-            return None
-        left[0] -= 1
-        return {
-            "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"},
-            "ResponseMetadata": {"HTTPStatusCode": 400},
-        }
-
-    return fault
-
-
-def refuse_records(times: int) -> Fault:
-    """PutRecords answers every record with an ErrorCode, `times` calls in a row."""
-    left = [times]
-
-    def fault(request: dict[str, Any]) -> dict[str, Any] | None:
-        if left[0] <= 0:
-            return None
-        left[0] -= 1
-        refused = {"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "slow"}
-        records = request["Records"]
-        return {"FailedRecordCount": len(records), "Records": [refused for _ in records]}
-
-    return fault

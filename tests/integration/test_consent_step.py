@@ -11,57 +11,50 @@ on the very clients the handler uses.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
 from functions.consent import handler
 from functions.consent.decisions import CONSENT_DENIED, CONSENT_UNKNOWN
 from functions.consent.step import FORWARDED, MALFORMED
 from functions.shared.config import load_config
 from functions.shared.consent_records import ConsentState
-from functions.shared.dal import clients
 from functions.shared.dal.consent_store import ConsentStore
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.events import CanonicalEvent
 from functions.shared.identifiers import Identifier
-from infra.local.aws import table_definition
-from infra.topology import TOPOLOGY, ResourceNames
-from tests.integration.aws_helpers import REGION, create_bucket, create_stream, read_stream
+from infra.topology import ResourceNames
+from tests.integration.aws_helpers import (
+    REGION,
+    create_bucket,
+    create_stream,
+    create_table,
+    read_stream,
+    scan_table,
+)
+from tests.integration.stream_rig import (
+    CONFIG,
+    T0,
+    Fault,
+    StreamRig,
+    on_calls,
+    refuse_records,
+    throttle_reads,
+    use_function_environment,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "beacon.yaml"
 SALT = "integration-test-identifier-salt"
-SHARD = "shardId-000000000000"
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PREFERENCE_UPDATED = "Segment Consent Preference Updated"
-
-# A fault hook: given the operation's wire request, answer instead of moto (or None: pass).
-Fault = Callable[[dict[str, Any]], dict[str, Any] | None]
-
-
-class FakeContext:
-    """The parts of Lambda's context object the handler and Powertools read."""
-
-    function_name = "consent"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:consent"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
 
 
 # --- events ------------------------------------------------------------------
@@ -116,58 +109,13 @@ def key(identifier: str) -> str:
 
 
 @dataclass
-class ConsentRig:
-    names: ResourceNames
-    kinesis: Any  # an unhooked client, for reading back
-    s3: Any
-    raw_dynamodb: Any  # an unhooked client: writes a fault lets through, scans
-    calls: Counter[str] = field(default_factory=Counter)  # DynamoDB operation -> calls
-    put_records_calls: int = 0
-    faults: dict[str, Fault] = field(default_factory=dict)  # operation -> fault
+class ConsentRig(StreamRig):
+    function = "consent"
     next_sequence: int = 49_600_000_000_000_000_000_000
 
-    # --- delivering -------------------------------------------------------------
-
-    def batch(self, items: list[CanonicalEvent | bytes]) -> dict[str, Any]:
-        """A Kinesis event as Lambda delivers it; raw bytes stand for a malformed record."""
-        records = []
-        for item in items:
-            self.next_sequence += 1
-            sequence = str(self.next_sequence)
-            if isinstance(item, CanonicalEvent):
-                data, partition_key = item.to_json().encode(), item.partition_key
-            else:
-                data, partition_key = item, "unknown"
-            records.append(
-                {
-                    "kinesis": {
-                        "kinesisSchemaVersion": "1.0",
-                        "partitionKey": partition_key,
-                        "sequenceNumber": sequence,
-                        "data": base64.b64encode(data).decode(),
-                        "approximateArrivalTimestamp": T0.timestamp(),
-                    },
-                    "eventSource": "aws:kinesis",
-                    "eventVersion": "1.0",
-                    "eventID": f"{SHARD}:{sequence}",
-                    "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": "arn:aws:iam::000000000000:role/local",
-                    "awsRegion": REGION,
-                    "eventSourceARN": (
-                        f"arn:aws:kinesis:{REGION}:000000000000:stream/"
-                        f"{self.names.stream('events')}"
-                    ),
-                }
-            )
-        return {"Records": records}
-
-    def deliver(self, kinesis_event: dict[str, Any]) -> list[str]:
-        """Invoke the handler; the sequence numbers it reported as failed."""
-        answer = handler.lambda_handler(kinesis_event, FakeContext())
-        return [f["itemIdentifier"] for f in answer["batchItemFailures"]]
-
-    def deliver_ok(self, kinesis_event: dict[str, Any]) -> None:
-        assert self.deliver(kinesis_event) == []
+    @property
+    def put_records_calls(self) -> int:
+        return self.kinesis_calls["PutRecords"]
 
     # --- reading back ---------------------------------------------------------
 
@@ -195,34 +143,8 @@ class ConsentRig:
 
     def consent_items(self) -> list[dict[str, Any]]:
         """Every item of the consent table, in key order (states and audit entries)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.names.table("consent")}
-        while True:
-            page = self.raw_dynamodb.scan(**kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = scan_table(self.raw_dynamodb, self.names.table("consent"))
         return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
-
-    # --- hooks ----------------------------------------------------------------
-
-    def on_dynamodb(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
-        self.calls[model.name] += 1
-        fault = self.faults.get(model.name)
-        if fault is None:
-            return None
-        answer = fault(json.loads(params["body"]))
-        return None if answer is None else (SimpleNamespace(status_code=200, headers={}), answer)
-
-    def on_kinesis(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
-        if model.name == "PutRecords":
-            self.put_records_calls += 1
-        fault = self.faults.get(f"kinesis:{model.name}")
-        if fault is None:
-            return None
-        answer = fault(json.loads(params["body"]))
-        return None if answer is None else (SimpleNamespace(status_code=200, headers={}), answer)
 
 
 def today() -> str:
@@ -232,56 +154,20 @@ def today() -> str:
 @pytest.fixture
 def rig(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ConsentRig]:
     names = ResourceNames()
-    for name, value in TOPOLOGY.environment_for(TOPOLOGY.function("consent"), names).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("BEACON_CONFIG_FILE", str(CONFIG))
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "consent")
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    use_function_environment(monkeypatch, "consent", names)
+    rig = ConsentRig.on_moto(names)
     for logical in ("consent", "counters"):
-        table = TOPOLOGY.table(logical)
-        dynamodb.create_table(**table_definition(table, names.table(logical)))
-    kinesis = boto3.client("kinesis", region_name=REGION)
-    create_stream(kinesis, names, "consented")
-    s3 = boto3.client("s3", region_name=REGION)
-    create_bucket(s3, names, "failed-events")
+        create_table(rig.raw_dynamodb, names, logical)
+    create_stream(rig.kinesis, names, "consented")
+    create_bucket(rig.s3, names, "failed-events")
     boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name=load_config(CONFIG).consent.identifier_salt_secret, SecretString=SALT
     )
-
-    # A fresh container: clients, secrets and the step are built again inside the mock.
-    clients.client.cache_clear()
-    parameters.clear_caches()
-    handler.consent_step.cache_clear()
-    rig = ConsentRig(names=names, kinesis=kinesis, s3=s3, raw_dynamodb=dynamodb)
-    clients.client("dynamodb").meta.events.register("before-call.dynamodb", rig.on_dynamodb)
-    clients.client("kinesis").meta.events.register("before-call.kinesis", rig.on_kinesis)
-    step = handler.consent_step()
-    for table in (step.states.table, step.counters.table):  # type: ignore[attr-defined]
-        table.sleep = lambda _s: None  # retries back off instantly in tests
-    step.consented.sleep = lambda _s: None  # type: ignore[attr-defined]
-    yield rig
-    handler.consent_step.cache_clear()
-    clients.client.cache_clear()
-    parameters.clear_caches()
-
-
-def throttle_reads(times: int) -> Fault:
-    """BatchGetItem answers every key unprocessed, `times` calls in a row."""
-    left = [times]
-
-    def fault(request: dict[str, Any]) -> dict[str, Any] | None:
-        if left[0] <= 0:
-            return None
-        left[0] -= 1
-        return {
-            "Responses": {table: [] for table in request["RequestItems"]},
-            "UnprocessedKeys": request["RequestItems"],
-        }
-
-    return fault
+    with rig.running(handler.consent_step) as step:
+        for table in (step.states.table, step.counters.table):  # type: ignore[attr-defined]
+            table.sleep = lambda _s: None  # retries back off instantly in tests
+        step.consented.sleep = lambda _s: None  # type: ignore[attr-defined]
+        yield rig
 
 
 def throttle_writes(
@@ -289,22 +175,20 @@ def throttle_writes(
 ) -> Fault:
     """BatchWriteItem writes what `refuse(table, request)` lets through, leaves the rest
     unprocessed, `times` calls in a row (only calls that carry something to refuse)."""
-    left = [times]
 
-    def fault(request: dict[str, Any]) -> dict[str, Any] | None:
+    def answer(request: dict[str, Any]) -> dict[str, Any] | None:
         items = request["RequestItems"]
         refused = {t: [r for r in rs if refuse(t, r)] for t, rs in items.items()}
         refused = {t: rs for t, rs in refused.items() if rs}
-        if left[0] <= 0 or not refused:
+        if not refused:
             return None
-        left[0] -= 1
         allowed = {t: [r for r in rs if not refuse(t, r)] for t, rs in items.items()}
         allowed = {t: rs for t, rs in allowed.items() if rs}
         if allowed:
             rig.raw_dynamodb.batch_write_item(RequestItems=allowed)
         return {"UnprocessedItems": refused}
 
-    return fault
+    return on_calls(times, answer)
 
 
 def is_audit(request: dict[str, Any]) -> bool:
@@ -603,17 +487,7 @@ def test_a_batch_cut_by_refused_put_records_resolves_the_retry_as_the_first_pass
     )
     kinesis_event = rig.batch([deny, dropped, grant, after])
     attempts = handler.consent_step().consented.max_attempts  # type: ignore[attr-defined]
-    left = [attempts]
-
-    def refuse_all(request: dict[str, Any]) -> dict[str, Any] | None:
-        if left[0] <= 0:
-            return None
-        left[0] -= 1
-        records = request["Records"]
-        refused = {"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "slow"}
-        return {"FailedRecordCount": len(records), "Records": [refused for _ in records]}
-
-    rig.faults["kinesis:PutRecords"] = refuse_all
+    rig.faults["kinesis:PutRecords"] = refuse_records(attempts)
     assert len(rig.deliver(kinesis_event)) == 4
     assert rig.consented() == []
 
