@@ -58,6 +58,19 @@ class ProbabilisticMatcher:
             self._blocks[key] = self.store.candidates(key)
         return self._blocks[key]
 
+    def prefetch(self, graph: Graph, events: Sequence[CanonicalEvent]) -> None:
+        """Read the blocks and candidate profiles of a whole batch up front: one
+        Query per distinct key and one BatchGetItem, instead of one per event."""
+        wanted: set[str] = set()
+        for event in events:
+            if event.type != "identify":
+                continue
+            traits = match_traits(event.traits, self.rules.default_phone_region)
+            if traits is not None and traits.usable():
+                for key in blocking_keys(traits):
+                    wanted.update(self._block(key))
+        self._load(graph, sorted(pid for pid in wanted if pid not in graph.profiles))
+
     def match(self, graph: Graph, profile_id: str, event: CanonicalEvent) -> MatchOutcome:
         traits = match_traits(event.traits, self.rules.default_phone_region)
         outcome = MatchOutcome(merges=[])

@@ -94,6 +94,9 @@ class IdentityBatch:
         self.graph = Graph(nodes, profiles, step.rules, dangling=dangling)
         if step.matcher is not None:
             step.matcher.begin_batch()
+            step.matcher.prefetch(
+                self.graph, [e for e in self.events.values() if isinstance(e, CanonicalEvent)]
+            )
         self.known_profiles = set(profiles)
         self.records: list[tuple[int, StreamRecord, MergeNote | None]] = []
         self.new_merges: list[tuple[str, MergeNote]] = []
