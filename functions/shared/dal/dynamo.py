@@ -15,11 +15,17 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from functions.shared.dal.clients import client
 
 MAX_GET = 100
 MAX_WRITE = 25
+# What DynamoDB answers when it refuses a whole request for capacity: retried like
+# unprocessed items, never raised as a crash.
+THROTTLED = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -75,9 +81,14 @@ class DynamoTable:
                     break
                 self._backoff(attempt)
                 self.read_calls += 1
-                answer = self.dynamodb.batch_get_item(
-                    RequestItems={self.name: {"Keys": pending, "ConsistentRead": True}}
-                )
+                try:
+                    answer = self.dynamodb.batch_get_item(
+                        RequestItems={self.name: {"Keys": pending, "ConsistentRead": True}}
+                    )
+                except ClientError as err:
+                    if err.response["Error"]["Code"] not in THROTTLED:
+                        raise
+                    continue
                 items = answer.get("Responses", {}).get(self.name, [])
                 self.items_read += len(items)
                 found.extend(from_item(i) for i in items)
@@ -98,8 +109,13 @@ class DynamoTable:
                     break
                 self._backoff(attempt)
                 self.write_calls += 1
+                try:
+                    answer = self.dynamodb.batch_write_item(RequestItems={self.name: pending})
+                except ClientError as err:
+                    if err.response["Error"]["Code"] not in THROTTLED:
+                        raise
+                    continue
                 self.items_written += len(pending)
-                answer = self.dynamodb.batch_write_item(RequestItems={self.name: pending})
                 pending = answer.get("UnprocessedItems", {}).get(self.name, [])
                 self.items_written -= len(pending)
             if pending:

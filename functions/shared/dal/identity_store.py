@@ -21,16 +21,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.shared.dal.dynamo import DynamoTable, StorageThrottled, to_item
+from functions.shared.dal.dynamo import THROTTLED, DynamoTable, StorageThrottled, to_item
 from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import MergeNote, Profile
 
 NODE, META = "node", "meta"
-THROTTLED = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-}
 SUGGESTIONS = "suggestions"
 
 
