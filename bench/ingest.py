@@ -84,40 +84,19 @@ def gateway_event(
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API payload 2.0 event (the shape infra/local/gateway.py builds)."""
-    now = time.time()
+    """The API Gateway event a browser's request becomes (infra/local/gateway.py's builder)."""
+    from infra.local.gateway import http_api_event
+
     headers = {"host": "api.example.com", "user-agent": "Mozilla/5.0 (bench)", **(headers or {})}
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "bench",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.77",
-                "userAgent": headers["user-agent"],
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = query
-    if body:
-        event["body"] = body.decode("utf-8")
-    return event
+    return http_api_event(
+        method,
+        path,
+        headers=headers,
+        query=query,
+        body=body,
+        base64_body=False,
+        source_ip="203.0.113.77",
+    )
 
 
 def pixel_query(n: int) -> dict[str, str]:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.consent.step import COUNTER, FORWARDED, MALFORMED
+from functions.consent.step import COUNTER, FORWARDED
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.resolved import ProfileMerged, parse_record
+from functions.shared.stream_batch import MALFORMED
 from infra.local.aws import LocalAws
 from infra.local.runtime import LocalSettings, LocalStack
 from infra.simulator import SimulationReport, Simulator

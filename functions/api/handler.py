@@ -74,12 +74,14 @@ def app() -> APIGatewayHttpResolver:
         given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
-    def admin(view: Callable[[str], Response[str]]) -> Callable[[str], Response[str]]:
-        def guarded(ref: str) -> Response[str]:
+    def admin(view: Callable[..., Response[str]]) -> Callable[..., Response[str]]:
+        """Every route needs the admin key; path parameters arrive URL-decoded."""
+
+        def guarded(**params: str) -> Response[str]:
             if not authorized():
                 return _unauthorized()
             try:
-                return view(urllib.parse.unquote(ref))
+                return view(**{k: urllib.parse.unquote(v) for k, v in params.items()})
             except ValueError as err:
                 return _json(400, {"error": str(err)})
 
@@ -106,19 +108,14 @@ def app() -> APIGatewayHttpResolver:
         return found(people().export(ref), ref)
 
     @resolver.get("/v1/identity/suggestions")
+    @admin
     def list_suggestions() -> Response[str]:
-        if not authorized():
-            return _unauthorized()
         return _json(200, {"suggestions": links().open()})
 
     @resolver.post("/v1/identity/suggestions/<a>/<b>/<decision>")
+    @admin
     def decide_suggestion(a: str, b: str, decision: str) -> Response[str]:
-        if not authorized():
-            return _unauthorized()
-        try:
-            result = links().decide(a, b, decision)
-        except ValueError as err:
-            return _json(400, {"error": str(err)})
+        result = links().decide(a, b, decision)
         if result is None:
             return _json(404, {"error": f"no suggested link between {a} and {b}"})
         return _json(200, result)

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from functions.shared.commands import LinkProfiles
+from functions.shared.ports import StreamPort
 from functions.shared.streams import StreamRecord
 
 
 class SuggestionStore(Protocol):
     def suggestions(self) -> list[dict[str, Any]]: ...
     def set_suggestion(self, a: str, b: str, status: str) -> bool: ...
-
-
-class StreamPort(Protocol):
-    def put(self, records: Sequence[StreamRecord]) -> list[int]: ...
 
 
 @dataclass

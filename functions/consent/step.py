@@ -21,25 +21,17 @@ from functions.shared.config import Consent
 from functions.shared.consent_records import AuditEntry, ConsentState
 from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
-from functions.shared.stream_batch import OrderedBatch, StreamItem
+from functions.shared.ports import FailedEventsPort, StreamPort
+from functions.shared.stream_batch import MALFORMED, OrderedBatch, StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
 
 COUNTER = "consent"  # per-day counter: forwarded, and drops by reason
 FORWARDED = "forwarded"
-MALFORMED = "malformed_record"
 
 
 class ConsentStatePort(Protocol):
     def load(self, keys: Sequence[str]) -> dict[str, ConsentState]: ...
     def save(self, states: Sequence[ConsentState], audit: Sequence[AuditEntry]) -> None: ...
-
-
-class StreamPort(Protocol):
-    def put(self, records: Sequence[StreamRecord]) -> list[int]: ...
-
-
-class FailedEventsPort(Protocol):
-    def put(self, failures: Sequence[FailedEvent], request_id: str) -> None: ...
 
 
 class CountersPort(Protocol):
@@ -93,7 +85,7 @@ class ConsentBatch:
             event = self.events[index]
             item = self.order.items[index]
             if isinstance(event, str):
-                self.failures.append((index, self._malformed(item, event)))
+                self.failures.append((index, malformed_record("consent", item, event)))
                 self.verdicts[index] = MALFORMED
                 return
             verdict = self.book.apply(event)
@@ -142,13 +134,3 @@ class ConsentBatch:
         day = datetime.now(UTC).date().isoformat()
         self.step.counters.record_batch(COUNTER, day, self.order.batch_id, counts)
         return self.order.failures(), outcome
-
-    def _malformed(self, item: StreamItem, why: str) -> FailedEvent:
-        return FailedEvent(
-            failed_at=datetime.now(UTC),
-            step="consent",
-            reason=MALFORMED,
-            message=why,
-            raw=item.data.decode("utf-8", "backslashreplace"),
-            request_id=item.sequence,
-        )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -25,11 +24,10 @@ from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
 from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import MergeNote, Profile
+from functions.shared.ports import FailedEventsPort, StreamPort
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, record_json
-from functions.shared.stream_batch import OrderedBatch, StreamItem
+from functions.shared.stream_batch import OrderedBatch, StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
-
-MALFORMED = "malformed_record"
 
 
 class GraphPort(Protocol):
@@ -38,14 +36,6 @@ class GraphPort(Protocol):
     def write_node(self, identifier: Identifier, profile_id: str, was: str | None) -> None: ...
     def write_profile(self, profile: Profile) -> None: ...
     def write_audit(self, notes: Sequence[tuple[str, MergeNote]]) -> None: ...
-
-
-class StreamPort(Protocol):
-    def put(self, records: Sequence[StreamRecord]) -> list[int]: ...
-
-
-class FailedEventsPort(Protocol):
-    def put(self, failures: Sequence[FailedEvent], request_id: str) -> None: ...
 
 
 @dataclass
@@ -116,7 +106,7 @@ class IdentityBatch:
         event = self.events[index]
         item = self.order.items[index]
         if isinstance(event, str):
-            self.failures.append((index, _malformed(item, event)))
+            self.failures.append((index, malformed_record("identity", item, event)))
             self.outcome.malformed += 1
             return
         if isinstance(event, LinkProfiles):
@@ -252,14 +242,3 @@ def _decode(data: bytes) -> CanonicalEvent | LinkProfiles | str:
         return LinkProfiles.model_validate_json(data)
     except ValidationError:
         return f"not a canonical event: {problem}"
-
-
-def _malformed(item: StreamItem, why: str) -> FailedEvent:
-    return FailedEvent(
-        failed_at=datetime.now(UTC),
-        step="identity",
-        reason=MALFORMED,
-        message=why,
-        raw=item.data.decode("utf-8", "backslashreplace"),
-        request_id=item.sequence,
-    )

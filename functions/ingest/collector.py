@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from functions.ingest.canonicalize import (
     MAX_EVENT_BYTES,
@@ -43,18 +43,9 @@ from functions.ingest.segment import BATCH_CALLS, parse_segment
 from functions.ingest.snowplow import parse_pixel, parse_tp2
 from functions.shared.config import BeaconConfig
 from functions.shared.failed_events import FailedEvent
+from functions.shared.ports import FailedEventsPort, StreamPort
 from functions.shared.privacy import scrub_ip
 from functions.shared.streams import StreamRecord
-
-
-class EventSink(Protocol):
-    def put(self, records: Sequence[StreamRecord]) -> list[int]:
-        """Write records; return the positions of those that could not be written."""
-        ...
-
-
-class FailedEventSink(Protocol):
-    def put(self, failures: Sequence[FailedEvent], request_id: str) -> None: ...
 
 
 @dataclass
@@ -71,8 +62,8 @@ class Collected:
 class Collector:
     config: BeaconConfig
     source_for_write_key: Callable[[str], str | None]
-    events: EventSink
-    failed_events: FailedEventSink
+    events: StreamPort
+    failed_events: FailedEventsPort
     anonymize_ip: IpAnonymizer
 
     # --- Segment HTTP Tracking API -------------------------------------------

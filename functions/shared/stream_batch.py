@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
+from functions.shared.failed_events import FailedEvent
 from functions.shared.observability import logger, metrics
 
 Outcome = TypeVar("Outcome", covariant=True)
@@ -69,6 +71,21 @@ class OrderedBatch:
             return "empty"
         first, last = self.items[0], self.items[-1]
         return f"{first.shard}#{first.sequence}#{last.sequence}"
+
+
+MALFORMED = "malformed_record"
+
+
+def malformed_record(step: str, item: StreamItem, why: str) -> FailedEvent:
+    """A stream record a step cannot read, kept whole in failed events with the reason."""
+    return FailedEvent(
+        failed_at=datetime.now(UTC),
+        step=step,
+        reason=MALFORMED,
+        message=why,
+        raw=item.data.decode("utf-8", "backslashreplace"),
+        request_id=item.sequence,
+    )
 
 
 def stream_items(event: dict[str, Any]) -> list[StreamItem]:

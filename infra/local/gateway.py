@@ -138,6 +138,7 @@ def api_gateway_event(
     body: bytes,
     path_parameters: dict[str, str],
 ) -> dict[str, Any]:
+    """The event for a real HTTP request: headers and query joined as API Gateway does."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in request.headers.items():
@@ -149,20 +150,58 @@ def api_gateway_event(
     query: dict[str, str] = {}
     for name, value in urllib.parse.parse_qsl(url.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
-    now = time.time()
-    content_type = headers.get("content-type", "")
-    textual = not headers.get("content-encoding") and (
-        not content_type or content_type.startswith(_TEXT_TYPES)
+    return http_api_event(
+        request.command,
+        url.path,
+        route_key=route_key,
+        headers=headers,
+        query=query,
+        raw_query=url.query,
+        body=body,
+        source_ip=request.client_address[0],
+        protocol=request.request_version,
+        cookies=cookies,
+        path_parameters=path_parameters,
     )
-    try:
-        text = body.decode("utf-8") if textual else None
-    except UnicodeDecodeError:
-        text = None
+
+
+def http_api_event(
+    method: str,
+    path: str,
+    *,
+    route_key: str = "$default",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    raw_query: str | None = None,
+    body: bytes = b"",
+    base64_body: bool | None = None,
+    source_ip: str = "127.0.0.1",
+    protocol: str = "HTTP/1.1",
+    cookies: list[str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+    epoch_s: float | None = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload format 2.0) event.
+
+    Used by the local gateway for real requests, and by tests and benchmarks that
+    call a handler directly. The body is base64-encoded as API Gateway does it
+    (anything compressed or not text) unless `base64_body` says otherwise.
+    """
+    headers = headers or {}
+    now = time.time() if epoch_s is None else epoch_s
+    if base64_body is None:
+        content_type = headers.get("content-type", "")
+        textual = not headers.get("content-encoding") and (
+            not content_type or content_type.startswith(_TEXT_TYPES)
+        )
+        base64_body = not (textual and _is_utf8(body))
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": url.path,
-        "rawQueryString": url.query,
+        "rawPath": path,
+        "rawQueryString": (
+            raw_query if raw_query is not None else urllib.parse.urlencode(query or {})
+        ),
         "headers": headers,
         "requestContext": {
             "accountId": "000000000000",
@@ -170,10 +209,10 @@ def api_gateway_event(
             "domainName": headers.get("host", "127.0.0.1"),
             "domainPrefix": "local",
             "http": {
-                "method": request.command,
-                "path": url.path,
-                "protocol": request.request_version,
-                "sourceIp": request.client_address[0],
+                "method": method,
+                "path": path,
+                "protocol": protocol,
+                "sourceIp": source_ip,
                 "userAgent": headers.get("user-agent", ""),
             },
             "requestId": str(uuid.uuid4()),
@@ -182,7 +221,7 @@ def api_gateway_event(
             "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now * 1000),
         },
-        "isBase64Encoded": text is None,
+        "isBase64Encoded": base64_body,
     }
     if cookies:
         event["cookies"] = cookies
@@ -191,8 +230,16 @@ def api_gateway_event(
     if path_parameters:
         event["pathParameters"] = path_parameters
     if body:
-        event["body"] = text if text is not None else base64.b64encode(body).decode()
+        event["body"] = base64.b64encode(body).decode() if base64_body else body.decode("utf-8")
     return event
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def lambda_response(result: Any) -> tuple[int, dict[str, str], bytes]:

@@ -25,7 +25,7 @@ import pytest
 
 from functions.consent import handler
 from functions.consent.decisions import CONSENT_DENIED, CONSENT_UNKNOWN
-from functions.consent.step import FORWARDED, MALFORMED
+from functions.consent.step import FORWARDED
 from functions.shared.config import load_config
 from functions.shared.consent_records import ConsentState
 from functions.shared.dal.consent_store import ConsentStore
@@ -33,6 +33,7 @@ from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.events import CanonicalEvent
 from functions.shared.identifiers import Identifier
+from functions.shared.stream_batch import MALFORMED
 from infra.topology import ResourceNames
 from tests.integration.aws_helpers import (
     REGION,

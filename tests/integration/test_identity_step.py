@@ -20,9 +20,8 @@ import pytest
 
 from functions.identity import handler
 from functions.identity.graph import merge_id
-from functions.identity.step import MALFORMED
 from functions.shared.resolved import ProfileMerged, ResolvedEvent
-from functions.shared.stream_batch import stream_items
+from functions.shared.stream_batch import MALFORMED, stream_items
 from tests.integration.identity_rig import (
     OTHER_SHARD,
     SHARD,

@@ -43,6 +43,7 @@ from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
 from functions.shared.privacy import anonymize_ip
 from functions.shared.streams import StreamRecord
+from infra.local.gateway import http_api_event
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = load_config(ROOT / "beacon.yaml")
@@ -743,39 +744,19 @@ def gateway_event(
     query: dict[str, str] | None = None,
     source_ip: str = RAW_IPV4,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event, as infra/local/gateway.py builds them."""
+    """An API Gateway HTTP API (payload 2.0) event, from the local gateway's builder."""
     headers = {"host": "api.example.com", "user-agent": "Mozilla/5.0", **(headers or {})}
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
-        "headers": headers,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
-                "userAgent": headers["user-agent"],
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Mar/2026:12:00:00 +0000",
-            "timeEpoch": int(RECEIVED.timestamp() * 1000),
-        },
-        "isBase64Encoded": base64_body,
-    }
-    if query:
-        event["queryStringParameters"] = query
-    if body:
-        event["body"] = base64.b64encode(body).decode() if base64_body else body.decode("utf-8")
-    return event
+    return http_api_event(
+        method,
+        path,
+        headers=headers,
+        query=query,
+        raw_query="&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        body=body,
+        base64_body=base64_body,
+        source_ip=source_ip,
+        epoch_s=RECEIVED.timestamp(),
+    )
 
 
 @contextmanager

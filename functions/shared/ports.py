@@ -1,0 +1,24 @@
+"""The storage ports every step's logic writes through (implemented in `dal/`).
+
+Logic modules depend on these, never on boto3; tests pass in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from functions.shared.failed_events import FailedEvent
+from functions.shared.streams import StreamRecord
+
+
+class StreamPort(Protocol):
+    def put(self, records: Sequence[StreamRecord]) -> list[int]:
+        """Write records in order; return the positions of those that could not be written."""
+        ...
+
+
+class FailedEventsPort(Protocol):
+    def put(self, failures: Sequence[FailedEvent], request_id: str) -> None:
+        """Keep every failure with its reason; raise if that is impossible."""
+        ...
