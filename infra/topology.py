@@ -33,6 +33,9 @@ class Index:
     name: str
     partition_key: str
     sort_key: str | None = None
+    # KEYS_ONLY when the reader only needs to know *which* items (the sweep):
+    # a projected copy of every attribute would double the write cost.
+    projection: Literal["ALL", "KEYS_ONLY"] = "ALL"
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,19 @@ class SqsSource:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A timer that invokes the function with an EventBridge "Scheduled Event".
+
+    Deployed as an EventBridge rule at `rate(every_minutes)`; the local stack
+    fires it every `local_every_s` seconds so a demo sees it act.
+    """
+
+    purpose: str
+    every_minutes: int = 1
+    local_every_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class HttpRoute:
     """A route of the HTTP API (API Gateway HTTP API, payload format 2.0)."""
 
@@ -130,6 +146,7 @@ class Function:
     http_routes: tuple[HttpRoute, ...] = ()
     kinesis_sources: tuple[KinesisSource, ...] = ()
     sqs_sources: tuple[SqsSource, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
     writes_streams: tuple[str, ...] = ()
     reads_tables: tuple[str, ...] = ()
     writes_tables: tuple[str, ...] = ()
@@ -264,8 +281,16 @@ TABLES = (
     ),
     Table(
         "profiles",
-        "profiles: traits, aggregates, memberships, scores; sparse sweep index",
-        indexes=(Index("sweep", partition_key="sweep_shard", sort_key="sweep_due_at"),),
+        "profiles: traits, aggregates, memberships, scores; sparse sweep index; tombstones",
+        ttl_attribute="expires_at",  # tombstones of merged-away profiles
+        indexes=(
+            Index(
+                "sweep",
+                partition_key="sweep_shard",
+                sort_key="sweep_due_at",
+                projection="KEYS_ONLY",
+            ),
+        ),
     ),
     Table("deliveries", "webhook delivery log", ttl_attribute="expires_at"),
     Table(
@@ -306,6 +331,7 @@ API_ROUTES = (
     HttpRoute("GET", "/v1/profiles/{ref}"),
     HttpRoute("DELETE", "/v1/profiles/{ref}"),
     HttpRoute("GET", "/v1/profiles/{ref}/{view}"),
+    HttpRoute("GET", "/v1/segments"),
     HttpRoute("GET", "/v1/identity/suggestions"),
     HttpRoute("POST", "/v1/identity/suggestions/{a}/{b}/{decision}"),
 )
@@ -348,15 +374,28 @@ FUNCTIONS = (
         writes_buckets=("failed-events",),
     ),
     Function(
+        "segments",
+        step="segments",
+        purpose="keep profiles' computed traits and segment memberships current; sweep",
+        memory_mb=1024,
+        timeout_s=60,
+        kinesis_sources=(KinesisSource("resolved", batch_size=200, max_batching_window_s=1),),
+        schedules=(Schedule("re-evaluate profiles whose time-based condition is due"),),
+        writes_streams=("profile-changes",),
+        reads_tables=("profiles",),
+        writes_tables=("profiles", "counters"),
+        writes_buckets=("failed-events",),
+    ),
+    Function(
         "api",
         step="api",
-        purpose="read/admin API: profiles, consent history, export and erasure",
+        purpose="read/admin API: profiles, segments, consent history, export and erasure",
         memory_mb=512,
         timeout_s=30,
         http_routes=API_ROUTES,
         writes_streams=("consented",),  # a reviewer's link travels to the identity step
-        reads_tables=("consent", "identity"),
-        writes_tables=("consent", "identity"),
+        reads_tables=("consent", "identity", "profiles"),
+        writes_tables=("consent", "identity", "profiles"),
         secrets=("admin_key", "identifier_salt"),
     ),
 )

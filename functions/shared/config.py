@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from functions.shared.profiles.definitions import SegmentsConfig
+
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -251,6 +253,7 @@ class BeaconConfig(_Strict):
     ingest: Ingest = Field(default_factory=Ingest)
     consent: Consent = Field(default_factory=Consent)
     identity: Identity = Field(default_factory=Identity)
+    segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
     admin: Admin = Field(default_factory=Admin)
 
     @model_validator(mode="after")

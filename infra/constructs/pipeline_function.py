@@ -8,6 +8,8 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
@@ -157,6 +159,14 @@ class PipelineFunction(Construct):
                         resources.buckets[ks.on_failure_bucket]
                     ),
                 )
+            )
+        for index, schedule in enumerate(self.row.schedules):
+            events.Rule(
+                self,
+                f"Schedule{index}",
+                description=schedule.purpose,
+                schedule=events.Schedule.rate(Duration.minutes(schedule.every_minutes)),
+                targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
             )
         for qs in self.row.sqs_sources:
             self.function.add_event_source(

@@ -47,6 +47,6 @@ class Tables(Construct):
                     index_name=index.name,
                     partition_key=_string(index.partition_key),
                     sort_key=_string(index.sort_key) if index.sort_key else None,
-                    projection_type=dynamodb.ProjectionType.ALL,
+                    projection_type=dynamodb.ProjectionType[index.projection],
                 )
             self.tables[row.name] = table

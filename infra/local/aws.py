@@ -146,7 +146,7 @@ def table_definition(table: Table, physical_name: str) -> dict[str, Any]:
             {
                 "IndexName": index.name,
                 "KeySchema": index_keys,
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": index.projection},
             }
         )
     definition: dict[str, Any] = {

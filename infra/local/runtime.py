@@ -21,6 +21,7 @@ from infra.local.aws import LocalAws, moto_server, point_process_at, provision
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.invoke import Handler, LocalFunction
 from infra.local.pollers import KinesisShardPoller
+from infra.local.schedules import LocalSchedule
 from infra.topology import TOPOLOGY, ResourceNames, Topology
 
 DEFAULT_HOST = "127.0.0.1"
@@ -56,6 +57,7 @@ class LocalStack:
             fn.name: LocalFunction(fn, (handlers or {}).get(fn.name)) for fn in topology.functions
         }
         self.pollers: list[KinesisShardPoller] = []
+        self.schedules: list[LocalSchedule] = []
         self.pages: dict[str, LocalPage] = {}
         self.aws: LocalAws | None = None
         self.port: int | None = None
@@ -96,6 +98,7 @@ class LocalStack:
             admin_key=self.settings.admin_key,
         )
         self._start_pollers()
+        self._start_schedules()
         gateway = Gateway(
             [
                 BoundRoute(route, self.functions[fn.name])
@@ -141,6 +144,14 @@ class LocalStack:
                     poller.start()
                     self._exit.callback(poller.stop)
                     self.pollers.append(poller)
+
+    def _start_schedules(self) -> None:
+        for fn in self.topology.functions:
+            for schedule in fn.schedules:
+                timer = LocalSchedule(self.functions[fn.name], schedule)
+                timer.start()
+                self._exit.callback(timer.stop)
+                self.schedules.append(timer)
 
     def wait_until_drained(self, timeout_s: float = 60.0) -> bool:
         """True once every step has processed everything upstream of it.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -141,3 +142,108 @@ class DynamoTable:
             if "LastEvaluatedKey" not in answer:
                 return items
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def query_index(
+        self,
+        index: str,
+        partition: tuple[str, str],
+        sort_at_most: tuple[str, str] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` items of one index partition, oldest sort key first (a Query, never
+        a Scan): `partition` is (attribute, value), `sort_at_most` (attribute, upper bound)."""
+        names = {"#p": partition[0]}
+        values: dict[str, Any] = {":p": {"S": partition[1]}}
+        condition = "#p = :p"
+        if sort_at_most is not None:
+            names["#s"] = sort_at_most[0]
+            values[":s"] = {"S": sort_at_most[1]}
+            condition += " AND #s <= :s"
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "Limit": limit,
+        }
+        items: list[dict[str, Any]] = []
+        while len(items) < limit:
+            self.read_calls += 1
+            try:
+                answer = self.dynamodb.query(**kwargs)
+            except ClientError as err:
+                if err.response["Error"]["Code"] in THROTTLED:
+                    raise StorageThrottled(f"query of {self.name}/{index} throttled") from err
+                raise
+            items.extend(from_item(i) for i in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                break
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return items[:limit]
+
+    def update(self, request: Update) -> None:
+        """One conditional UpdateItem; ConditionFailed if the condition did not hold."""
+        self.write_calls += 1
+        self.items_written += 1
+        try:
+            self.dynamodb.update_item(TableName=self.name, **request.arguments())
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            if code == "ConditionalCheckFailedException":
+                raise ConditionFailed(f"{request.key} changed since it was read") from err
+            if code in THROTTLED:
+                raise StorageThrottled(f"{code} updating {request.key}") from err
+            raise
+
+    def transact_update(self, requests: Sequence[Update]) -> None:
+        """Several updates that happen together or not at all (TransactWriteItems)."""
+        self.write_calls += 1
+        self.items_written += len(requests)
+        try:
+            self.dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Update": {"TableName": self.name, **r.arguments()}} for r in requests
+                ]
+            )
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
+            if code == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
+                raise ConditionFailed(f"{requests[0].key} changed since it was read") from err
+            if code in THROTTLED or code in TRANSACTION_CONTENTION:
+                raise StorageThrottled(f"{code} in a transaction on {self.name}") from err
+            raise
+
+
+# Another transaction held one of the items: retried like throttling.
+TRANSACTION_CONTENTION = frozenset({"TransactionCanceledException", "TransactionConflictException"})
+
+
+class ConditionFailed(RuntimeError):
+    """A conditional write found the item changed since it was read."""
+
+
+@dataclass(frozen=True)
+class Update:
+    """One UpdateItem: `expression` over `#name` / `:value` placeholders (values plain Python)."""
+
+    key: dict[str, str]
+    expression: str
+    names: dict[str, str]
+    values: dict[str, Any]
+    condition: str | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "Key": to_item(self.key),
+            "UpdateExpression": self.expression,
+            "ExpressionAttributeNames": self.names,
+        }
+        if self.values:
+            arguments["ExpressionAttributeValues"] = {
+                k: _serializer.serialize(v) for k, v in self.values.items()
+            }
+        if self.condition:
+            arguments["ConditionExpression"] = self.condition
+        return arguments

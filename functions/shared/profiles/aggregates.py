@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from functions.segments.definitions import (
+from functions.shared.events import CanonicalEvent, EventType
+from functions.shared.profiles.definitions import (
     DAY,
     AnyTrait,
     AverageTrait,
@@ -57,7 +58,6 @@ from functions.segments.definitions import (
     UniqueListTrait,
     window_seconds,
 )
-from functions.shared.events import CanonicalEvent, EventType
 
 MAX_SHARDS = 16  # watermarks kept; after resharding the oldest parents are forgotten
 MAX_FOLDED_MERGES = 100
@@ -145,7 +145,13 @@ class ProfileState:
     memberships: dict[str, Membership] = field(default_factory=dict)
     applied: Applied = field(default_factory=Applied)
     folded_merges: dict[str, int] = field(default_factory=dict)  # merge id -> when (s)
-    version: int = 0  # optimistic concurrency, bumped by whoever writes the item
+    # Consent in force as of the newest event (the consent step's stamp), for
+    # conditions and for the destinations' own checks.
+    consent: dict[str, bool] = field(default_factory=dict)
+    consent_at: datetime | None = None
+    # Ids of the changes this profile's writes announced (newest kept): a change
+    # record whose id is not here was never committed (see functions/segments).
+    recent_changes: dict[str, int] = field(default_factory=dict)
 
     def trait_state(self, trait_id: str) -> TraitState:
         return self.computed.setdefault(trait_id, TraitState())
@@ -231,6 +237,11 @@ def _apply(
     state.last_seen = _max(state.last_seen, at)
     if event.type is EventType.IDENTIFY:
         _merge_traits(state, event.traits, at)
+    if event.consent is not None and (state.consent_at is None or at >= state.consent_at):
+        state.consent = {c: True for c in event.consent.granted} | {
+            c: False for c in event.consent.denied
+        }
+        state.consent_at = at
     for trait in config.computed_traits:
         if isinstance(trait, CartTrait):
             _apply_cart(state.trait_state(trait.id), trait, event)
@@ -413,6 +424,8 @@ def fold(
             survivor.traits[key] = value
             survivor.trait_times[key] = at
     survivor.first_seen = _min(survivor.first_seen, loser.first_seen)
+    if _newer(loser.consent_at, survivor.consent_at):
+        survivor.consent, survivor.consent_at = dict(loser.consent), loser.consent_at
     survivor.last_seen = _max(survivor.last_seen, loser.last_seen)
     for trait in config.computed_traits:
         theirs = loser.computed.get(trait.id)

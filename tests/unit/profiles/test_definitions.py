@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from functions.segments.definitions import (
+from functions.shared.profiles.definitions import (
     CartTrait,
     CountTrait,
     LifecycleTrait,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.segments.aggregates import (
+from functions.shared.profiles.aggregates import (
     Incoming,
     Position,
     ProfileState,
@@ -21,7 +21,7 @@ from functions.segments.aggregates import (
     fold,
     next_change_at,
 )
-from functions.segments.definitions import (
+from functions.shared.profiles.definitions import (
     AverageTrait,
     CountTrait,
     FirstSeenTrait,

@@ -27,13 +27,13 @@ from typing import Any, Literal
 
 import cel
 
-from functions.segments.aggregates import (
+from functions.shared.profiles.aggregates import (
     Membership,
     ProfileState,
     computed_values,
     next_change_at,
 )
-from functions.segments.definitions import Segment, SegmentsConfig
+from functions.shared.profiles.definitions import Segment, SegmentsConfig
 
 LOOKAHEAD_STEPS = 32  # moments tried by next_recheck before settling for the last
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.segments.aggregates import Membership, ProfileState, apply_event
-from functions.segments.definitions import Segment, SegmentsConfig
-from functions.segments.evaluate import (
+from functions.shared.profiles.aggregates import Membership, ProfileState, apply_event
+from functions.shared.profiles.definitions import Segment, SegmentsConfig
+from functions.shared.profiles.evaluate import (
     CompiledSegments,
     activation,
     holdout_bucket,

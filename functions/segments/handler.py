@@ -1,0 +1,98 @@
+"""Segments Lambda: Kinesis `resolved` -> profiles -> Kinesis `profile-changes`;
+an EventBridge schedule -> the sweep of profiles whose time-based condition is due.
+
+Thin: one function, two entry points told apart by the event's shape. A stream
+batch is updated in one pass (`SegmentsStep.update_from_batch`); Powertools'
+BatchProcessor then reports exactly the records of profiles whose write failed.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.segments.settings import SegmentsSettings
+from functions.segments.step import BatchOutcome, SegmentsStep
+from functions.shared.config import load_config
+from functions.shared.dal.counters import DailyCounters
+from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, StorageThrottled
+from functions.shared.dal.failed_events_store import S3FailedEventStore
+from functions.shared.dal.kinesis import KinesisWriter
+from functions.shared.dal.profiles_store import ProfilesStore
+from functions.shared.observability import count_by_reason, logger, metrics, tracer
+from functions.shared.stream_batch import OrderedBatch, all_failed, stream_items
+
+processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+
+
+@cache
+def segments_step() -> SegmentsStep:
+    settings = SegmentsSettings()
+    config = load_config(settings.config_file)
+    return SegmentsStep(
+        config=config.segments,
+        profiles=ProfilesStore(DynamoTable(settings.profiles_table)),
+        changes=KinesisWriter(settings.changes_stream),
+        failed_events=S3FailedEventStore(settings.failed_events_bucket),
+        counters=DailyCounters(DynamoTable(settings.counters_table)),
+        refused=(ConditionFailed, StorageThrottled),
+    )
+
+
+def _publish(outcome: BatchOutcome) -> None:
+    metrics.add_metric(name="EventsApplied", unit=MetricUnit.Count, value=outcome.events_applied)
+    metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=outcome.duplicates)
+    metrics.add_metric(
+        name="ProfilesWritten", unit=MetricUnit.Count, value=outcome.profiles_written
+    )
+    metrics.add_metric(name="ProfileConflicts", unit=MetricUnit.Count, value=outcome.conflicts)
+    if outcome.segment_changes:
+        count_by_reason("SegmentChanges", outcome.segment_changes)
+    if outcome.evaluation_errors:
+        metrics.add_metric(
+            name="ConditionErrors", unit=MetricUnit.Count, value=outcome.evaluation_errors
+        )
+
+
+def _is_schedule(event: dict[str, Any]) -> bool:
+    return event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events"
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = segments_step()
+    if _is_schedule(event):
+        outcome = step.sweep_due(SegmentsSettings().sweep_limit)
+        _publish(outcome)
+        return {"swept": outcome.profiles_written, "conflicts": outcome.conflicts}
+    items = stream_items(event)
+    try:
+        outcome = step.update_from_batch(items, OrderedBatch(items).batch_id)
+    except StorageThrottled as err:  # the reads: hand the whole batch back
+        logger.warning("the batch is handed back for a retry", extra={"error": str(err)})
+        metrics.add_metric(name="BatchRetried", unit=MetricUnit.Count, value=1)
+        return all_failed(items)
+    if items and outcome.failed >= {i.sequence for i in items}:
+        _publish(outcome)
+        return all_failed(items)  # Powertools raises when every record failed
+
+    def check(record: KinesisStreamRecord) -> None:
+        if record.kinesis.sequence_number in outcome.failed:
+            raise RuntimeError("this record's profile write must be retried")
+
+    response = process_partial_response(
+        event=event, record_handler=check, processor=processor, context=context
+    )
+    _publish(outcome)
+    return dict(response)

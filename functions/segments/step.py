@@ -1,0 +1,386 @@
+"""The segments step: keep every touched profile's aggregates and memberships current.
+
+Per Kinesis batch of `resolved`:
+  1. decode; what cannot be read goes to failed events with its reason;
+  2. read every touched profile once (one BatchGetItem per 100; a second only
+     to follow tombstones of merged-away profiles);
+  3. apply each profile's events in event-time order, skipping what it applied
+     before (replays, a client's retried messageId: see profiles/aggregates.py),
+     then fold merged-away profiles into their survivors exactly once;
+  4. evaluate every segment, work out when time alone will change a membership
+     (the sweep's due time), and announce what changed on `profile-changes`;
+  5. write each profile once, conditional on the version read.
+
+The change records go out *before* the profile writes, so a crash between the
+two re-sends them on the retry instead of losing them; a write that then loses
+a race leaves a record the profile never committed, which consumers recognise
+by its id missing from the profile's `recent_changes`.
+
+A profile whose write fails (a lost race, throttling) fails only its own
+records; Lambda resumes the shard from the first of them, and the records of
+profiles already written are recognised by their watermark and skipped.
+
+The sweep (`sweep_due`) runs the same evaluation for profiles whose due time
+has come, found through the sparse `sweep` index.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from functions.shared.dal.profiles_store import StoredProfile
+from functions.shared.failed_events import FailedEvent
+from functions.shared.ports import FailedEventsPort, StreamPort
+from functions.shared.profile_changes import (
+    ChangeCause,
+    Part,
+    ProfileChanged,
+    SegmentChange,
+    change_id,
+    change_json,
+)
+from functions.shared.profiles.aggregates import (
+    Incoming,
+    Position,
+    ProfileState,
+    apply_events,
+    computed_values,
+    expire,
+    fold,
+)
+from functions.shared.profiles.definitions import SegmentsConfig
+from functions.shared.profiles.evaluate import CompiledSegments
+from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
+from functions.shared.stream_batch import StreamItem, malformed_record
+from functions.shared.streams import StreamRecord
+
+STEP = "segments"
+MAX_REDIRECTS = 5  # tombstone hops followed for a late event of a merged-away profile
+RECENT_CHANGES = 50  # committed change ids a profile remembers
+
+
+class ProfilesPort(Protocol):
+    def load(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]: ...
+    def due(self, now: datetime, limit: int) -> list[str]: ...
+    def save(
+        self,
+        profile: StoredProfile,
+        *,
+        due_at: datetime | None,
+        at: datetime,
+        size_changes: Mapping[str, int] | None = None,
+    ) -> None: ...
+    def bury(
+        self,
+        loser: StoredProfile,
+        survivor_id: str,
+        at: datetime,
+        size_changes: Mapping[str, int] | None = None,
+    ) -> None: ...
+
+
+class CountersPort(Protocol):
+    def record_batch(self, name: str, day: str, batch_id: str, counts: Counter[str]) -> None: ...
+
+
+@dataclass
+class _Work:
+    """One profile being updated in this batch."""
+
+    stored: StoredProfile
+    before: tuple[dict[str, Any], dict[str, Any], dict[str, bool]]  # traits, computed, consent
+    incoming: list[Incoming] = field(default_factory=list)
+    sequences: set[str] = field(default_factory=set)  # records that fail if its write fails
+    merged_from: list[str] = field(default_factory=list)
+    touched: bool = False  # the state changed and must be written
+    applied: int = 0
+    duplicates: int = 0
+
+    @property
+    def state(self) -> ProfileState:
+        return self.stored.state
+
+
+@dataclass(frozen=True)
+class _Pending:
+    work: _Work
+    record: ProfileChanged | None
+    due_at: datetime | None
+    size_changes: dict[str, int]
+
+
+@dataclass
+class BatchOutcome:
+    failed: set[str] = field(default_factory=set)  # sequences to report as batch failures
+    profiles_written: int = 0
+    events_applied: int = 0
+    duplicates: int = 0
+    merges_folded: int = 0
+    changes: int = 0
+    segment_changes: Counter[str] = field(default_factory=Counter)
+    malformed: int = 0
+    conflicts: int = 0
+    evaluation_errors: int = 0
+
+
+@dataclass
+class SegmentsStep:
+    config: SegmentsConfig
+    profiles: ProfilesPort
+    changes: StreamPort
+    failed_events: FailedEventsPort
+    counters: CountersPort
+    refused: tuple[type[Exception], ...]  # storage errors that fail a profile, not the batch
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    engine: CompiledSegments = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = CompiledSegments(self.config)
+
+    # --- the stream -------------------------------------------------------------
+
+    def update_from_batch(self, items: Sequence[StreamItem], batch_id: str) -> BatchOutcome:
+        now = self.clock()
+        outcome = BatchOutcome()
+        events: list[tuple[StreamItem, ResolvedEvent]] = []
+        merges: list[tuple[StreamItem, ProfileMerged]] = []
+        malformed: list[FailedEvent] = []
+        for item in items:
+            try:
+                record = parse_record(item.data)
+            except ValidationError as err:
+                malformed.append(malformed_record(STEP, item, str(err)))
+                continue
+            if isinstance(record, ResolvedEvent):
+                events.append((item, record))
+            else:
+                merges.append((item, record))
+        if malformed:
+            self.failed_events.put(malformed, request_id=batch_id)
+            outcome.malformed = len(malformed)
+
+        wanted = {r.profile_id for _, r in events}
+        wanted |= {p for _, m in merges for p in (m.survivor, m.loser)}
+        loaded = self._load_following_tombstones(wanted)
+        work: dict[str, _Work] = {}
+
+        def working(profile_id: str) -> _Work:
+            live = _live_id(loaded, profile_id)
+            if live not in work:
+                stored = loaded.get(live) or StoredProfile(live, ProfileState())
+                loaded[live] = stored
+                work[live] = _Work(stored, self._view(stored.state, now))
+            return work[live]
+
+        for item, record in events:
+            target = working(record.profile_id)
+            target.incoming.append(Incoming(record.event, _position(item)))
+            target.sequences.add(item.sequence)
+        for target in work.values():
+            result = apply_events(target.state, target.incoming, self.config, now)
+            target.applied, target.duplicates = result.applied, result.duplicates
+            target.touched = result.applied > 0
+
+        buried: dict[str, tuple[_Work, str]] = {}  # loser id -> (its work, survivor id)
+        for item, merge in merges:
+            survivor = working(merge.survivor)
+            survivor.sequences.add(item.sequence)
+            known = loaded.get(merge.loser)
+            if known is not None and known.merged_into is not None:
+                # Buried already (a retry, or a late redirect): only remember the merge.
+                if fold(survivor.state, ProfileState(), self.config, merge.merge_id, now):
+                    survivor.touched = True
+                continue
+            # A loser this step never saw still gets a tombstone: its events still in
+            # flight on another shard must find the survivor.
+            loser = working(merge.loser)
+            if loser is survivor:
+                continue  # already the same profile through an older redirect
+            if fold(survivor.state, loser.state, self.config, merge.merge_id, now):
+                survivor.touched = True
+                survivor.merged_from.append(merge.loser)
+                outcome.merges_folded += 1
+            loser.sequences.add(item.sequence)
+            survivor.sequences |= loser.sequences
+            survivor.applied += loser.applied
+            survivor.duplicates += loser.duplicates
+            buried[merge.loser] = (loser, survivor.stored.profile_id)
+            loser.stored.merged_into = survivor.stored.profile_id  # later merges follow it
+            del work[merge.loser]
+
+        pending = [
+            p
+            for w in work.values()
+            if (p := self._settle(w, now, "merge" if w.merged_from else "events", outcome))
+        ]
+        self._commit(pending, now, outcome, buried)
+        for w in work.values():
+            if not (w.sequences & outcome.failed):
+                outcome.events_applied += w.applied
+                outcome.duplicates += w.duplicates
+        counts = Counter(
+            applied=outcome.events_applied,
+            duplicates=outcome.duplicates,
+            merges=outcome.merges_folded,
+            malformed=outcome.malformed,
+        )
+        self.counters.record_batch(STEP, now.date().isoformat(), batch_id, +counts)
+        return outcome
+
+    def _load_following_tombstones(self, wanted: set[str]) -> dict[str, StoredProfile]:
+        loaded = self.profiles.load(wanted)
+        for _ in range(MAX_REDIRECTS):
+            targets = {p.merged_into for p in loaded.values() if p.merged_into} - set(loaded)
+            if not targets:
+                break
+            loaded |= self.profiles.load(targets)
+        return loaded
+
+    # --- the sweep --------------------------------------------------------------
+
+    def sweep_due(self, limit: int = 500) -> BatchOutcome:
+        """Re-evaluate profiles whose time-based condition is due (a lost race skips one:
+        it stays due and the next sweep takes it)."""
+        now = self.clock()
+        outcome = BatchOutcome()
+        loaded = self.profiles.load(self.profiles.due(now, limit))
+        pending = []
+        for stored in loaded.values():
+            if stored.merged_into is not None:
+                continue
+            work = _Work(stored, self._view(stored.state, now), touched=True)
+            expire(stored.state, self.config, now)
+            settled = self._settle(work, now, "sweep", outcome)
+            if settled is not None:
+                pending.append(settled)
+        self._commit(pending, now, outcome, {})
+        return outcome
+
+    # --- shared: evaluate, announce, write ------------------------------------------
+
+    def _view(
+        self, state: ProfileState, now: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, bool]]:
+        return dict(state.traits), computed_values(state, self.config, now), dict(state.consent)
+
+    def _settle(
+        self, work: _Work, now: datetime, cause: ChangeCause, outcome: BatchOutcome
+    ) -> _Pending | None:
+        state, stored = work.state, work.stored
+        evaluation = self.engine.evaluate_profile(
+            stored.profile_id, state, now, scores=stored.scores, consent=state.consent
+        )
+        outcome.evaluation_errors += len(evaluation.errors)
+        state.memberships = evaluation.memberships
+        after = self._view(state, now)
+        names: tuple[Part, ...] = ("traits", "computed", "consent")
+        parts = [p for p, was, is_ in zip(names, work.before, after, strict=True) if was != is_]
+        if evaluation.changes:
+            parts.append("segments")
+        if not work.touched and not parts:
+            return None  # a pure replay: nothing to write, nothing to announce
+        version = stored.version + 1
+        record = None
+        if parts:
+            segment_changes = [
+                SegmentChange(
+                    id=change_id(stored.profile_id, version, f"{c.type}:{c.segment_id}"),
+                    type=c.type,
+                    segment_id=c.segment_id,
+                    at=c.at,
+                    held_out=c.held_out,
+                )
+                for c in evaluation.changes
+            ]
+            record = ProfileChanged(
+                change_id=change_id(stored.profile_id, version),
+                profile_id=stored.profile_id,
+                version=version,
+                at=now,
+                cause=cause,
+                changed=parts,
+                segments=segment_changes,
+                merged_from=work.merged_from,
+            )
+            moment = int(now.timestamp())
+            for change in segment_changes:
+                state.recent_changes[change.id] = moment
+            _keep_newest(state.recent_changes, RECENT_CHANGES)
+        sizes = Counter(
+            {c.segment_id: 1 if c.type == "segment.entered" else -1 for c in evaluation.changes}
+        )
+        due_at = self.engine.next_recheck(
+            stored.profile_id, state, now, scores=stored.scores, consent=state.consent
+        )
+        return _Pending(work, record, due_at, dict(sizes))
+
+    def _commit(
+        self,
+        pending: list[_Pending],
+        now: datetime,
+        outcome: BatchOutcome,
+        buried: dict[str, tuple[_Work, str]],
+    ) -> None:
+        announced = [p for p in pending if p.record is not None]
+        records = [
+            StreamRecord(partition_key=p.work.stored.profile_id, data=change_json(p.record))
+            for p in announced
+            if p.record is not None
+        ]
+        refused_positions = set(self.changes.put(records)) if records else set()
+        refused = {id(announced[i].work) for i in refused_positions}
+        written: set[str] = set()
+        for p in pending:
+            if id(p.work) in refused:
+                outcome.failed |= p.work.sequences
+                continue
+            try:
+                self.profiles.save(
+                    p.work.stored, due_at=p.due_at, at=now, size_changes=p.size_changes
+                )
+            except self.refused:
+                outcome.conflicts += 1
+                outcome.failed |= p.work.sequences
+                continue
+            written.add(p.work.stored.profile_id)
+            outcome.profiles_written += 1
+            if p.record is not None:
+                outcome.changes += 1
+                outcome.segment_changes.update(s.type for s in p.record.segments)
+        for loser, survivor_id in buried.values():
+            if survivor_id not in written:
+                continue  # its survivor's write failed: the merge is retried whole
+            memberships = Counter({s: -1 for s in loser.state.memberships})
+            try:
+                self.profiles.bury(loser.stored, survivor_id, now, size_changes=memberships)
+            except self.refused:
+                outcome.conflicts += 1
+                outcome.failed |= loser.sequences
+
+
+def _live_id(loaded: Mapping[str, StoredProfile], profile_id: str) -> str:
+    seen = {profile_id}
+    while (p := loaded.get(profile_id)) is not None and p.merged_into and p.merged_into not in seen:
+        profile_id = p.merged_into
+        seen.add(profile_id)
+    return profile_id
+
+
+def _position(item: StreamItem) -> Position | None:
+    try:
+        return Position(item.shard, int(item.sequence))
+    except ValueError:
+        return None  # not a Kinesis sequence number (a test's or a replay tool's id)
+
+
+def _keep_newest(entries: dict[str, int], limit: int) -> None:
+    if len(entries) > limit:
+        keep = sorted(entries.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        entries.clear()
+        entries.update(keep)

@@ -1,0 +1,222 @@
+"""The segments Lambda end to end on moto: real handler, real Kinesis event shapes.
+
+Profiles, tombstones and segment sizes live in the profiles table built from the
+wiring table; change records go to `profile-changes`. DynamoDB calls are counted
+(and faults injected) with botocore hooks on the handler's own clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.segments.step import SegmentsStep
+from functions.shared.stream_batch import MALFORMED
+from tests.integration.segments_rig import (
+    SegmentsRig,
+    at,
+    identify,
+    merged,
+    segments_rig,
+    track,
+)
+from tests.integration.stream_rig import on_calls, throttle_reads
+from tests.integration.test_identity_step import sequences
+
+
+@pytest.fixture
+def rigged(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[SegmentsRig, SegmentsStep]]:
+    with segments_rig(monkeypatch) as pair:
+        yield pair
+
+
+@pytest.fixture
+def rig(rigged: tuple[SegmentsRig, SegmentsStep]) -> SegmentsRig:
+    return rigged[0]
+
+
+def computed(rig: SegmentsRig, profile: str) -> dict[str, Any]:
+    from functions.shared.profiles.aggregates import computed_values
+
+    stored = rig.profile(profile)
+    assert stored is not None
+    return computed_values(stored.state, rig_config(), rig.clock[0])
+
+
+def rig_config() -> Any:
+    from functions.segments import handler
+
+    return handler.segments_step().config
+
+
+def views(profile: str, n: int, start: float = 0.0) -> list[Any]:
+    return [track(profile, start + i * 0.01) for i in range(n)]
+
+
+def test_a_batch_touching_a_profile_many_times_reads_once_and_writes_once(
+    rig: SegmentsRig,
+) -> None:
+    rig.clock[0] = at(1)
+    batch = [*views("p1", 30), *views("p2", 5), identify("p1", 0.5, email="a@example.com")]
+    rig.deliver_ok(rig.records(batch))
+
+    assert rig.calls["BatchGetItem"] == 1
+    assert rig.calls["UpdateItem"] + rig.calls["TransactWriteItems"] == 2  # one per profile
+    assert rig.kinesis_calls["PutRecords"] == 1
+    assert computed(rig, "p1")["product_views_7d"] == 30
+    assert computed(rig, "p2")["product_views_7d"] == 5
+    p1 = rig.profile("p1")
+    assert p1 is not None and p1.state.traits == {"email": "a@example.com"}
+    assert {"frequent_viewers", "stage_consideration"} <= set(p1.state.memberships)
+    changes = {c.profile_id: c for c in rig.changes()}
+    assert set(changes) == {"p1", "p2"}
+    entered = {s.segment_id for s in changes["p1"].segments if s.type == "segment.entered"}
+    assert "frequent_viewers" in entered
+    assert {s.id for s in changes["p1"].segments} <= set(p1.state.recent_changes)
+    assert rig.sizes()["frequent_viewers"] == 2
+
+
+def test_a_replayed_batch_counts_nothing_twice_and_writes_nothing(rig: SegmentsRig) -> None:
+    rig.clock[0] = at(1)
+    event = rig.records(views("p1", 4))
+    rig.deliver_ok(event)
+    writes = rig.calls["UpdateItem"] + rig.calls["TransactWriteItems"]
+    announced = len(rig.changes())
+
+    rig.deliver_ok(event)  # Lambda re-delivers the same records
+
+    assert computed(rig, "p1")["product_views_7d"] == 4
+    assert rig.calls["UpdateItem"] + rig.calls["TransactWriteItems"] == writes
+    assert len(rig.changes()) == announced
+
+
+def test_a_clients_retry_with_the_same_message_id_applies_once(rig: SegmentsRig) -> None:
+    rig.clock[0] = at(1)
+    first = track("p1", 0.1, "Order Completed", {"total": 120.0}, message_id="order-1")
+    retry = track("p1", 0.1, "Order Completed", {"total": 120.0}, message_id="order-1")
+    rig.deliver_ok(rig.records([first]))
+    rig.deliver_ok(rig.records([retry]))  # a new record: new sequence, same messageId
+
+    values = computed(rig, "p1")
+    assert values["orders_total"] == 1
+    assert values["lifetime_value"] == 120.0
+
+
+def test_a_merge_folds_the_loser_once_and_leaves_a_tombstone(rig: SegmentsRig) -> None:
+    rig.clock[0] = at(2)
+    order = {"total": 200.0}
+    rig.deliver_ok(rig.records([track("a", 0.1, "Order Completed", order), *views("a", 2)]))
+    rig.deliver_ok(rig.records([track("b", 0.2, "Order Completed", order), *views("b", 3)]))
+    merge = rig.records([merged("a", "b", 1)])
+    rig.deliver_ok(merge)
+    rig.deliver_ok(merge)  # a re-sent merge record folds nothing again
+
+    values = computed(rig, "a")
+    assert values["orders_total"] == 2
+    assert values["lifetime_value"] == 400.0
+    assert values["product_views_7d"] == 5
+    loser = rig.item("b")
+    assert loser["merged_into"] == "a" and "state" not in loser and "expires_at" in loser
+    change = [c for c in rig.changes() if c.profile_id == "a"][-1]
+    assert change.cause == "merge" and change.merged_from == ["b"]
+
+    # An event for the loser still in flight lands on the survivor.
+    rig.deliver_ok(rig.records([track("b", 1.5)]))
+    assert computed(rig, "a")["product_views_7d"] == 6
+    assert rig.item("b").get("state") is None
+    # Two orders together make one retained customer; the loser's membership left with it.
+    sizes = rig.sizes()
+    assert sizes["stage_retention"] == 1 and sizes["stage_purchase"] == 0
+
+
+def test_the_sweep_finds_due_profiles_with_a_query_not_a_scan(rig: SegmentsRig) -> None:
+    rig.clock[0] = at(1)
+    cart = {"product_id": "sku-9", "price": 80.0, "quantity": 1}
+    rig.deliver_ok(rig.records([track("shopper", 0.5, "Product Added", cart)]))
+    rig.deliver_ok(rig.records(views("browser", 1)))
+    assert rig.item("shopper")["sweep_due_at"] == "2026-03-02T12:30:00Z"  # 24 h after the add
+    assert "cart_abandoners" not in rig.profile("shopper").state.memberships  # type: ignore[union-attr]
+
+    rig.calls.clear()
+    rig.clock[0] = at(20)
+    rig.sweep()  # nothing due yet
+    assert rig.calls["Query"] >= 1 and rig.calls["Scan"] == 0
+    assert rig.calls["UpdateItem"] + rig.calls["TransactWriteItems"] == 0
+
+    rig.clock[0] = at(24.6)
+    rig.sweep()
+    assert rig.calls["Scan"] == 0
+    shopper = rig.profile("shopper")
+    assert shopper is not None and "cart_abandoners" in shopper.state.memberships
+    last = [c for c in rig.changes() if c.profile_id == "shopper"][-1]
+    assert last.cause == "sweep"
+    assert [(s.type, s.segment_id) for s in last.segments] == [
+        ("segment.entered", "cart_abandoners")
+    ]
+    assert rig.sizes()["cart_abandoners"] == 1
+
+    # The order that clears the cart takes them out again, in real time.
+    order = track("shopper", 24.7, "Order Completed", {"total": 80.0})
+    rig.clock[0] = at(24.8)
+    rig.deliver_ok(rig.records([order]))
+    shopper = rig.profile("shopper")
+    assert shopper is not None and "cart_abandoners" not in shopper.state.memberships
+    assert rig.sizes()["cart_abandoners"] == 0
+
+
+def test_a_lost_race_fails_only_that_profiles_records_and_the_retry_counts_once(
+    rig: SegmentsRig,
+) -> None:
+    rig.clock[0] = at(1)
+    rig.deliver_ok(rig.records(views("p1", 1) + views("p2", 1)))
+    conflict = {
+        "Error": {"Code": "TransactionCanceledException", "Message": "version moved"},
+        "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}],
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
+    # p1 enters a segment with this batch (a transactional write) and loses a race.
+    rig.faults["TransactWriteItems"] = on_calls(1, lambda _r: conflict)
+    batch = rig.records(views("p1", 3, start=0.1) + views("p2", 2, start=0.1))
+    failed = rig.deliver(batch)
+    assert failed and set(failed) < set(sequences(batch))
+    rig.faults.clear()
+
+    # Lambda resumes from the first failed record: p2's records come again too.
+    first = sequences(batch).index(failed[0])
+    retry = dict(batch, Records=batch["Records"][first:])
+    rig.deliver_ok(retry)
+    assert computed(rig, "p1")["product_views_7d"] == 4
+    assert computed(rig, "p2")["product_views_7d"] == 3
+
+
+def test_throttled_reads_hand_the_whole_batch_back(rig: SegmentsRig) -> None:
+    rig.faults["BatchGetItem"] = throttle_reads(10)
+    batch = rig.records(views("p1", 2))
+    assert rig.deliver(batch) == sequences(batch)
+    rig.faults.clear()
+    rig.deliver_ok(batch)
+    assert computed(rig, "p1")["product_views_7d"] == 2
+
+
+def test_a_malformed_record_goes_to_failed_events_and_the_rest_applies(rig: SegmentsRig) -> None:
+    rig.clock[0] = at(1)
+    rig.deliver_ok(rig.records([b"{not json", *views("p1", 2)]))
+    assert computed(rig, "p1")["product_views_7d"] == 2
+    keys = [
+        o["Key"]
+        for o in rig.s3.list_objects_v2(Bucket=rig.names.bucket("failed-events"))["Contents"]
+    ]
+    assert any(f"reason={MALFORMED}" in k for k in keys)
+
+
+def test_consent_from_the_stamp_reaches_the_profile(rig: SegmentsRig) -> None:
+    rig.clock[0] = at(1)
+    stamp = {"granted": ["analytics", "marketing"], "denied": ["advertising"]}
+    rig.deliver_ok(rig.records([track("p1", 0.2, consent=stamp)]))
+    stored = rig.profile("p1")
+    assert stored is not None
+    assert stored.state.consent == {"analytics": True, "marketing": True, "advertising": False}
