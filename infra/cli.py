@@ -169,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     _admin_verb(verbs, "erase", "delete everything about a person, keep a suppression", "DELETE")
 
+    segments = verbs.add_parser("segments", help="segment definitions and current sizes")
+    segments.add_argument("--endpoint", default="http://127.0.0.1:8080")
+    segments.add_argument("--admin-key", default="local-admin-key")
+    segments.set_defaults(run=lambda a: _admin_request(a, "GET", "/v1/segments"))
+
     identity = verbs.add_parser("identity", help="review suggested links between profiles")
     identity_verbs = identity.add_subparsers(dest="identity_verb", required=True)
     suggestions = identity_verbs.add_parser("suggestions", help="list suggested links")

@@ -20,12 +20,14 @@ from functions.api.consent_data import ConsentData
 from functions.api.identity_data import IdentityData
 from functions.api.links import Links
 from functions.api.people import People
+from functions.api.profile_data import ProfileData
 from functions.api.settings import ApiSettings
 from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal.consent_store import ConsentStore
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.identity_store import IdentityStore
 from functions.shared.dal.kinesis import KinesisWriter
+from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.dal.secrets import secret_value
 from functions.shared.observability import logger, metrics, tracer
 
@@ -42,9 +44,15 @@ def people() -> People:
     return People(
         identity=IdentityData(IdentityStore(DynamoTable(settings.identity_table)), salt),
         consent=ConsentData(ConsentStore(DynamoTable(settings.consent_table))),
-        others=(),
+        others=(profile_data(),),
         salt=salt,
     )
+
+
+@cache
+def profile_data() -> ProfileData:
+    settings = ApiSettings()
+    return ProfileData(ProfilesStore(DynamoTable(settings.profiles_table)), config().segments)
 
 
 def _json(status: int, payload: dict[str, Any]) -> Response[str]:
@@ -106,6 +114,11 @@ def app() -> APIGatewayHttpResolver:
     @admin
     def export_profile(ref: str) -> Response[str]:
         return found(people().export(ref), ref)
+
+    @resolver.get("/v1/segments")
+    @admin
+    def list_segments() -> Response[str]:
+        return _json(200, {"segments": profile_data().segments()})
 
     @resolver.get("/v1/identity/suggestions")
     @admin

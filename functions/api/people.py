@@ -36,15 +36,19 @@ class People:
         return person
 
     def profile(self, ref: str) -> dict[str, Any] | None:
-        """The identity's fields at the top (profile id, identifiers), the rest by name."""
+        """Identity (profile id, identifiers) and profile (traits, computed, segments, scores)
+        fields at the top; other participants (consent) by name."""
         person = self.find(ref)
         views = {p.name: p.view(person) for p in self.participants}
         if all(v is None for v in views.values()):
             return None
+        # The profile's own fields at the top, as DESIGN.md lists them; the rest by name.
         identity = views.pop("identity") or {}
+        profile = views.pop("profile", None) or {}
         return {
             "identifier": str(person.asked_for),
             **identity,
+            **profile,
             **{k: v for k, v in views.items() if v is not None},
         }
 

@@ -409,11 +409,15 @@ def fold(
     Counts, sums and buckets add; first/last take the min/max; unique lists
     union; the newer cart wins; each trait keeps its newest write (the survivor
     on a tie). Memberships stay the survivor's until the next evaluation, which
-    emits the enter/exit changes. The survivor's watermarks are kept as they are:
-    the loser's sequence numbers were for its own partition key, and raising the
-    survivor's could skip its unapplied records on a shared shard; the loser's
-    recent message ids are kept, so a retry routed to the survivor still applies
-    once. Returns False if this merge was folded already.
+    emits the enter/exit changes. Watermarks take the higher of the two per
+    shard: a replay of the loser's records, redirected to the survivor by the
+    loser's tombstone, must still be recognised after its message ids have aged
+    out. That cannot skip a survivor record: the merge record travels on the
+    survivor's key, so on a shard they share, every survivor record before the
+    loser's last applied one was applied before the merge; on another shard the
+    survivor has no records of its own. The loser's recent message ids come too,
+    so a client's retry routed to the survivor still applies once. Returns False
+    if this merge was folded already.
     """
     if merge_id in survivor.folded_merges:
         return False
@@ -431,6 +435,10 @@ def fold(
         theirs = loser.computed.get(trait.id)
         if theirs is not None:
             _fold_trait(survivor.trait_state(trait.id), theirs, trait)
+    for shard, sequence in loser.applied.watermarks.items():
+        high = survivor.applied.watermarks.get(shard, -1)
+        survivor.applied.watermarks[shard] = max(high, sequence)
+    _cap_watermarks(survivor.applied.watermarks)
     for digest, received in loser.applied.recent.items():
         survivor.applied.recent[digest] = max(received, survivor.applied.recent.get(digest, 0))
     for merged, when in loser.folded_merges.items():

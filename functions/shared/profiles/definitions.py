@@ -406,7 +406,7 @@ DEFAULT_SEGMENTS: tuple[Segment, ...] = (
     ),
     Segment(
         id="churn_risk",
-        description="the churn model's probability is 0.7 or more (scores arrive later)",
+        description="the churn model's probability is 0.7 or more",
         condition=(
             "has(profile.scores.churn) && has(profile.scores.churn.probability)"
             " && profile.scores.churn.probability >= 0.7"

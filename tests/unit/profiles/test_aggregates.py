@@ -381,6 +381,21 @@ def test_fold_keeps_a_retry_of_the_losers_event_from_double_counting():
     assert values(survivor, hours(2))["orders_total"] == 1
 
 
+def test_a_replay_of_the_losers_old_records_after_the_merge_is_recognised():
+    # Redirected to the survivor by the tombstone, days later: the message id is
+    # forgotten by then, the watermark the fold carried over still knows it.
+    loser = ProfileState()
+    record = Incoming(event("Order Completed", T0, total=10), Position("shard-1", 500))
+    apply_events(loser, [record], CONFIG, T0)
+    survivor = ProfileState()
+    apply_events(survivor, [Incoming(event(at=T0), Position("shard-0", 900))], CONFIG, T0)
+    fold(survivor, loser, CONFIG, "m", hours(1))
+    assert survivor.applied.watermarks == {"shard-0": 900, "shard-1": 500}
+    result = apply_events(survivor, [record], CONFIG, days(3))
+    assert result.duplicates == 1
+    assert values(survivor, days(3))["orders_total"] == 1
+
+
 # ---------------------------------------------------------------- time
 
 

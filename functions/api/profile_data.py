@@ -1,0 +1,100 @@
+"""The segments step's profiles as a participant in profile views, export and erasure,
+and the segment listing with current sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from functions.shared.dal.profiles_store import StoredProfile
+from functions.shared.erasure import Person
+from functions.shared.profiles.aggregates import computed_values
+from functions.shared.profiles.definitions import SegmentsConfig
+
+
+class ProfileRecords(Protocol):
+    def load(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]: ...
+    def segment_sizes(self) -> dict[str, int]: ...
+    def delete(self, profile_ids: Iterable[str]) -> int: ...
+
+
+class ProfileData:
+    name = "profile"
+
+    def __init__(
+        self,
+        store: ProfileRecords,
+        config: SegmentsConfig,
+        clock: Any = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+
+    def _live(self, person: Person) -> list[StoredProfile]:
+        stored = self.store.load(person.profile_ids)
+        return [p for p in stored.values() if p.merged_into is None]
+
+    def widen(self, person: Person) -> None:
+        """Profiles know no identifiers of their own: the identity graph widens."""
+
+    def view(self, person: Person) -> dict[str, Any] | None:
+        live = self._live(person)
+        if not live:
+            return None
+        # The identity graph's live profile, if several ids are known for the person.
+        profile = max(live, key=lambda p: p.state.last_seen or datetime.min.replace(tzinfo=UTC))
+        return self.render(profile, self.clock())
+
+    def render(self, profile: StoredProfile, now: datetime) -> dict[str, Any]:
+        """What the read API shows: traits, computed traits as of now, segments, scores."""
+        state = profile.state
+        return {
+            "traits": state.traits,
+            "computed": _jsonable(computed_values(state, self.config, now)),
+            "segments": {
+                segment: {"since": m.since.isoformat(), "held_out": m.held_out}
+                for segment, m in sorted(state.memberships.items())
+            },
+            "scores": profile.scores,
+            "first_seen": _iso(state.first_seen),
+            "last_seen": _iso(state.last_seen),
+            "version": profile.version,
+        }
+
+    def export(self, person: Person) -> dict[str, Any]:
+        now = self.clock()
+        return {"profiles": [self.render(p, now) for p in self._live(person)]}
+
+    def erase(self, person: Person, at: datetime) -> int:  # noqa: ARG002 - the protocol's
+        """The profiles and their tombstones; `at` is unused (consent keeps the suppression)."""
+        return self.store.delete(person.profile_ids)
+
+    def segments(self) -> list[dict[str, Any]]:
+        """Every configured segment with its current size (members, held-out included)."""
+        sizes = self.store.segment_sizes()
+        return [
+            {
+                "id": s.id,
+                "description": s.description,
+                "condition": s.condition,
+                "holdout_percent": s.holdout_percent,
+                "size": max(sizes.get(s.id, 0), 0),
+            }
+            for s in self.config.segments
+        ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
