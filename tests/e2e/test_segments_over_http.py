@@ -78,7 +78,7 @@ def test_a_cart_left_for_24_hours_enters_cart_abandoners_and_an_order_takes_it_o
 
 def test_frequent_viewers_lifecycle_and_lapsed_big_spenders(stack):
     viewer = f"viewer-{uuid.uuid4().hex[:8]}"
-    for n in range(4):
+    for _ in range(4):
         send(stack, viewer, {"event": "Product Viewed", "properties": {"category": "Shoes"}})
     found = wait_for(stack, viewer, {"frequent_viewers", "stage_consideration"})
     assert "stage_awareness" not in found

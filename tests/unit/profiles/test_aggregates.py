@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from functions.shared.events import CanonicalEvent
 from functions.shared.profiles.aggregates import (
     Incoming,
     Position,
@@ -31,7 +32,6 @@ from functions.shared.profiles.definitions import (
     SumTrait,
     UniqueListTrait,
 )
-from functions.shared.events import CanonicalEvent
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)  # midnight: hour and day buckets start here
 CONFIG = SegmentsConfig()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from functions.shared.events import CanonicalEvent
 from functions.shared.profiles.aggregates import Membership, ProfileState, apply_event
 from functions.shared.profiles.definitions import Segment, SegmentsConfig
 from functions.shared.profiles.evaluate import (
@@ -15,7 +16,6 @@ from functions.shared.profiles.evaluate import (
     holdout_bucket,
     is_held_out,
 )
-from functions.shared.events import CanonicalEvent
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 CONFIG = SegmentsConfig()
