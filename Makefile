@@ -38,14 +38,14 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions infra app.py bench
+	$(BIN)/mypy functions infra app.py bench models
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 ## make bench: run every bench/ script and rewrite docs/benchmarks.md
-BENCHMARKS := ingest consent identity matching_data
+BENCHMARKS := ingest consent identity matching_data segments
 
 bench: $(STAMP)
 	@for name in $(BENCHMARKS); do echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py --write || exit 1; done

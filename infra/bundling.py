@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -69,8 +70,8 @@ def function_asset(
     """Assemble (or reuse) `.build/assets/<fn.name>/` and return its path."""
     build = root / ".build"
     deps = install_dependencies(root / fn.requirements_file, platform=platform, build_dir=build)
-    code = _code_files(fn, root)
     config = config_path.resolve()
+    code = _code_files(fn, root) + (_model_files(config) if fn.carries_models else [])
     stamp = _digest(
         [deps.name.encode(), config.read_bytes()]
         + [part for rel, path in code for part in (rel.encode(), path.read_bytes())]
@@ -159,6 +160,22 @@ def _code_files(fn: Function, root: Path) -> list[tuple[str, Path]]:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 files.append((path.relative_to(root).as_posix(), path))
+    return files
+
+
+def _model_files(config: Path) -> list[tuple[str, Path]]:
+    """The configured manifests and their ONNX files, at the same paths relative to the
+    bundle's beacon.yaml as to the real one."""
+    from functions.shared.config import load_config
+
+    files: list[tuple[str, Path]] = []
+    for manifest in load_config(config).models.manifests:
+        path = config.parent / manifest
+        onnx_file = json.loads(path.read_text(encoding="utf-8"))["onnx_file"]
+        files += [
+            (manifest, path),
+            (str(Path(manifest).parent / onnx_file), path.parent / onnx_file),
+        ]
     return files
 
 

@@ -92,6 +92,29 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_status(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    import boto3
+
+    from functions.shared.config import load_config
+    from functions.shared.dal.counters import DailyCounters
+    from functions.shared.dal.dynamo import DynamoTable
+    from infra.model_status import models_status
+
+    config = load_config(args.config)
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    dynamodb = session.client(
+        "dynamodb", **({"endpoint_url": args.aws_endpoint, **local} if args.aws_endpoint else {})
+    )
+    counters = DailyCounters(DynamoTable(args.counters_table, dynamodb))
+    status = models_status(config, args.config.resolve().parent, counters, args.day)
+    print(json.dumps(status, indent=2))
+    return 0
+
+
 def _admin_call(args: argparse.Namespace, method: str, suffix: str = "") -> int:
     """Call the read/admin API (local or deployed) for one profile."""
     import urllib.parse
@@ -137,6 +160,11 @@ def _admin_verb(
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["train"]:
+        from models.train import main as train_main
+
+        return train_main(arguments[1:])
     parser = argparse.ArgumentParser(prog="beacon", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
 
@@ -168,6 +196,26 @@ def main(argv: list[str] | None = None) -> int:
         verbs, "export", "everything held about a person (access request)", "GET", "/export"
     )
     _admin_verb(verbs, "erase", "delete everything about a person, keep a suppression", "DELETE")
+
+    # `beacon train ...` hands every argument to models/train.py (see main's start).
+    verbs.add_parser("train", help="train the churn and purchase models (models/train.py)")
+
+    models = verbs.add_parser("models", help="the models: versions, quality, drift")
+    model_verbs = models.add_subparsers(dest="models_verb", required=True)
+    status = model_verbs.add_parser("status", help="versions, test ROC-AUC and today's drift")
+    status.add_argument("--config", type=Path, default=Path("beacon.yaml"))
+    status.add_argument(
+        "--aws-endpoint",
+        default="http://127.0.0.1:4566",
+        help="moto of the local stack; '' for AWS with your credentials",
+    )
+    status.add_argument(
+        "--counters-table",
+        default="beacon-counters",
+        help="physical name of the counters table (CfnOutput when deployed)",
+    )
+    status.add_argument("--day", default=None, help="YYYY-MM-DD (default today, UTC)")
+    status.set_defaults(run=cmd_models_status)
 
     segments = verbs.add_parser("segments", help="segment definitions and current sizes")
     segments.add_argument("--endpoint", default="http://127.0.0.1:8080")

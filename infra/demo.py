@@ -18,6 +18,7 @@ from typing import Any
 from functions.consent.step import COUNTER, FORWARDED
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.resolved import ProfileMerged, parse_record
 from functions.shared.stream_batch import MALFORMED
 from infra.local.aws import LocalAws
@@ -31,6 +32,9 @@ class Outcome:
     failed: Counter[str]
     consent: Counter[str]  # today's consent counters: forwarded, malformed_record, drops
     identity: IdentityOutcome
+    segments: Counter[str]  # today's segments counters: applied, retried, merges
+    sizes: dict[str, int]
+    scores: dict[str, list[float]]  # model -> every profile's probability
 
     @property
     def forwarded(self) -> int:
@@ -96,9 +100,25 @@ def failed_events_by_reason(aws: LocalAws, bucket: str, prefix: str = "ingest/")
     return reasons
 
 
-def consent_counters(aws: LocalAws, table: str) -> Counter[str]:
+def day_counters(aws: LocalAws, table: str, name: str) -> Counter[str]:
     day = datetime.now(UTC).date().isoformat()
-    return DailyCounters(DynamoTable(table, aws.client("dynamodb"))).day_totals(COUNTER, day)
+    return DailyCounters(DynamoTable(table, aws.client("dynamodb"))).day_totals(name, day)
+
+
+def profile_scores(aws: LocalAws, table: str) -> dict[str, list[float]]:
+    """Every live profile's probability per model (a Scan: fine for a local demo)."""
+    scores: dict[str, list[float]] = {}
+    for page in aws.client("dynamodb").get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            if "scores" in item and item["pk"]["S"].startswith("profile#"):
+                for model, score in json.loads(item["scores"]["S"]).items():
+                    scores.setdefault(model, []).append(float(score["probability"]))
+    return scores
+
+
+def score_histogram(values: list[float], bins: int = 5) -> str:
+    counts = Counter(min(int(v * bins), bins - 1) for v in values)
+    return " ".join(f"[{i / bins:.1f},{(i + 1) / bins:.1f}) {counts[i]}" for i in range(bins))
 
 
 def observe(stack: LocalStack) -> Outcome:
@@ -106,8 +126,13 @@ def observe(stack: LocalStack) -> Outcome:
     return Outcome(
         in_stream=len(stream_records(stack.aws, stack.names.stream("events"))),
         failed=failed_events_by_reason(stack.aws, stack.names.bucket("failed-events")),
-        consent=consent_counters(stack.aws, stack.names.table("counters")),
+        consent=day_counters(stack.aws, stack.names.table("counters"), COUNTER),
         identity=IdentityOutcome.read(stack.aws, stack.names.stream("resolved")),
+        segments=day_counters(stack.aws, stack.names.table("counters"), "segments"),
+        sizes=ProfilesStore(
+            DynamoTable(stack.names.table("profiles"), stack.aws.client("dynamodb"))
+        ).segment_sizes(),
+        scores=profile_scores(stack.aws, stack.names.table("profiles")),
     )
 
 
@@ -124,6 +149,12 @@ def ledger_problems(report: SimulationReport, outcome: Outcome) -> list[str]:
     if outcome.identity.events != outcome.forwarded:
         problems.append(
             f"consent forwarded {outcome.forwarded} but identity resolved {outcome.identity.events}"
+        )
+    applied = outcome.segments["applied"] + outcome.segments["retried"]
+    if applied != outcome.identity.events:
+        problems.append(
+            f"identity resolved {outcome.identity.events} but segments applied "
+            f"{outcome.segments['applied']} + {outcome.segments['retried']} client retries"
         )
     for reason, count in report.expected_failed.items():
         if outcome.failed[reason] != count:
@@ -157,6 +188,19 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
         f"                {sum(outcome.dropped.values()):6d} dropped ({drops})",
         f"  identity      {outcome.identity.events:6d} events resolved to "
         f"{len(outcome.identity.profiles)} profiles; merges: {merges}",
+        f"  segments      {outcome.segments['applied']:6d} events applied to profiles "
+        f"({outcome.segments['retried']} client retries applied once, "
+        f"{outcome.segments['merges']} merges folded)",
+        *(
+            f"                {segment:22s} {size:5d} members"
+            for segment, size in sorted(outcome.sizes.items())
+            if size
+        ),
+        *(
+            f"  scores        {model:10s} {len(values):5d} profiles, "
+            f"mean {sum(values) / len(values):.2f}: {score_histogram(values)}"
+            for model, values in sorted(outcome.scores.items())
+        ),
         f"  ledger        {report.units_sent} sent = {outcome.forwarded} forwarded + "
         f"{sum(outcome.dropped.values())} dropped by consent + {outcome.failed_total} failed "
         f"-> {verdict}",

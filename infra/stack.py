@@ -9,6 +9,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig
 from infra.constructs.alarms import Alarms
 from infra.constructs.buckets import Buckets
@@ -42,6 +43,8 @@ class BeaconStack(Stack):
         kwargs.setdefault("description", "Beacon: serverless customer-data pipeline")
         super().__init__(scope, construct_id, **kwargs)
         topology.validate()
+        # A model whose manifest does not match it fails the synth, not the first batch.
+        scorers = load_scorers(config.models, Path(config_path).resolve().parent)
         self.topology = topology
 
         key = EncryptionKey(self, "Encryption").key
@@ -86,6 +89,8 @@ class BeaconStack(Stack):
             queues=self.queues,
             queue_rows=topology.queues,
             key=key,
+            drift_models=[s.manifest.name for s in scorers if s.manifest.role == "primary"],
+            drift_threshold=config.models.drift_alarm_psi,
         )
         CfnOutput(
             self,

@@ -154,6 +154,7 @@ class Function:
     writes_buckets: tuple[str, ...] = ()
     reads_buckets: tuple[str, ...] = ()
     secrets: tuple[SecretRole, ...] = ()  # which of the config's secrets it may read
+    carries_models: bool = False  # the bundle holds the configured ONNX models
 
     @property
     def handler(self) -> str:
@@ -385,6 +386,22 @@ FUNCTIONS = (
         reads_tables=("profiles",),
         writes_tables=("profiles", "counters"),
         writes_buckets=("failed-events",),
+    ),
+    Function(
+        "scoring",
+        step="scoring",
+        purpose="score changed profiles with the ONNX models; activations to the queue",
+        # 1,769 MB is one full vCPU for onnxruntime (and room for its wheels).
+        memory_mb=1769,
+        timeout_s=60,
+        kinesis_sources=(
+            KinesisSource("profile-changes", batch_size=200, max_batching_window_s=1),
+        ),
+        reads_tables=("profiles",),
+        writes_tables=("profiles", "counters"),
+        writes_queues=("activations",),
+        writes_buckets=("failed-events",),
+        carries_models=True,
     ),
     Function(
         "api",

@@ -1,0 +1,1 @@
+"""Beacon's models: training code (`beacon train`), ONNX files and their manifests."""

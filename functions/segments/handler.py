@@ -50,7 +50,8 @@ def segments_step() -> SegmentsStep:
 
 def _publish(outcome: BatchOutcome) -> None:
     metrics.add_metric(name="EventsApplied", unit=MetricUnit.Count, value=outcome.events_applied)
-    metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=outcome.duplicates)
+    metrics.add_metric(name="RetriesSkipped", unit=MetricUnit.Count, value=outcome.retried)
+    metrics.add_metric(name="RedeliveriesSkipped", unit=MetricUnit.Count, value=outcome.redelivered)
     metrics.add_metric(
         name="ProfilesWritten", unit=MetricUnit.Count, value=outcome.profiles_written
     )

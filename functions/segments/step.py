@@ -53,6 +53,7 @@ from functions.shared.profiles.aggregates import (
     computed_values,
     expire,
     fold,
+    remember_change,
 )
 from functions.shared.profiles.definitions import SegmentsConfig
 from functions.shared.profiles.evaluate import CompiledSegments
@@ -62,7 +63,6 @@ from functions.shared.streams import StreamRecord
 
 STEP = "segments"
 MAX_REDIRECTS = 5  # tombstone hops followed for a late event of a merged-away profile
-RECENT_CHANGES = 50  # committed change ids a profile remembers
 
 
 class ProfilesPort(Protocol):
@@ -100,7 +100,8 @@ class _Work:
     merged_from: list[str] = field(default_factory=list)
     touched: bool = False  # the state changed and must be written
     applied: int = 0
-    duplicates: int = 0
+    redelivered: int = 0
+    retried: int = 0
 
     @property
     def state(self) -> ProfileState:
@@ -120,7 +121,8 @@ class BatchOutcome:
     failed: set[str] = field(default_factory=set)  # sequences to report as batch failures
     profiles_written: int = 0
     events_applied: int = 0
-    duplicates: int = 0
+    redelivered: int = 0  # records seen again (Lambda retries, replays): not events
+    retried: int = 0  # a client's retries of a message id: events, applied once
     merges_folded: int = 0
     changes: int = 0
     segment_changes: Counter[str] = field(default_factory=Counter)
@@ -184,7 +186,8 @@ class SegmentsStep:
             target.sequences.add(item.sequence)
         for target in work.values():
             result = apply_events(target.state, target.incoming, self.config, now)
-            target.applied, target.duplicates = result.applied, result.duplicates
+            target.applied = result.applied
+            target.redelivered, target.retried = result.redelivered, result.retried
             target.touched = result.applied > 0
 
         buried: dict[str, tuple[_Work, str]] = {}  # loser id -> (its work, survivor id)
@@ -209,7 +212,8 @@ class SegmentsStep:
             loser.sequences.add(item.sequence)
             survivor.sequences |= loser.sequences
             survivor.applied += loser.applied
-            survivor.duplicates += loser.duplicates
+            survivor.redelivered += loser.redelivered
+            survivor.retried += loser.retried
             buried[merge.loser] = (loser, survivor.stored.profile_id)
             loser.stored.merged_into = survivor.stored.profile_id  # later merges follow it
             del work[merge.loser]
@@ -223,10 +227,12 @@ class SegmentsStep:
         for w in work.values():
             if not (w.sequences & outcome.failed):
                 outcome.events_applied += w.applied
-                outcome.duplicates += w.duplicates
+                outcome.redelivered += w.redelivered
+                outcome.retried += w.retried
         counts = Counter(
             applied=outcome.events_applied,
-            duplicates=outcome.duplicates,
+            retried=outcome.retried,
+            redelivered=outcome.redelivered,
             merges=outcome.merges_folded,
             malformed=outcome.malformed,
         )
@@ -308,10 +314,8 @@ class SegmentsStep:
                 segments=segment_changes,
                 merged_from=work.merged_from,
             )
-            moment = int(now.timestamp())
             for change in segment_changes:
-                state.recent_changes[change.id] = moment
-            _keep_newest(state.recent_changes, RECENT_CHANGES)
+                remember_change(state, change.id, now)
         sizes = Counter(
             {c.segment_id: 1 if c.type == "segment.entered" else -1 for c in evaluation.changes}
         )
@@ -377,10 +381,3 @@ def _position(item: StreamItem) -> Position | None:
         return Position(item.shard, int(item.sequence))
     except ValueError:
         return None  # not a Kinesis sequence number (a test's or a replay tool's id)
-
-
-def _keep_newest(entries: dict[str, int], limit: int) -> None:
-    if len(entries) > limit:
-        keep = sorted(entries.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        entries.clear()
-        entries.update(keep)

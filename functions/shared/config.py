@@ -242,6 +242,27 @@ class Identity(_Strict):
         return self.priority.index(kind) if kind in self.priority else len(self.priority)
 
 
+class Models(_Strict):
+    """The scoring step's models: manifests (paths relative to beacon.yaml), each with
+    its .onnx file beside it. Contents are checked by `functions.scoring.models` at
+    `cdk synth`, `beacon local` and the scoring function's cold start."""
+
+    manifests: tuple[str, ...] = ("models/churn.manifest.json", "models/purchase.manifest.json")
+    drift_alarm_psi: float = Field(
+        default=0.2, gt=0, description="population stability index that raises the alarm"
+    )
+
+    @field_validator("manifests")
+    @classmethod
+    def _relative(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            if Path(path).is_absolute() or ".." in Path(path).parts:
+                raise ValueError(f"{path!r}: a manifest path is relative to beacon.yaml")
+            if not path.endswith(".manifest.json"):
+                raise ValueError(f"{path!r}: a manifest file ends in .manifest.json")
+        return value
+
+
 class Admin(_Strict):
     admin_key_secret: str = "beacon/admin-key"  # noqa: S105 - a secret's name, not its value
     local_admin_key: str = "local-admin-key"
@@ -254,6 +275,7 @@ class BeaconConfig(_Strict):
     consent: Consent = Field(default_factory=Consent)
     identity: Identity = Field(default_factory=Identity)
     segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
+    models: Models = Field(default_factory=Models)
     admin: Admin = Field(default_factory=Admin)
 
     @model_validator(mode="after")

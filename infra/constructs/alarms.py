@@ -3,6 +3,7 @@
 - every stream consumer: iterator age (the step falls behind) and errors;
 - every function: throttles and errors;
 - every dead-letter queue: anything in it;
+- every model: feature drift (the largest PSI) above the configured threshold;
 - the failed-events path is watched through ingest's own metrics.
 
 Thresholds are deliberately plain; tune them in `ALARM_SETTINGS`.
@@ -46,6 +47,8 @@ class Alarms(Construct):
         queues: Mapping[str, sqs.IQueue],
         queue_rows: Iterable[Queue],
         key: kms.IKey,
+        drift_models: Iterable[str] = (),
+        drift_threshold: float = 0.2,
         settings: AlarmSettings = ALARM_SETTINGS,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -92,6 +95,22 @@ class Alarms(Construct):
                     settings,
                     action,
                 )
+        for model in sorted(drift_models):
+            drift = cloudwatch.Metric(
+                namespace="Beacon",
+                metric_name=f"FeatureDriftMax_{model}",
+                dimensions_map={"service": "scoring"},  # Powertools' service dimension
+                period=Duration.minutes(15),
+                statistic="Maximum",
+            )
+            self._alarm(
+                f"drift-{model}",
+                drift,
+                drift_threshold,
+                f"Beacon model {model}: its features drifted from training (PSI)",
+                settings,
+                action,
+            )
         dead_letters = {q.dead_letter for q in queue_rows if q.dead_letter}
         for queue_name in sorted(dead_letters):
             depth = queues[queue_name].metric_approximate_number_of_messages_visible(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig, load_config
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
@@ -53,6 +54,7 @@ class LocalStack:
         self.topology = topology
         self.names = ResourceNames()
         self.config: BeaconConfig = load_config(settings.config_file)  # fail fast, with the line
+        load_scorers(self.config.models, settings.config_file.resolve().parent)  # and the models
         self.functions = {
             fn.name: LocalFunction(fn, (handlers or {}).get(fn.name)) for fn in topology.functions
         }

@@ -61,6 +61,7 @@ from functions.shared.profiles.definitions import (
 
 MAX_SHARDS = 16  # watermarks kept; after resharding the oldest parents are forgotten
 MAX_FOLDED_MERGES = 100
+RECENT_CHANGES = 50  # ids of committed segment changes a profile remembers
 
 
 # ---------------------------------------------------------------- state
@@ -149,6 +150,8 @@ class ProfileState:
     # conditions and for the destinations' own checks.
     consent: dict[str, bool] = field(default_factory=dict)
     consent_at: datetime | None = None
+    user_id: str | None = None  # the newest event's, for destinations keyed by it
+    user_id_at: datetime | None = None
     # Ids of the changes this profile's writes announced (newest kept): a change
     # record whose id is not here was never committed (see functions/segments).
     recent_changes: dict[str, int] = field(default_factory=dict)
@@ -168,7 +171,12 @@ class Incoming:
 @dataclass(frozen=True)
 class ApplyResult:
     applied: int
-    duplicates: int
+    redelivered: int  # records applied before (a retry or replay of the stream)
+    retried: int  # new records of a message id applied before (a client's retry)
+
+    @property
+    def duplicates(self) -> int:
+        return self.redelivered + self.retried
 
 
 # ---------------------------------------------------------------- events
@@ -200,15 +208,15 @@ def apply_events(
     watermarks = dict(state.applied.watermarks)  # as of the start of the batch
     _forget_old_ids(state.applied, config, now)
     fresh: list[Incoming] = []
-    duplicates = 0
+    redelivered = retried = 0
     for record in records:
         pos = record.position
         if pos is not None and pos.sequence <= watermarks.get(pos.shard_id, -1):
-            duplicates += 1
+            redelivered += 1
             continue
         digest = message_digest(record.event.message_id)
         if digest in state.applied.recent:
-            duplicates += 1
+            retried += 1
             continue
         state.applied.recent[digest] = _epoch(record.event.received_at)
         fresh.append(record)
@@ -221,7 +229,7 @@ def apply_events(
     _cap_watermarks(state.applied.watermarks)
     _forget_old_ids(state.applied, config, now)
     expire(state, config, now)
-    return ApplyResult(applied=len(fresh), duplicates=duplicates)
+    return ApplyResult(applied=len(fresh), redelivered=redelivered, retried=retried)
 
 
 def message_digest(message_id: str) -> str:
@@ -237,6 +245,8 @@ def _apply(
     state.last_seen = _max(state.last_seen, at)
     if event.type is EventType.IDENTIFY:
         _merge_traits(state, event.traits, at)
+    if event.user_id and (state.user_id_at is None or at >= state.user_id_at):
+        state.user_id, state.user_id_at = event.user_id, at
     if event.consent is not None and (state.consent_at is None or at >= state.consent_at):
         state.consent = {c: True for c in event.consent.granted} | {
             c: False for c in event.consent.denied
@@ -428,6 +438,8 @@ def fold(
             survivor.traits[key] = value
             survivor.trait_times[key] = at
     survivor.first_seen = _min(survivor.first_seen, loser.first_seen)
+    if _newer(loser.user_id_at, survivor.user_id_at):
+        survivor.user_id, survivor.user_id_at = loser.user_id, loser.user_id_at
     if _newer(loser.consent_at, survivor.consent_at):
         survivor.consent, survivor.consent_at = dict(loser.consent), loser.consent_at
     survivor.last_seen = _max(survivor.last_seen, loser.last_seen)
@@ -465,6 +477,12 @@ def _fold_trait(mine: TraitState, theirs: TraitState, trait: AnyTrait) -> None:
         mine.cart is None or _newer(theirs.cart.last_change, mine.cart.last_change)
     ):
         mine.cart = theirs.cart
+
+
+def remember_change(state: ProfileState, change_id: str, now: datetime) -> None:
+    """Note a segment change this write commits (consumers check the id against it)."""
+    state.recent_changes[change_id] = _epoch(now)
+    _keep_largest(state.recent_changes, RECENT_CHANGES)
 
 
 # ---------------------------------------------------------------- expiry

@@ -55,6 +55,8 @@ def state_to_dict(state: ProfileState) -> dict[str, Any]:
         "cs": state.consent,
         "ca": _ts(state.consent_at),
         "rc": state.recent_changes,
+        "u": state.user_id,
+        "ua": _ts(state.user_id_at),
     }
     return {k: v for k, v in out.items() if v not in (None, {}, [])} | {"f": FORMAT}
 
@@ -78,6 +80,8 @@ def state_from_dict(data: dict[str, Any]) -> ProfileState:
         consent={k: bool(v) for k, v in data.get("cs", {}).items()},
         consent_at=_opt_dt(data.get("ca")),
         recent_changes={k: int(v) for k, v in data.get("rc", {}).items()},
+        user_id=data.get("u"),
+        user_id_at=_opt_dt(data.get("ua")),
     )
 
 

@@ -1,0 +1,1 @@
+"""The scoring step: ONNX models over profiles (manifest, features, drift)."""

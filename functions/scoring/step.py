@@ -1,0 +1,322 @@
+"""The scoring step: score every changed profile of a batch with each model at once.
+
+Per Kinesis batch of `profile-changes`:
+  1. read every changed profile once (one BatchGetItem per 100);
+  2. build each model's feature matrix for the whole batch from the profiles
+     (`features.feature_matrix`, the code training used) and score it in one
+     call per model; missing features take the manifest's defaults and are counted;
+  3. per profile: new scores, thresholds crossed upwards (`score.crossed`),
+     segments whose conditions read scores re-evaluated (enter/exit);
+  4. send the activations — the segment changes the segments step committed,
+     and this step's own — to the `activations` queue, then
+  5. write each profile whose scores or memberships changed, once, conditional
+     on the version read. Scores that moved less than `SCORE_EPSILON` are not
+     rewritten.
+
+Activations are sent before the write, so a crash in between re-sends them
+(their ids are stable: the webhook step deduplicates) rather than losing them.
+A shadow model is scored and reported next to its primary but never written
+or acted on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from functions.scoring.drift import DriftAccumulator
+from functions.scoring.features import feature_matrix
+from functions.scoring.manifest import ModelManifest
+from functions.shared.activations import Activation, activation_json
+from functions.shared.dal.profiles_store import StoredProfile
+from functions.shared.failed_events import FailedEvent
+from functions.shared.ports import FailedEventsPort
+from functions.shared.profile_changes import ProfileChanged, change_id, parse_change
+from functions.shared.profiles.aggregates import remember_change
+from functions.shared.profiles.definitions import SegmentsConfig
+from functions.shared.profiles.evaluate import CompiledSegments, activation
+from functions.shared.stream_batch import StreamItem, malformed_record
+
+STEP = "scoring"
+SCORE_EPSILON = 0.001  # a change smaller than this is not worth a write
+
+
+class Scorer(Protocol):
+    manifest: ModelManifest
+
+    def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]: ...
+
+
+class ProfilesPort(Protocol):
+    def load(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]: ...
+    def save(
+        self,
+        profile: StoredProfile,
+        *,
+        due_at: datetime | None,
+        at: datetime,
+        size_changes: Mapping[str, int] | None = None,
+    ) -> None: ...
+    def save_scores(self, profile: StoredProfile, at: datetime) -> None: ...
+
+
+class QueuePort(Protocol):
+    def send(self, messages: Sequence[tuple[str, bytes]]) -> list[str]: ...
+
+
+class CountersPort(Protocol):
+    def record_batch(self, name: str, day: str, batch_id: str, counts: Counter[str]) -> None: ...
+
+
+@dataclass
+class ScoringOutcome:
+    failed: set[str] = field(default_factory=set)
+    profiles_scored: int = 0
+    profiles_written: int = 0
+    activations: Counter[str] = field(default_factory=Counter)
+    defaulted: Counter[str] = field(default_factory=Counter)  # model -> missing values filled
+    shadow: dict[str, list[float]] = field(default_factory=dict)
+    malformed: int = 0
+    conflicts: int = 0
+
+
+@dataclass
+class _Scored:
+    stored: StoredProfile
+    sequences: set[str]
+    activations: list[Activation] = field(default_factory=list)
+    scores_moved: bool = False
+    sizes: dict[str, int] = field(default_factory=dict)
+    segments_moved: bool = False
+    due_at: datetime | None = None
+
+
+@dataclass
+class ScoringStep:
+    scorers: Sequence[Scorer]
+    segments: SegmentsConfig
+    profiles: ProfilesPort
+    activations: QueuePort
+    failed_events: FailedEventsPort
+    counters: CountersPort
+    refused: tuple[type[Exception], ...]
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    engine: CompiledSegments = field(init=False)
+    drift: dict[str, DriftAccumulator] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = CompiledSegments(self.segments)
+        # Running statistics per container, for the drift metrics.
+        self.drift = {
+            s.manifest.name: DriftAccumulator.from_manifest(s.manifest) for s in self.scorers
+        }
+
+    @property
+    def primaries(self) -> list[Scorer]:
+        return [s for s in self.scorers if s.manifest.role == "primary"]
+
+    def score_batch(self, items: Sequence[StreamItem], batch_id: str) -> ScoringOutcome:
+        now = self.clock()
+        outcome = ScoringOutcome()
+        changes: dict[str, list[tuple[StreamItem, ProfileChanged]]] = {}
+        malformed: list[FailedEvent] = []
+        for item in items:
+            try:
+                change = parse_change(item.data)
+            except ValidationError as err:
+                malformed.append(malformed_record(STEP, item, str(err)))
+                continue
+            changes.setdefault(change.profile_id, []).append((item, change))
+        if malformed:
+            self.failed_events.put(malformed, request_id=batch_id)
+            outcome.malformed = len(malformed)
+
+        loaded = self.profiles.load(changes)
+        live = [p for pid in changes if (p := loaded.get(pid)) and p.exists and not p.merged_into]
+        views = [
+            activation(p.profile_id, p.state, self.segments, now, scores=p.scores)["profile"]
+            for p in live
+        ]
+        probabilities = self._score(views, now, outcome, batch_id)
+        work = []
+        for index, stored in enumerate(live):
+            sequences = {item.sequence for item, _ in changes[stored.profile_id]}
+            scored = _Scored(stored, sequences)
+            self._forward_committed(scored, [c for _, c in changes[stored.profile_id]])
+            self._update(scored, {m: p[index] for m, p in probabilities.items()}, now)
+            work.append(scored)
+        outcome.profiles_scored = len(work)
+        self._commit(work, now, outcome)
+        return outcome
+
+    # --- scoring ------------------------------------------------------------------
+
+    def _score(
+        self, views: list[dict[str, Any]], now: datetime, outcome: ScoringOutcome, batch_id: str
+    ) -> dict[str, list[float]]:
+        """One model call per model for the whole batch; model name -> probabilities."""
+        primary: dict[str, list[float]] = {}
+        if not views:
+            return primary
+        for scorer in self.scorers:
+            manifest = scorer.manifest
+            matrix = feature_matrix(views, manifest.features, now)
+            outcome.defaulted[manifest.name] += sum(matrix.defaults.values())
+            values = scorer.probabilities(matrix.rows)
+            batch = DriftAccumulator.from_manifest(manifest)
+            batch.add(manifest.feature_names, matrix.rows)
+            self.drift[manifest.name].merge(batch)
+            self._record_drift(manifest, batch, now, batch_id)
+            if manifest.role == "shadow":
+                outcome.shadow[manifest.name] = values
+            else:
+                primary[manifest.name] = values
+        return primary
+
+    def _record_drift(
+        self, manifest: ModelManifest, batch: DriftAccumulator, now: datetime, batch_id: str
+    ) -> None:
+        """This batch's feature histograms (the training summary's bins), one item per
+        batch: `GET /v1/models` sums a day's and compares them with training."""
+        counts: Counter[str] = Counter(rows=batch.rows)
+        for name, bins in batch.counts.items():
+            counts.update({f"{name}|{i}": n for i, n in enumerate(bins) if n})
+        day = now.date().isoformat()
+        self.counters.record_batch(drift_counter(manifest), day, batch_id, counts)
+
+    def _update(self, scored: _Scored, probabilities: Mapping[str, float], now: datetime) -> None:
+        stored = scored.stored
+        state = stored.state
+        scores = dict(stored.scores)
+        next_version = stored.version + 1
+        for scorer in self.primaries:
+            manifest = scorer.manifest
+            probability = round(float(probabilities[manifest.name]), 6)
+            before = scores.get(manifest.name) or {}
+            reached = sorted(t for t, v in manifest.thresholds.items() if probability >= v)
+            scores[manifest.name] = {
+                "probability": probability,
+                "model_version": manifest.version,
+                "scored_at": now.isoformat(),
+                "thresholds_reached": reached,
+            }
+            moved = (
+                before.get("model_version") != manifest.version
+                or abs(float(before.get("probability", -1.0)) - probability) >= SCORE_EPSILON
+            )
+            scored.scores_moved |= moved
+            for threshold in sorted(set(reached) - set(before.get("thresholds_reached", []))):
+                scored.activations.append(
+                    self._activation(
+                        stored,
+                        change_id(
+                            stored.profile_id, next_version, f"score:{manifest.name}:{threshold}"
+                        ),
+                        "score.crossed",
+                        now,
+                        model=manifest.name,
+                        threshold=threshold,
+                        score=probability,
+                    )
+                )
+        if not scored.scores_moved:
+            return
+        stored.scores = scores
+        evaluation = self.engine.evaluate_profile(
+            stored.profile_id, state, now, scores=scores, consent=state.consent
+        )
+        if evaluation.changes:
+            state.memberships = evaluation.memberships
+            scored.segments_moved = True
+            for change in evaluation.changes:
+                cid = change_id(
+                    stored.profile_id, next_version, f"{change.type}:{change.segment_id}"
+                )
+                remember_change(state, cid, now)
+                scored.sizes[change.segment_id] = 1 if change.type == "segment.entered" else -1
+                scored.activations.append(
+                    self._activation(
+                        stored,
+                        cid,
+                        change.type,
+                        now,
+                        segment_id=change.segment_id,
+                        held_out=change.held_out,
+                    )
+                )
+            scored.due_at = self.engine.next_recheck(
+                stored.profile_id, state, now, scores=scores, consent=state.consent
+            )
+
+    def _forward_committed(self, scored: _Scored, changes: list[ProfileChanged]) -> None:
+        """The segments step's enter/exit changes, if the profile committed them."""
+        committed = scored.stored.state.recent_changes
+        for change in changes:
+            for segment in change.segments:
+                if segment.id in committed:
+                    scored.activations.append(
+                        self._activation(
+                            scored.stored,
+                            segment.id,
+                            segment.type,
+                            segment.at,
+                            segment_id=segment.segment_id,
+                            held_out=segment.held_out,
+                        )
+                    )
+
+    def _activation(
+        self, stored: StoredProfile, activation_id: str, kind: str, at: datetime, **fields: Any
+    ) -> Activation:
+        state = stored.state
+        email = state.traits.get("email")
+        return Activation.model_validate(
+            {
+                "id": activation_id,
+                "type": kind,
+                "profile_id": stored.profile_id,
+                "at": at,
+                "user_id": state.user_id,
+                "email": email if isinstance(email, str) else None,
+                "traits": state.traits,
+                "consent": state.consent,
+                **fields,
+            }
+        )
+
+    # --- send, then write -------------------------------------------------------------
+
+    def _commit(self, work: list[_Scored], now: datetime, outcome: ScoringOutcome) -> None:
+        messages = [(a.id, activation_json(a)) for w in work for a in w.activations]
+        refused = set(self.activations.send(_unique(messages))) if messages else set()
+        for w in work:
+            if any(a.id in refused for a in w.activations):
+                outcome.failed |= w.sequences
+                continue
+            outcome.activations.update(a.type for a in w.activations)
+            try:
+                if w.segments_moved:
+                    self.profiles.save(w.stored, due_at=w.due_at, at=now, size_changes=w.sizes)
+                elif w.scores_moved:
+                    self.profiles.save_scores(w.stored, now)
+                else:
+                    continue
+            except self.refused:
+                outcome.conflicts += 1
+                outcome.failed |= w.sequences
+                continue
+            outcome.profiles_written += 1
+
+
+def drift_counter(manifest: ModelManifest) -> str:
+    """The counters name of a model version's daily drift histograms."""
+    return f"drift#{manifest.name}#{manifest.version}"
+
+
+def _unique(messages: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    return list(dict(messages).items())

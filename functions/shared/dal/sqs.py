@@ -1,0 +1,76 @@
+"""Sending messages to an SQS queue: SendMessageBatch, 10 per call, retrying what failed."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from functions.shared.dal.clients import client
+
+MAX_PER_CALL = 10  # SendMessageBatch's limit
+
+
+class QueueSender:
+    """`send` returns the ids of the messages SQS would not take after every retry;
+    the caller must not acknowledge what produced them."""
+
+    def __init__(
+        self,
+        queue_name: str,
+        sqs: Any | None = None,
+        max_attempts: int = 4,
+        base_delay_s: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.queue_name = queue_name
+        self._sqs = sqs
+        self._url: str | None = None
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.sleep = sleep
+        self.calls = 0
+
+    @property
+    def sqs(self) -> Any:
+        return self._sqs or client("sqs")
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = str(self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"])
+        return self._url
+
+    def send(self, messages: Sequence[tuple[str, bytes]]) -> list[str]:
+        """(id, body) pairs; ids must be unique within the call (SQS entry ids)."""
+        failed: list[str] = []
+        for start in range(0, len(messages), MAX_PER_CALL):
+            failed += self._send_chunk(dict(messages[start : start + MAX_PER_CALL]))
+        return failed
+
+    def _send_chunk(self, pending: dict[str, bytes]) -> list[str]:
+        for attempt in range(self.max_attempts):
+            if not pending:
+                return []
+            if attempt:
+                self.sleep(random.uniform(0, self.base_delay_s * 2**attempt))  # noqa: S311
+            entries = [
+                {"Id": _entry_id(n), "MessageBody": body.decode("utf-8")}
+                for n, body in enumerate(pending.values())
+            ]
+            ids = list(pending)
+            self.calls += 1
+            try:
+                answer = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+            except ClientError:
+                continue  # throttled or unavailable: all of them again
+            refused = {int(f["Id"].removeprefix("m")) for f in answer.get("Failed", [])}
+            pending = {ids[n]: pending[ids[n]] for n in sorted(refused)}
+        return list(pending)
+
+
+def _entry_id(n: int) -> str:
+    return f"m{n}"
