@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import redirect_stdout
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -128,6 +129,45 @@ def quietly(measure: Callable[[], T]) -> T:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with Path(os.devnull).open("w") as quiet, redirect_stdout(quiet):
         return measure()
+
+
+def scan_table(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of `table` in DynamoDB's wire format (every page): for reading back."""
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        found += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@dataclass
+class Delivery:
+    invocations: int = 0
+    retried: bool = False  # the first invocation reported failures
+    exhausted: int = 0  # records still failing after the last retry
+
+
+def deliver_like_lambda(
+    handler: Callable[[dict[str, Any], Any], Any], event: dict[str, Any], function: Function
+) -> Delivery:
+    """One Kinesis batch with Lambda's retries: resumed from the first reported failure,
+    up to the function's `max_retry_attempts`."""
+    records = event["Records"]
+    delivery = Delivery()
+    for attempt in range(1 + function.kinesis_sources[0].max_retry_attempts):
+        delivery.invocations += 1
+        answer = handler({"Records": records}, lambda_context(function))
+        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+        if not failed:
+            return delivery
+        delivery.retried |= attempt == 0
+        first = min(i for i, r in enumerate(records) if r["kinesis"]["sequenceNumber"] in failed)
+        records = records[first:]
+    delivery.exhausted = len(records)
+    return delivery
 
 
 # --- the stream ------------------------------------------------------------------

@@ -47,13 +47,14 @@ from bench.harness import (
     CONFIG,
     command_line,
     create_resources,
+    deliver_like_lambda,
     function_under_test,
     kinesis_batches,
-    lambda_context,
     prose,
     put_events,
     quietly,
     read_stream,
+    scan_table,
     section_head,
     write_section,
 )
@@ -454,21 +455,10 @@ def measure(people: int) -> Results:
         store.load_profiles = counted_load_profiles  # type: ignore[method-assign]
 
         def deliver(event: dict[str, Any], cost: Cost) -> None:
-            """One batch, with Lambda's retries from the first reported failure."""
-            records = event["Records"]
-            for attempt in range(1 + source.max_retry_attempts):
-                cost.invocations += 1
-                answer = handler.lambda_handler({"Records": records}, lambda_context(function))
-                failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
-                if not failed:
-                    return
-                if attempt == 0:
-                    cost.retried_batches += 1
-                first = min(
-                    i for i, r in enumerate(records) if r["kinesis"]["sequenceNumber"] in failed
-                )
-                records = records[first:]
-            cost.exhausted_records += len(records)
+            delivery = deliver_like_lambda(handler.lambda_handler, event, function)
+            cost.invocations += delivery.invocations
+            cost.retried_batches += delivery.retried
+            cost.exhausted_records += delivery.exhausted
 
         def one_pass() -> Cost:
             operations.clear()
@@ -498,7 +488,7 @@ def measure(people: int) -> Results:
         records_after_replay = read_stream(kinesis, stream_resolved)
 
         # --- where every event ended -----------------------------------------------
-        table_items = _scan(dynamodb, names.table("identity"))
+        table_items = scan_table(dynamodb, names.table("identity"))
         profiles = {
             p.profile_id: p
             for p in (
@@ -651,17 +641,6 @@ def _kind(item: dict[str, Any]) -> str:
     if pk.startswith("block#"):
         return "blocking key"
     return "suggestion" if pk == "suggestions" else "other"
-
-
-def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table}
-    while True:
-        page = dynamodb.scan(**kwargs)
-        found += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 # --- reporting ---------------------------------------------------------------------

@@ -36,12 +36,14 @@ from bench.harness import (
     CONFIG,
     command_line,
     create_resources,
+    deliver_like_lambda,
     function_under_test,
     kinesis_batches,
     lambda_context,
     prose,
     quietly,
     read_stream,
+    scan_table,
     section_head,
     write_section,
 )
@@ -133,7 +135,7 @@ def measure(customers: int, days: int, seconds: float) -> Results:
     from functions.shared.config import load_config
     from functions.shared.dal import clients
     from functions.shared.dal.dynamo import from_item
-    from functions.shared.dal.profiles_store import _from_item
+    from functions.shared.dal.profiles_store import stored_from_item
     from functions.shared.profiles.evaluate import CompiledSegments, activation
     from functions.shared.resolved import ResolvedEvent, record_json
     from infra.local.schedules import scheduled_event
@@ -206,16 +208,8 @@ def measure(customers: int, days: int, seconds: float) -> Results:
                 result.events += len(rows)
                 profiles = {r["kinesis"]["partitionKey"] for r in rows}
                 result.lower_bound += len(profiles)
-                for _attempt in range(1 + source.max_retry_attempts):
-                    result.invocations += 1
-                    answer = handler.lambda_handler({"Records": rows}, lambda_context(function))
-                    failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
-                    if not failed:
-                        break
-                    first = min(
-                        i for i, r in enumerate(rows) if r["kinesis"]["sequenceNumber"] in failed
-                    )
-                    rows = rows[first:]
+                delivery = deliver_like_lambda(handler.lambda_handler, event, function)
+                result.invocations += delivery.invocations
             result.seconds = time.perf_counter() - started
             result.calls = Counter(calls)
             result.profile_reads = items["profile_reads"]
@@ -232,17 +226,10 @@ def measure(customers: int, days: int, seconds: float) -> Results:
         sweep_queries = calls["Query"]
         assert calls["Scan"] == 0
 
-        raw_items = []
-        kwargs: dict[str, Any] = {"TableName": names.table("profiles")}
-        while True:
-            page = dynamodb.scan(**kwargs)
-            raw_items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        raw_items = scan_table(dynamodb, names.table("profiles"))
         profiles = [from_item(i) for i in raw_items]
         live = [
-            _from_item(str(p["pk"]).removeprefix("profile#"), p)
+            stored_from_item(str(p["pk"]).removeprefix("profile#"), p)
             for p in profiles
             if str(p["pk"]).startswith("profile#") and "state" in p
         ]
@@ -251,7 +238,7 @@ def measure(customers: int, days: int, seconds: float) -> Results:
             for raw in raw_items
             if raw["pk"]["S"].startswith("profile#") and "state" in raw
         ]
-        sizes = step.profiles.segment_sizes()  # type: ignore[attr-defined]
+        sizes = step.profiles.segment_sizes()
 
     engine = CompiledSegments(config)
     variables = [

@@ -3,20 +3,15 @@ and the segment listing with current sizes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from functions.shared.dal.profiles_store import StoredProfile
+from pydantic_core import to_jsonable_python
+
 from functions.shared.erasure import Person
 from functions.shared.profiles.aggregates import computed_values
 from functions.shared.profiles.definitions import SegmentsConfig
-
-
-class ProfileRecords(Protocol):
-    def load(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]: ...
-    def segment_sizes(self) -> dict[str, int]: ...
-    def delete(self, profile_ids: Iterable[str]) -> int: ...
+from functions.shared.profiles.stored import ProfilesPort, StoredProfile
 
 
 class ProfileData:
@@ -24,7 +19,7 @@ class ProfileData:
 
     def __init__(
         self,
-        store: ProfileRecords,
+        store: ProfilesPort,
         config: SegmentsConfig,
         clock: Any = lambda: datetime.now(UTC),
     ) -> None:
@@ -52,7 +47,7 @@ class ProfileData:
         state = profile.state
         return {
             "traits": state.traits,
-            "computed": _jsonable(computed_values(state, self.config, now)),
+            "computed": to_jsonable_python(computed_values(state, self.config, now)),
             "segments": {
                 segment: {"since": m.since.isoformat(), "held_out": m.held_out}
                 for segment, m in sorted(state.memberships.items())
@@ -88,13 +83,3 @@ class ProfileData:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value

@@ -21,7 +21,7 @@ from functions.shared.config import Consent
 from functions.shared.consent_records import AuditEntry, ConsentState
 from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import FailedEventsPort, StreamPort
+from functions.shared.ports import CountersPort, FailedEventsPort, StreamPort
 from functions.shared.stream_batch import MALFORMED, OrderedBatch, StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
 
@@ -32,10 +32,6 @@ FORWARDED = "forwarded"
 class ConsentStatePort(Protocol):
     def load(self, keys: Sequence[str]) -> dict[str, ConsentState]: ...
     def save(self, states: Sequence[ConsentState], audit: Sequence[AuditEntry]) -> None: ...
-
-
-class CountersPort(Protocol):
-    def record_batch(self, name: str, day: str, batch_id: str, counts: Counter[str]) -> None: ...
 
 
 @dataclass

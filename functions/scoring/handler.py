@@ -13,12 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.scoring.models import load_scorers
@@ -31,7 +26,7 @@ from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.dal.sqs import QueueSender
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
-from functions.shared.stream_batch import OrderedBatch, all_failed, stream_items
+from functions.shared.stream_batch import run_whole_batch
 
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
@@ -81,21 +76,13 @@ def _publish(step: ScoringStep, outcome: ScoringOutcome) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = scoring_step()
-    items = stream_items(event)
-    try:
-        outcome = step.score_batch(items, OrderedBatch(items).batch_id)
-    except StorageThrottled as err:
-        logger.warning("the batch is handed back for a retry", extra={"error": str(err)})
-        return all_failed(items)
-    _publish(step, outcome)
-    if items and outcome.failed >= {i.sequence for i in items}:
-        return all_failed(items)
-
-    def check(record: KinesisStreamRecord) -> None:
-        if record.kinesis.sequence_number in outcome.failed:
-            raise RuntimeError("this record's profile must be scored again")
-
-    response = process_partial_response(
-        event=event, record_handler=check, processor=processor, context=context
+    response, outcome = run_whole_batch(
+        event,
+        context,
+        processor,
+        step.score_batch,
+        retry_on=(StorageThrottled,),  # the batch's reads; writes fail only their profile
     )
-    return dict(response)
+    if outcome is not None:
+        _publish(step, outcome)
+    return response

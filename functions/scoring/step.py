@@ -22,7 +22,7 @@ or acted on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -33,13 +33,18 @@ from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
 from functions.shared.activations import Activation, activation_json
-from functions.shared.dal.profiles_store import StoredProfile
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import FailedEventsPort
-from functions.shared.profile_changes import ProfileChanged, change_id, parse_change
+from functions.shared.ports import CountersPort, FailedEventsPort
+from functions.shared.profile_changes import (
+    ProfileChanged,
+    change_id,
+    parse_change,
+    segment_change_id,
+)
 from functions.shared.profiles.aggregates import remember_change
 from functions.shared.profiles.definitions import SegmentsConfig
 from functions.shared.profiles.evaluate import CompiledSegments, activation
+from functions.shared.profiles.stored import ProfilesPort, StoredProfile
 from functions.shared.stream_batch import StreamItem, malformed_record
 
 STEP = "scoring"
@@ -52,25 +57,8 @@ class Scorer(Protocol):
     def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]: ...
 
 
-class ProfilesPort(Protocol):
-    def load(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]: ...
-    def save(
-        self,
-        profile: StoredProfile,
-        *,
-        due_at: datetime | None,
-        at: datetime,
-        size_changes: Mapping[str, int] | None = None,
-    ) -> None: ...
-    def save_scores(self, profile: StoredProfile, at: datetime) -> None: ...
-
-
 class QueuePort(Protocol):
     def send(self, messages: Sequence[tuple[str, bytes]]) -> list[str]: ...
-
-
-class CountersPort(Protocol):
-    def record_batch(self, name: str, day: str, batch_id: str, counts: Counter[str]) -> None: ...
 
 
 @dataclass
@@ -233,12 +221,12 @@ class ScoringStep:
         if evaluation.changes:
             state.memberships = evaluation.memberships
             scored.segments_moved = True
+            scored.sizes = evaluation.size_changes
             for change in evaluation.changes:
-                cid = change_id(
-                    stored.profile_id, next_version, f"{change.type}:{change.segment_id}"
+                cid = segment_change_id(
+                    stored.profile_id, next_version, change.type, change.segment_id
                 )
                 remember_change(state, cid, now)
-                scored.sizes[change.segment_id] = 1 if change.type == "segment.entered" else -1
                 scored.activations.append(
                     self._activation(
                         stored,

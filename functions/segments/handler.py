@@ -12,12 +12,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.segments.settings import SegmentsSettings
@@ -29,7 +24,7 @@ from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
-from functions.shared.stream_batch import OrderedBatch, all_failed, stream_items
+from functions.shared.stream_batch import run_whole_batch
 
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
@@ -74,26 +69,16 @@ def _is_schedule(event: dict[str, Any]) -> bool:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = segments_step()
     if _is_schedule(event):
-        outcome = step.sweep_due(SegmentsSettings().sweep_limit)
-        _publish(outcome)
-        return {"swept": outcome.profiles_written, "conflicts": outcome.conflicts}
-    items = stream_items(event)
-    try:
-        outcome = step.update_from_batch(items, OrderedBatch(items).batch_id)
-    except StorageThrottled as err:  # the reads: hand the whole batch back
-        logger.warning("the batch is handed back for a retry", extra={"error": str(err)})
-        metrics.add_metric(name="BatchRetried", unit=MetricUnit.Count, value=1)
-        return all_failed(items)
-    if items and outcome.failed >= {i.sequence for i in items}:
-        _publish(outcome)
-        return all_failed(items)  # Powertools raises when every record failed
-
-    def check(record: KinesisStreamRecord) -> None:
-        if record.kinesis.sequence_number in outcome.failed:
-            raise RuntimeError("this record's profile write must be retried")
-
-    response = process_partial_response(
-        event=event, record_handler=check, processor=processor, context=context
+        swept = step.sweep_due(SegmentsSettings().sweep_limit)
+        _publish(swept)
+        return {"swept": swept.profiles_written, "conflicts": swept.conflicts}
+    response, outcome = run_whole_batch(
+        event,
+        context,
+        processor,
+        step.update_from_batch,
+        retry_on=(StorageThrottled,),  # the batch's reads; writes fail only their profile
     )
-    _publish(outcome)
-    return dict(response)
+    if outcome is not None:
+        _publish(outcome)
+    return response

@@ -27,16 +27,15 @@ has come, found through the sparse `sweep` index.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
-from functions.shared.dal.profiles_store import StoredProfile
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import FailedEventsPort, StreamPort
+from functions.shared.ports import CountersPort, FailedEventsPort, StreamPort
 from functions.shared.profile_changes import (
     ChangeCause,
     Part,
@@ -44,6 +43,7 @@ from functions.shared.profile_changes import (
     SegmentChange,
     change_id,
     change_json,
+    segment_change_id,
 )
 from functions.shared.profiles.aggregates import (
     Incoming,
@@ -56,37 +56,14 @@ from functions.shared.profiles.aggregates import (
     remember_change,
 )
 from functions.shared.profiles.definitions import SegmentsConfig
-from functions.shared.profiles.evaluate import CompiledSegments
+from functions.shared.profiles.evaluate import CompiledSegments, activation
+from functions.shared.profiles.stored import ProfilesPort, StoredProfile
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
 from functions.shared.stream_batch import StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
 
 STEP = "segments"
 MAX_REDIRECTS = 5  # tombstone hops followed for a late event of a merged-away profile
-
-
-class ProfilesPort(Protocol):
-    def load(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]: ...
-    def due(self, now: datetime, limit: int) -> list[str]: ...
-    def save(
-        self,
-        profile: StoredProfile,
-        *,
-        due_at: datetime | None,
-        at: datetime,
-        size_changes: Mapping[str, int] | None = None,
-    ) -> None: ...
-    def bury(
-        self,
-        loser: StoredProfile,
-        survivor_id: str,
-        at: datetime,
-        size_changes: Mapping[str, int] | None = None,
-    ) -> None: ...
-
-
-class CountersPort(Protocol):
-    def record_batch(self, name: str, day: str, batch_id: str, counts: Counter[str]) -> None: ...
 
 
 @dataclass
@@ -279,12 +256,14 @@ class SegmentsStep:
         self, work: _Work, now: datetime, cause: ChangeCause, outcome: BatchOutcome
     ) -> _Pending | None:
         state, stored = work.state, work.stored
-        evaluation = self.engine.evaluate_profile(
-            stored.profile_id, state, now, scores=stored.scores, consent=state.consent
+        # One activation serves the conditions and the "what changed" comparison.
+        variables = activation(
+            stored.profile_id, state, self.config, now, scores=stored.scores, consent=state.consent
         )
+        evaluation = self.engine.evaluate(stored.profile_id, variables, state.memberships, now)
         outcome.evaluation_errors += len(evaluation.errors)
         state.memberships = evaluation.memberships
-        after = self._view(state, now)
+        after = (dict(state.traits), variables["profile"]["computed"], dict(state.consent))
         names: tuple[Part, ...] = ("traits", "computed", "consent")
         parts = [p for p, was, is_ in zip(names, work.before, after, strict=True) if was != is_]
         if evaluation.changes:
@@ -296,7 +275,7 @@ class SegmentsStep:
         if parts:
             segment_changes = [
                 SegmentChange(
-                    id=change_id(stored.profile_id, version, f"{c.type}:{c.segment_id}"),
+                    id=segment_change_id(stored.profile_id, version, c.type, c.segment_id),
                     type=c.type,
                     segment_id=c.segment_id,
                     at=c.at,
@@ -316,13 +295,10 @@ class SegmentsStep:
             )
             for change in segment_changes:
                 remember_change(state, change.id, now)
-        sizes = Counter(
-            {c.segment_id: 1 if c.type == "segment.entered" else -1 for c in evaluation.changes}
-        )
         due_at = self.engine.next_recheck(
             stored.profile_id, state, now, scores=stored.scores, consent=state.consent
         )
-        return _Pending(work, record, due_at, dict(sizes))
+        return _Pending(work, record, due_at, evaluation.size_changes)
 
     def _commit(
         self,

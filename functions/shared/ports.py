@@ -5,6 +5,7 @@ Logic modules depend on these, never on boto3; tests pass in-memory fakes.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -21,4 +22,10 @@ class StreamPort(Protocol):
 class FailedEventsPort(Protocol):
     def put(self, failures: Sequence[FailedEvent], request_id: str) -> None:
         """Keep every failure with its reason; raise if that is impossible."""
+        ...
+
+
+class CountersPort(Protocol):
+    def record_batch(self, name: str, day: str, batch_id: str, counts: Counter[str]) -> None:
+        """Write one batch's counts under its stable batch id (a retry overwrites them)."""
         ...

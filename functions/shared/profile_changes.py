@@ -54,6 +54,11 @@ def change_id(profile_id: str, version: int, what: str = "") -> str:
     return digest[:24]
 
 
+def segment_change_id(profile_id: str, version: int, kind: str, segment_id: str) -> str:
+    """The id of one enter/exit change, whichever step's write made it."""
+    return change_id(profile_id, version, f"{kind}:{segment_id}")
+
+
 def change_json(record: ProfileChanged) -> bytes:
     return record.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
 

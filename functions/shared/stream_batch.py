@@ -148,3 +148,52 @@ def run_ordered_batch(
         metrics.add_metric(name="BatchRetried", unit=MetricUnit.Count, value=1)
         return all_failed(items), None
     return {"batchItemFailures": failures}, outcome
+
+
+class RetryRecord(RuntimeError):
+    """This record's effect was not committed; Lambda delivers it again."""
+
+
+class WholeBatchOutcome(Protocol):
+    @property
+    def failed(self) -> set[str]:
+        """Sequence numbers of the records whose effects were not committed."""
+        ...
+
+
+Whole = TypeVar("Whole", bound=WholeBatchOutcome)
+
+
+def run_whole_batch(
+    event: dict[str, Any],
+    context: Any,
+    processor: BatchProcessor,
+    update: Callable[[list[StreamItem], str], Whole],
+    retry_on: tuple[type[Exception], ...],
+) -> tuple[dict[str, Any], Whole | None]:
+    """The handler loop of steps whose effects are idempotent per record (profiles keep
+    watermarks), so a batch need not halt at its first failure.
+
+    `update` handles the batch; Powertools' BatchProcessor then reports exactly the
+    records its outcome's `failed` names. A storage fault in `retry_on` while reading
+    hands every record back. Returns the response and the outcome (None if handed back).
+    """
+    items = stream_items(event)
+    try:
+        outcome = update(items, OrderedBatch(items).batch_id)
+    except retry_on as err:
+        logger.warning("the batch is handed back for a retry", extra={"error": str(err)})
+        metrics.add_metric(name="BatchRetried", unit=MetricUnit.Count, value=1)
+        return all_failed(items), None
+    retry = outcome.failed
+    if items and retry >= {i.sequence for i in items}:
+        return all_failed(items), outcome  # Powertools raises when every record failed
+
+    def check(record: KinesisStreamRecord) -> None:
+        if record.kinesis.sequence_number in retry:
+            raise RetryRecord(f"record {record.kinesis.sequence_number} must be retried")
+
+    response = process_partial_response(
+        event=event, record_handler=check, processor=processor, context=context
+    )
+    return dict(response), outcome

@@ -19,10 +19,11 @@ import pytest
 
 from functions.segments import handler
 from functions.segments.step import SegmentsStep
-from functions.shared.dal.dynamo import from_item
-from functions.shared.dal.profiles_store import StoredProfile, _from_item
+from functions.shared.dal.dynamo import DynamoTable, from_item
+from functions.shared.dal.profiles_store import ProfilesStore, stored_from_item
 from functions.shared.events import CanonicalEvent
 from functions.shared.profile_changes import ProfileChanged, parse_change
+from functions.shared.profiles.stored import StoredProfile
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, record_json
 from infra.local.invoke import LocalFunction
 from infra.local.schedules import scheduled_event
@@ -128,7 +129,7 @@ class SegmentsRig(StreamRig):
     def profile(self, profile_id: str) -> StoredProfile | None:
         for item in self.items():
             if item["pk"] == f"profile#{profile_id}":
-                return _from_item(profile_id, item)
+                return stored_from_item(profile_id, item)
         return None
 
     def item(self, profile_id: str) -> dict[str, Any]:
@@ -143,13 +144,8 @@ class SegmentsRig(StreamRig):
         ]
 
     def sizes(self) -> dict[str, int]:
-        sizes: dict[str, int] = {}
-        for item in self.items():
-            if item["pk"] == "segment-sizes":
-                for k, v in item.items():
-                    if k.startswith("n_"):
-                        sizes[k[2:]] = sizes.get(k[2:], 0) + int(v)
-        return sizes
+        table = DynamoTable(self.names.table("profiles"), self.raw_dynamodb)
+        return ProfilesStore(table).segment_sizes()
 
 
 def _key(item: ResolvedEvent | ProfileMerged) -> str:

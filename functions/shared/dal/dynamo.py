@@ -184,16 +184,33 @@ class DynamoTable:
 
     def update(self, request: Update) -> None:
         """One conditional UpdateItem; ConditionFailed if the condition did not hold."""
+        self._single_write(
+            str(request.key),
+            lambda: self.dynamodb.update_item(TableName=self.name, **request.arguments()),
+        )
+
+    def put_if(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> None:
+        """One conditional PutItem (`values` in wire format); ConditionFailed if it failed."""
+        arguments: dict[str, Any] = {
+            "TableName": self.name,
+            "Item": to_item(item),
+            "ConditionExpression": condition,
+        }
+        if values:
+            arguments["ExpressionAttributeValues"] = values
+        self._single_write(str(item.get("pk")), lambda: self.dynamodb.put_item(**arguments))
+
+    def _single_write(self, what: str, call: Callable[[], Any]) -> None:
         self.write_calls += 1
         self.items_written += 1
         try:
-            self.dynamodb.update_item(TableName=self.name, **request.arguments())
+            call()
         except ClientError as err:
             code = err.response["Error"]["Code"]
             if code == "ConditionalCheckFailedException":
-                raise ConditionFailed(f"{request.key} changed since it was read") from err
+                raise ConditionFailed(f"{what} changed since it was read") from err
             if code in THROTTLED:
-                raise StorageThrottled(f"{code} updating {request.key}") from err
+                raise StorageThrottled(f"{code} writing {what}") from err
             raise
 
     def transact_update(self, requests: Sequence[Update]) -> None:

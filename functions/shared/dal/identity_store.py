@@ -19,9 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from functions.shared.dal.dynamo import THROTTLED, DynamoTable, StorageThrottled, to_item
+from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, Update
 from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import MergeNote, Profile
 
@@ -83,24 +81,10 @@ class IdentityStore:
         profile.changed = False
 
     def _put(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> None:
-        arguments: dict[str, Any] = {
-            "TableName": self.table.name,
-            "Item": to_item(item),
-            "ConditionExpression": condition,
-        }
-        if values:
-            arguments["ExpressionAttributeValues"] = values
-        self.table.write_calls += 1
-        self.table.items_written += 1
         try:
-            self.table.dynamodb.put_item(**arguments)
-        except ClientError as err:
-            code = err.response["Error"]["Code"]
-            if code == "ConditionalCheckFailedException":
-                raise GraphConflict(f"{item['pk']} changed since it was read") from err
-            if code in THROTTLED:
-                raise StorageThrottled(f"{code} writing {item['pk']}") from err
-            raise
+            self.table.put_if(item, condition, values)
+        except ConditionFailed as err:
+            raise GraphConflict(f"{item['pk']} changed since it was read") from err
 
     # --- audit, blocking keys, suggestions (batched, idempotent) --------------
 
@@ -143,18 +127,17 @@ class IdentityStore:
         """Record a reviewer's decision; False if there is no such suggestion."""
         first, second = sorted((a, b))
         try:
-            self.table.dynamodb.update_item(
-                TableName=self.table.name,
-                Key=to_item({"pk": SUGGESTIONS, "sk": f"{first}#{second}"}),
-                UpdateExpression="SET #s = :s",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": {"S": status}},
+            self.table.update(
+                Update(
+                    key={"pk": SUGGESTIONS, "sk": f"{first}#{second}"},
+                    expression="SET #s = :s",
+                    names={"#s": "status"},
+                    values={":s": status},
+                    condition="attribute_exists(pk)",
+                )
             )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        except ConditionFailed:
+            return False
         return True
 
     def suggestions(self) -> list[dict[str, Any]]:

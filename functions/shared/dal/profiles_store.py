@@ -19,32 +19,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.shared.dal.dynamo import DynamoTable, Update
 from functions.shared.profiles.aggregates import ProfileState
 from functions.shared.profiles.codec import decode_state, encode_state
+from functions.shared.profiles.stored import StoredProfile
 
 SWEEP_INDEX = "sweep"
 SWEEP_SHARDS = 8  # index partitions the sweep reads; spreads a busy minute's writes
 SIZE_SHARDS = 8  # counter items per table; concurrent transactions rarely meet
 TOMBSTONE_TTL = timedelta(days=8)  # longer than the resolved stream's retention
 _PROFILE = "profile"
-
-
-@dataclass
-class StoredProfile:
-    profile_id: str
-    state: ProfileState
-    scores: dict[str, Any] = field(default_factory=dict)
-    version: int = 0  # 0: not stored yet
-    merged_into: str | None = None  # a tombstone: this profile was folded into another
-
-    @property
-    def exists(self) -> bool:
-        return self.version > 0
 
 
 def profile_key(profile_id: str) -> dict[str, str]:
@@ -71,7 +58,7 @@ class ProfilesStore:
         found: dict[str, StoredProfile] = {}
         for item in self.table.batch_get([profile_key(p) for p in sorted(set(profile_ids))]):
             profile_id = str(item["pk"]).removeprefix("profile#")
-            found[profile_id] = _from_item(profile_id, item)
+            found[profile_id] = stored_from_item(profile_id, item)
         return found
 
     def due(self, now: datetime, limit: int) -> list[str]:
@@ -218,7 +205,7 @@ def _version_condition(profile: StoredProfile, values: dict[str, Any]) -> str:
     return "#v = :was"
 
 
-def _from_item(profile_id: str, item: dict[str, Any]) -> StoredProfile:
+def stored_from_item(profile_id: str, item: dict[str, Any]) -> StoredProfile:
     raw_state = item.get("state")
     state = decode_state(bytes(raw_state)) if raw_state is not None else ProfileState()
     scores = json.loads(str(item["scores"])) if item.get("scores") else {}

@@ -56,6 +56,11 @@ class Evaluation:
     evaluations: int  # CEL programs run (the benchmark's unit)
     errors: dict[str, str]  # segment id -> why its condition did not evaluate
 
+    @property
+    def size_changes(self) -> dict[str, int]:
+        """Segment size deltas: +1 for an entry, -1 for an exit."""
+        return {c.segment_id: 1 if c.type == "segment.entered" else -1 for c in self.changes}
+
 
 def holdout_bucket(segment_id: str, profile_id: str) -> int:
     """0-99, the same for a profile and segment on every run and every machine."""

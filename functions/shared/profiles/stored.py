@@ -1,0 +1,66 @@
+"""A profile as the profiles table holds it, and the storage port the steps use.
+
+Logic (the segments and scoring steps, the read API) depends on this port;
+`functions/shared/dal/profiles_store.py` implements it with DynamoDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from functions.shared.profiles.aggregates import ProfileState
+
+
+@dataclass
+class StoredProfile:
+    profile_id: str
+    state: ProfileState
+    scores: dict[str, Any] = field(default_factory=dict)
+    version: int = 0  # 0: not stored yet
+    merged_into: str | None = None  # a tombstone: this profile was folded into another
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0
+
+
+class ProfilesPort(Protocol):
+    def load(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]:
+        """Every stored profile or tombstone among `profile_ids`, in batched reads."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """Profiles whose time-based re-evaluation is due by `now`."""
+        ...
+
+    def save(
+        self,
+        profile: StoredProfile,
+        *,
+        due_at: datetime | None,
+        at: datetime,
+        size_changes: Mapping[str, int] | None = None,
+    ) -> None:
+        """State, scores and due time over the version read; raises if it moved on."""
+        ...
+
+    def save_scores(self, profile: StoredProfile, at: datetime) -> None:
+        """Scores only, over the version read."""
+        ...
+
+    def bury(
+        self,
+        loser: StoredProfile,
+        survivor_id: str,
+        at: datetime,
+        size_changes: Mapping[str, int] | None = None,
+    ) -> None:
+        """Replace a folded profile by a tombstone pointing at its survivor."""
+        ...
+
+    def segment_sizes(self) -> dict[str, int]: ...
+
+    def delete(self, profile_ids: Iterable[str]) -> int: ...
