@@ -92,11 +92,51 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models_status(args: argparse.Namespace) -> int:
-    import json
+def _aws_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the operator commands find the resources: the local stack by default."""
+    parser.add_argument(
+        "--aws-endpoint",
+        default="http://127.0.0.1:4566",
+        help="moto of the local stack; '' for AWS with your credentials",
+    )
+    parser.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="KIND:LOGICAL=PHYSICAL",
+        help="a deployed resource's name from the stack outputs, e.g. "
+        "queue:activations-dlq=Beacon-QueuesActivationsDlq-1A2B (repeatable)",
+    )
+
+
+def _names(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The local stack's names, with deployed ones given by --name."""
+    from infra.topology import ResourceNames
+
+    overrides = dict(item.split("=", 1) for item in args.name)
+    return ResourceNames(overrides=overrides)
+
+
+def _aws_client(args: argparse.Namespace, service: str):  # type: ignore[no-untyped-def]
     import os
 
     import boto3
+
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    if not args.aws_endpoint:
+        return session.client(service)
+    from infra.local.aws import LOCAL_CREDENTIALS
+
+    return session.client(
+        service,
+        endpoint_url=args.aws_endpoint,
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def cmd_models_status(args: argparse.Namespace) -> int:
+    import json
 
     from functions.shared.config import load_config
     from functions.shared.dal.counters import DailyCounters
@@ -104,14 +144,32 @@ def cmd_models_status(args: argparse.Namespace) -> int:
     from infra.model_status import models_status
 
     config = load_config(args.config)
-    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION", "us-east-1"))
-    local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    dynamodb = session.client(
-        "dynamodb", **({"endpoint_url": args.aws_endpoint, **local} if args.aws_endpoint else {})
-    )
-    counters = DailyCounters(DynamoTable(args.counters_table, dynamodb))
+    table = _names(args).table("counters")
+    counters = DailyCounters(DynamoTable(table, _aws_client(args, "dynamodb")))
     status = models_status(config, args.config.resolve().parent, counters, args.day)
     print(json.dumps(status, indent=2))
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    import json
+
+    from functions.shared.dal.deliveries_store import DeliveriesStore
+    from functions.shared.dal.dynamo import DynamoTable
+    from infra.dlq import list_dead_letters, replay
+
+    names = _names(args)
+    sqs = _aws_client(args, "sqs")
+    dlq_url = sqs.get_queue_url(QueueName=names.queue("activations-dlq"))["QueueUrl"]
+    if args.dlq_verb == "list":
+        print(json.dumps(list_dead_letters(sqs, dlq_url), indent=2))
+        return 0
+    activations_url = sqs.get_queue_url(QueueName=names.queue("activations"))["QueueUrl"]
+    deliveries = DeliveriesStore(
+        DynamoTable(names.table("deliveries"), _aws_client(args, "dynamodb"))
+    )
+    count = replay(sqs, dlq_url, activations_url, deliveries, args.destination)
+    print(f"replayed {count} dead letter(s)")
     return 0
 
 
@@ -216,6 +274,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     status.add_argument("--day", default=None, help="YYYY-MM-DD (default today, UTC)")
     status.set_defaults(run=cmd_models_status)
+
+    _admin_verb(
+        verbs, "deliveries", "a person's webhook deliveries and attempts", "GET", "/deliveries"
+    )
+    dlq = verbs.add_parser("dlq", help="activations the webhook step gave up on")
+    dlq_verbs = dlq.add_subparsers(dest="dlq_verb", required=True)
+    dlq_verbs.add_parser("list", help="list dead letters").set_defaults(run=cmd_dlq)
+    replay = dlq_verbs.add_parser("replay", help="send dead letters for delivery again")
+    replay.add_argument("--destination", default=None, help="only this destination's")
+    replay.set_defaults(run=cmd_dlq)
+    for verb in dlq_verbs.choices.values():
+        _aws_arguments(verb)
 
     segments = verbs.add_parser("segments", help="segment definitions and current sizes")
     segments.add_argument("--endpoint", default="http://127.0.0.1:8080")

@@ -35,6 +35,7 @@ class Outcome:
     segments: Counter[str]  # today's segments counters: applied, retried, merges
     sizes: dict[str, int]
     scores: dict[str, list[float]]  # model -> every profile's probability
+    deliveries: Counter[tuple[str, str]]  # (destination, outcome) -> activations
 
     @property
     def forwarded(self) -> int:
@@ -116,6 +117,17 @@ def profile_scores(aws: LocalAws, table: str) -> dict[str, list[float]]:
     return scores
 
 
+def delivery_outcomes(aws: LocalAws, table: str) -> Counter[tuple[str, str]]:
+    """(destination, outcome) for every delivery log record (a Scan: a local demo)."""
+    outcomes: Counter[tuple[str, str]] = Counter()
+    for page in aws.client("dynamodb").get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            if item["sk"]["S"].startswith("delivery#"):
+                destination = item["sk"]["S"].rsplit("#", 1)[1]
+                outcomes[(destination, item["outcome"]["S"])] += 1
+    return outcomes
+
+
 def score_histogram(values: list[float], bins: int = 5) -> str:
     counts = Counter(min(int(v * bins), bins - 1) for v in values)
     return " ".join(f"[{i / bins:.1f},{(i + 1) / bins:.1f}) {counts[i]}" for i in range(bins))
@@ -133,6 +145,7 @@ def observe(stack: LocalStack) -> Outcome:
             DynamoTable(stack.names.table("profiles"), stack.aws.client("dynamodb"))
         ).segment_sizes(),
         scores=profile_scores(stack.aws, stack.names.table("profiles")),
+        deliveries=delivery_outcomes(stack.aws, stack.names.table("deliveries")),
     )
 
 
@@ -201,6 +214,15 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
             f"mean {sum(values) / len(values):.2f}: {score_histogram(values)}"
             for model, values in sorted(outcome.scores.items())
         ),
+        *(
+            f"  deliveries    {destination:12s} "
+            + ", ".join(
+                f"{outcome} {n}"
+                for (d, outcome), n in sorted(outcome.deliveries.items())
+                if d == destination
+            )
+            for destination in sorted({d for d, _ in outcome.deliveries})
+        ),
         f"  ledger        {report.units_sent} sent = {outcome.forwarded} forwarded + "
         f"{sum(outcome.dropped.values())} dropped by consent + {outcome.failed_total} failed "
         f"-> {verdict}",
@@ -224,7 +246,8 @@ def run_demo(settings: LocalSettings, customers: int, seed: int, exit_after: boo
         )
         print(f"Sending simulated traffic for {customers} shoppers ...", flush=True)
         report = simulator.run(customers=customers)
-        stack.wait_until_drained()
+        if not stack.wait_until_drained(timeout_s=180):
+            print("WARNING: the pipeline had not drained after 180 s", flush=True)
         outcome = observe(stack)
         print(summary(report, outcome, stack), flush=True)
         failed = bool(ledger_problems(report, outcome))

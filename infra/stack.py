@@ -122,6 +122,21 @@ class BeaconStack(Stack):
                 value=bucket.bucket_name,
                 description=f"S3 bucket {name!r}",
             )
+        # What the operator commands (`beacon dlq`, `beacon models status`) take as --name.
+        for name, queue in self.queues.items():
+            CfnOutput(
+                self,
+                f"Queue{output_id(name)}",
+                value=queue.queue_name,
+                description=f"--name queue:{name}=<this>",
+            )
+        for name, table in self.tables.items():
+            CfnOutput(
+                self,
+                f"Table{output_id(name)}",
+                value=table.table_name,
+                description=f"--name table:{name}=<this>",
+            )
 
         apply_nag_suppressions(
             self,

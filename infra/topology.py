@@ -72,7 +72,7 @@ class Bucket:
 
 
 # The secrets named in beacon.yaml, by the role they play.
-SecretRole = Literal["write_keys", "admin_key", "identifier_salt", "ip_hash_salt"]
+SecretRole = Literal["write_keys", "admin_key", "identifier_salt", "ip_hash_salt", "destinations"]
 
 
 # --- event sources -----------------------------------------------------------
@@ -302,9 +302,12 @@ TABLES = (
 QUEUES = (
     Queue(
         "activations",
-        "segment/score activations for the webhook step",
+        "segment/score activations and per-destination delivery tasks for the webhook step",
         visibility_timeout_s=120,
         dead_letter="activations-dlq",
+        # The webhook step dead-letters by itself after a destination's last retry;
+        # this only catches a message that keeps crashing the function.
+        max_receive_count=50,
     ),
     Queue("activations-dlq", "activations that exhausted their delivery attempts"),
 )
@@ -404,6 +407,19 @@ FUNCTIONS = (
         carries_models=True,
     ),
     Function(
+        "webhook",
+        step="webhook",
+        purpose="deliver activations to journey platforms, each destination on its own retries",
+        memory_mb=512,
+        timeout_s=60,  # below the queue's visibility timeout; destinations run side by side
+        sqs_sources=(SqsSource("activations", batch_size=10),),
+        reads_tables=("deliveries",),
+        writes_tables=("deliveries",),
+        writes_queues=("activations", "activations-dlq"),
+        writes_buckets=("failed-events",),
+        secrets=("destinations",),
+    ),
+    Function(
         "api",
         step="api",
         purpose="read/admin API: profiles, segments, consent history, export and erasure",
@@ -411,8 +427,8 @@ FUNCTIONS = (
         timeout_s=30,
         http_routes=API_ROUTES,
         writes_streams=("consented",),  # a reviewer's link travels to the identity step
-        reads_tables=("consent", "identity", "profiles"),
-        writes_tables=("consent", "identity", "profiles"),
+        reads_tables=("consent", "identity", "profiles", "deliveries"),
+        writes_tables=("consent", "identity", "profiles", "deliveries"),
         secrets=("admin_key", "identifier_salt"),
     ),
 )

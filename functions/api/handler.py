@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api.consent_data import ConsentData
+from functions.api.delivery_data import DeliveryData
 from functions.api.identity_data import IdentityData
 from functions.api.links import Links
 from functions.api.people import People
@@ -24,6 +25,7 @@ from functions.api.profile_data import ProfileData
 from functions.api.settings import ApiSettings
 from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal.consent_store import ConsentStore
+from functions.shared.dal.deliveries_store import DeliveriesStore
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.identity_store import IdentityStore
 from functions.shared.dal.kinesis import KinesisWriter
@@ -44,9 +46,14 @@ def people() -> People:
     return People(
         identity=IdentityData(IdentityStore(DynamoTable(settings.identity_table)), salt),
         consent=ConsentData(ConsentStore(DynamoTable(settings.consent_table))),
-        others=(profile_data(),),
+        others=(profile_data(), delivery_data()),
         salt=salt,
     )
+
+
+@cache
+def delivery_data() -> DeliveryData:
+    return DeliveryData(DeliveriesStore(DynamoTable(ApiSettings().deliveries_table)))
 
 
 @cache
@@ -109,6 +116,14 @@ def app() -> APIGatewayHttpResolver:
     @admin
     def get_consent(ref: str) -> Response[str]:
         return found(people().consent_history(ref), ref)
+
+    @resolver.get("/v1/profiles/<ref>/deliveries")
+    @admin
+    def get_deliveries(ref: str) -> Response[str]:
+        person = people().find(ref)
+        if not person.profile_ids:
+            return _json(404, {"error": f"no profile for {ref}"})
+        return _json(200, {"identifier": ref, "deliveries": delivery_data().history(person)})
 
     @resolver.get("/v1/profiles/<ref>/export")
     @admin

@@ -42,7 +42,8 @@ def scoring_step() -> ScoringStep:
         activations=QueueSender(settings.activations_queue),
         failed_events=S3FailedEventStore(settings.failed_events_bucket),
         counters=DailyCounters(DynamoTable(settings.counters_table)),
-        refused=(ConditionFailed, StorageThrottled),
+        conflict=(ConditionFailed,),
+        refused=(StorageThrottled,),
     )
 
 

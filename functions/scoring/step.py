@@ -39,7 +39,6 @@ from functions.shared.profile_changes import (
     ProfileChanged,
     change_id,
     parse_change,
-    segment_change_id,
 )
 from functions.shared.profiles.aggregates import remember_change
 from functions.shared.profiles.definitions import SegmentsConfig
@@ -48,6 +47,7 @@ from functions.shared.profiles.stored import ProfilesPort, StoredProfile
 from functions.shared.stream_batch import StreamItem, malformed_record
 
 STEP = "scoring"
+CONFLICT_ROUNDS = 3  # reads and writes of a contended profile within one invocation
 SCORE_EPSILON = 0.001  # a change smaller than this is not worth a write
 
 
@@ -70,7 +70,8 @@ class ScoringOutcome:
     defaulted: Counter[str] = field(default_factory=Counter)  # model -> missing values filled
     shadow: dict[str, list[float]] = field(default_factory=dict)
     malformed: int = 0
-    conflicts: int = 0
+    conflicts: int = 0  # profile writes that lost a race (and were done again)
+    conflicted: set[str] = field(default_factory=set)  # this round's lost races
 
 
 @dataclass
@@ -92,7 +93,8 @@ class ScoringStep:
     activations: QueuePort
     failed_events: FailedEventsPort
     counters: CountersPort
-    refused: tuple[type[Exception], ...]
+    conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
+    refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     engine: CompiledSegments = field(init=False)
     drift: dict[str, DriftAccumulator] = field(init=False)
@@ -109,7 +111,9 @@ class ScoringStep:
         return [s for s in self.scorers if s.manifest.role == "primary"]
 
     def score_batch(self, items: Sequence[StreamItem], batch_id: str) -> ScoringOutcome:
-        now = self.clock()
+        """Score the batch's profiles; a profile whose write lost a race (the segments
+        step wrote it meanwhile) is read, scored and written again, up to
+        `CONFLICT_ROUNDS` times, before its records are handed back to Lambda."""
         outcome = ScoringOutcome()
         changes: dict[str, list[tuple[StreamItem, ProfileChanged]]] = {}
         malformed: list[FailedEvent] = []
@@ -123,7 +127,27 @@ class ScoringStep:
         if malformed:
             self.failed_events.put(malformed, request_id=batch_id)
             outcome.malformed = len(malformed)
+        for round_ in range(CONFLICT_ROUNDS):
+            outcome.conflicted = set()
+            # Drift is counted once per batch, on its first round.
+            self._score_once(changes, batch_id if round_ == 0 else None, outcome)
+            if not outcome.conflicted:
+                break
+            changes = {
+                pid: pairs
+                for pid, pairs in changes.items()
+                if any(item.sequence in outcome.conflicted for item, _ in pairs)
+            }
+        outcome.failed |= outcome.conflicted
+        return outcome
 
+    def _score_once(
+        self,
+        changes: dict[str, list[tuple[StreamItem, ProfileChanged]]],
+        batch_id: str | None,
+        outcome: ScoringOutcome,
+    ) -> None:
+        now = self.clock()
         loaded = self.profiles.load(changes)
         live = [p for pid in changes if (p := loaded.get(pid)) and p.exists and not p.merged_into]
         views = [
@@ -138,14 +162,17 @@ class ScoringStep:
             self._forward_committed(scored, [c for _, c in changes[stored.profile_id]])
             self._update(scored, {m: p[index] for m, p in probabilities.items()}, now)
             work.append(scored)
-        outcome.profiles_scored = len(work)
+        outcome.profiles_scored += len(work)
         self._commit(work, now, outcome)
-        return outcome
 
     # --- scoring ------------------------------------------------------------------
 
     def _score(
-        self, views: list[dict[str, Any]], now: datetime, outcome: ScoringOutcome, batch_id: str
+        self,
+        views: list[dict[str, Any]],
+        now: datetime,
+        outcome: ScoringOutcome,
+        batch_id: str | None,
     ) -> dict[str, list[float]]:
         """One model call per model for the whole batch; model name -> probabilities."""
         primary: dict[str, list[float]] = {}
@@ -156,10 +183,11 @@ class ScoringStep:
             matrix = feature_matrix(views, manifest.features, now)
             outcome.defaulted[manifest.name] += sum(matrix.defaults.values())
             values = scorer.probabilities(matrix.rows)
-            batch = DriftAccumulator.from_manifest(manifest)
-            batch.add(manifest.feature_names, matrix.rows)
-            self.drift[manifest.name].merge(batch)
-            self._record_drift(manifest, batch, now, batch_id)
+            if batch_id is not None:
+                batch = DriftAccumulator.from_manifest(manifest)
+                batch.add(manifest.feature_names, matrix.rows)
+                self.drift[manifest.name].merge(batch)
+                self._record_drift(manifest, batch, now, batch_id)
             if manifest.role == "shadow":
                 outcome.shadow[manifest.name] = values
             else:
@@ -181,7 +209,12 @@ class ScoringStep:
         stored = scored.stored
         state = stored.state
         scores = dict(stored.scores)
-        next_version = stored.version + 1
+        # Ids rest on the scores this change replaces, not the item's version: a write
+        # redone after a lost race (the segments step wrote meanwhile) announces the
+        # same ids, so an activation already sent is not sent under a new one.
+        basis = "|".join(
+            f"{name}@{score.get('scored_at', '')}" for name, score in sorted(scores.items())
+        )
         for scorer in self.primaries:
             manifest = scorer.manifest
             probability = round(float(probabilities[manifest.name]), 6)
@@ -202,9 +235,7 @@ class ScoringStep:
                 scored.activations.append(
                     self._activation(
                         stored,
-                        change_id(
-                            stored.profile_id, next_version, f"score:{manifest.name}:{threshold}"
-                        ),
+                        change_id(stored.profile_id, 0, f"{basis}:{manifest.name}:{threshold}"),
                         "score.crossed",
                         now,
                         model=manifest.name,
@@ -223,9 +254,7 @@ class ScoringStep:
             scored.segments_moved = True
             scored.sizes = evaluation.size_changes
             for change in evaluation.changes:
-                cid = segment_change_id(
-                    stored.profile_id, next_version, change.type, change.segment_id
-                )
+                cid = change_id(stored.profile_id, 0, f"{basis}:{change.type}:{change.segment_id}")
                 remember_change(state, cid, now)
                 scored.activations.append(
                     self._activation(
@@ -294,8 +323,11 @@ class ScoringStep:
                     self.profiles.save_scores(w.stored, now)
                 else:
                     continue
-            except self.refused:
+            except self.conflict:
                 outcome.conflicts += 1
+                outcome.conflicted |= w.sequences
+                continue
+            except self.refused:
                 outcome.failed |= w.sequences
                 continue
             outcome.profiles_written += 1

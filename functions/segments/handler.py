@@ -39,7 +39,8 @@ def segments_step() -> SegmentsStep:
         changes=KinesisWriter(settings.changes_stream),
         failed_events=S3FailedEventStore(settings.failed_events_bucket),
         counters=DailyCounters(DynamoTable(settings.counters_table)),
-        refused=(ConditionFailed, StorageThrottled),
+        conflict=(ConditionFailed,),
+        refused=(StorageThrottled,),
     )
 
 

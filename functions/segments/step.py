@@ -26,6 +26,7 @@ has come, found through the sparse `sweep` index.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ from functions.shared.stream_batch import StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
 
 STEP = "segments"
+CONFLICT_ROUNDS = 3  # reads and writes of a contended profile within one invocation
 MAX_REDIRECTS = 5  # tombstone hops followed for a late event of a merged-away profile
 
 
@@ -79,6 +81,7 @@ class _Work:
     applied: int = 0
     redelivered: int = 0
     retried: int = 0
+    folded: int = 0  # merges folded into this profile
 
     @property
     def state(self) -> ProfileState:
@@ -104,8 +107,10 @@ class BatchOutcome:
     changes: int = 0
     segment_changes: Counter[str] = field(default_factory=Counter)
     malformed: int = 0
-    conflicts: int = 0
+    conflicts: int = 0  # profile writes that lost a race (and were done again)
     evaluation_errors: int = 0
+    conflicted: set[str] = field(default_factory=set)  # this round's lost races
+    committed: set[str] = field(default_factory=set)  # records whose effects were written
 
 
 @dataclass
@@ -115,7 +120,8 @@ class SegmentsStep:
     changes: StreamPort
     failed_events: FailedEventsPort
     counters: CountersPort
-    refused: tuple[type[Exception], ...]  # storage errors that fail a profile, not the batch
+    conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
+    refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     engine: CompiledSegments = field(init=False)
 
@@ -125,8 +131,37 @@ class SegmentsStep:
     # --- the stream -------------------------------------------------------------
 
     def update_from_batch(self, items: Sequence[StreamItem], batch_id: str) -> BatchOutcome:
-        now = self.clock()
+        """Update the batch's profiles; a profile whose write lost a race (the sweep or
+        the scoring step wrote it meanwhile) is read again and redone, up to
+        `CONFLICT_ROUNDS` times, before its records are handed back to Lambda."""
         outcome = BatchOutcome()
+        pending = list(items)
+        for _ in range(CONFLICT_ROUNDS):
+            outcome.conflicted = set()
+            self._update_once(pending, batch_id, outcome)
+            if not outcome.conflicted:
+                break
+            pending = [i for i in pending if i.sequence in outcome.conflicted]
+        outcome.failed |= outcome.conflicted
+        counts = Counter(
+            applied=outcome.events_applied,
+            retried=outcome.retried,
+            redelivered=outcome.redelivered,
+            merges=outcome.merges_folded,
+            malformed=outcome.malformed,
+        )
+        # Keyed by what this invocation committed, not by the batch alone: Lambda's retry
+        # of a partly failed batch has the same first and last record but commits other
+        # records, and must add its counts, not replace the first attempt's.
+        committed = hashlib.sha256("\n".join(sorted(outcome.committed)).encode()).hexdigest()
+        day = self.clock().date().isoformat()
+        self.counters.record_batch(STEP, day, f"{batch_id}#{committed[:16]}", +counts)
+        return outcome
+
+    def _update_once(
+        self, items: Sequence[StreamItem], batch_id: str, outcome: BatchOutcome
+    ) -> None:
+        now = self.clock()
         events: list[tuple[StreamItem, ResolvedEvent]] = []
         merges: list[tuple[StreamItem, ProfileMerged]] = []
         malformed: list[FailedEvent] = []
@@ -142,7 +177,7 @@ class SegmentsStep:
                 merges.append((item, record))
         if malformed:
             self.failed_events.put(malformed, request_id=batch_id)
-            outcome.malformed = len(malformed)
+            outcome.malformed += len(malformed)
 
         wanted = {r.profile_id for _, r in events}
         wanted |= {p for _, m in merges for p in (m.survivor, m.loser)}
@@ -185,7 +220,7 @@ class SegmentsStep:
             if fold(survivor.state, loser.state, self.config, merge.merge_id, now):
                 survivor.touched = True
                 survivor.merged_from.append(merge.loser)
-                outcome.merges_folded += 1
+                survivor.folded += 1
             loser.sequences.add(item.sequence)
             survivor.sequences |= loser.sequences
             survivor.applied += loser.applied
@@ -202,19 +237,12 @@ class SegmentsStep:
         ]
         self._commit(pending, now, outcome, buried)
         for w in work.values():
-            if not (w.sequences & outcome.failed):
+            if not (w.sequences & (outcome.failed | outcome.conflicted)):
                 outcome.events_applied += w.applied
                 outcome.redelivered += w.redelivered
                 outcome.retried += w.retried
-        counts = Counter(
-            applied=outcome.events_applied,
-            retried=outcome.retried,
-            redelivered=outcome.redelivered,
-            merges=outcome.merges_folded,
-            malformed=outcome.malformed,
-        )
-        self.counters.record_batch(STEP, now.date().isoformat(), batch_id, +counts)
-        return outcome
+                outcome.merges_folded += w.folded
+                outcome.committed |= w.sequences
 
     def _load_following_tombstones(self, wanted: set[str]) -> dict[str, StoredProfile]:
         loaded = self.profiles.load(wanted)
@@ -324,8 +352,11 @@ class SegmentsStep:
                 self.profiles.save(
                     p.work.stored, due_at=p.due_at, at=now, size_changes=p.size_changes
                 )
-            except self.refused:
+            except self.conflict:
                 outcome.conflicts += 1
+                outcome.conflicted |= p.work.sequences
+                continue
+            except self.refused:
                 outcome.failed |= p.work.sequences
                 continue
             written.add(p.work.stored.profile_id)
@@ -339,8 +370,10 @@ class SegmentsStep:
             memberships = Counter({s: -1 for s in loser.state.memberships})
             try:
                 self.profiles.bury(loser.stored, survivor_id, now, size_changes=memberships)
-            except self.refused:
+            except self.conflict:
                 outcome.conflicts += 1
+                outcome.conflicted |= loser.sequences
+            except self.refused:
                 outcome.failed |= loser.sequences
 
 

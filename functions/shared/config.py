@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from functions.shared.destinations import Destinations
 from functions.shared.profiles.definitions import SegmentsConfig
 
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
@@ -276,6 +277,7 @@ class BeaconConfig(_Strict):
     identity: Identity = Field(default_factory=Identity)
     segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
     models: Models = Field(default_factory=Models)
+    destinations: Destinations = ()
     admin: Admin = Field(default_factory=Admin)
 
     @model_validator(mode="after")
@@ -292,6 +294,19 @@ class BeaconConfig(_Strict):
                 self.consent.identifier_salt_secret,
             ],
         )
+        segments = {s.id for s in self.segments.segments}
+        for destination in self.destinations:
+            unknown = sorted(set(destination.required_consent) - set(self.consent.categories))
+            if unknown:
+                raise ValueError(
+                    f"destination {destination.name!r}: required_consent names unknown"
+                    f" categories {', '.join(unknown)} (consent.categories)"
+                )
+            missing = sorted(set(destination.segments or ()) - segments)
+            if missing:
+                raise ValueError(
+                    f"destination {destination.name!r}: unknown segments {', '.join(missing)}"
+                )
         return self
 
     @property

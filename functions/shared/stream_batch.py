@@ -185,15 +185,33 @@ def run_whole_batch(
         logger.warning("the batch is handed back for a retry", extra={"error": str(err)})
         metrics.add_metric(name="BatchRetried", unit=MetricUnit.Count, value=1)
         return all_failed(items), None
-    retry = outcome.failed
-    if items and retry >= {i.sequence for i in items}:
-        return all_failed(items), outcome  # Powertools raises when every record failed
+    every = [i.sequence for i in items]
+    return report_failed(event, context, processor, every, outcome.failed), outcome
 
-    def check(record: KinesisStreamRecord) -> None:
-        if record.kinesis.sequence_number in retry:
-            raise RetryRecord(f"record {record.kinesis.sequence_number} must be retried")
+
+def report_failed(
+    event: dict[str, Any],
+    context: Any,
+    processor: BatchProcessor,
+    every: list[str],
+    failed: set[str],
+) -> dict[str, Any]:
+    """The partial batch response naming exactly `failed` among `every` record id
+    (Kinesis sequence numbers or SQS message ids), through Powertools' BatchProcessor."""
+    if every and failed >= set(every):
+        # Powertools raises when every record failed.
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in every]}
+
+    def check(record: Any) -> None:
+        record_id = (
+            record.kinesis.sequence_number
+            if isinstance(record, KinesisStreamRecord)
+            else record.message_id
+        )
+        if record_id in failed:
+            raise RetryRecord(f"record {record_id} must be retried")
 
     response = process_partial_response(
         event=event, record_handler=check, processor=processor, context=context
     )
-    return dict(response), outcome
+    return dict(response)

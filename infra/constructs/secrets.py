@@ -45,6 +45,18 @@ class Secrets(Construct):
             "Beacon salt for hashed identifiers and erasure suppressions",
             key,
         )
+        # A destination's credential is the user's (a Braze REST key, ...): created with
+        # a placeholder value to be replaced (docs/deploy.md), one per secret name.
+        self.destinations: dict[str, secretsmanager.Secret] = {}
+        for destination in config.destinations:
+            name = destination.secret.secret_name
+            if name not in self.destinations:
+                self.destinations[name] = self._secret(
+                    f"Destination-{destination.name}",
+                    name,
+                    f"Beacon credential of destination {destination.name!r}",
+                    key,
+                )
         self.ip_hash_salt: secretsmanager.Secret | None = None
         if config.ingest.ip_hash_salt_secret:
             self.ip_hash_salt = self._secret(
@@ -63,6 +75,8 @@ class Secrets(Construct):
             return (self.admin_key,)
         if role == "identifier_salt":
             return (self.identifier_salt,)
+        if role == "destinations":
+            return tuple(self.destinations.values())
         return (self.ip_hash_salt,) if self.ip_hash_salt is not None else ()
 
     def _secret(

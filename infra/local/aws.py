@@ -18,6 +18,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from functions.shared.config import BeaconConfig
+from functions.shared.destinations import local_secret_value
 from infra.topology import ResourceNames, Table, Topology
 
 LOCAL_REGION = "us-east-1"
@@ -122,6 +123,9 @@ def provision(
     secrets.create_secret(
         Name=config.consent.identifier_salt_secret, SecretString=os.urandom(32).hex()
     )
+    # One secret per name; destinations sharing a credential share it.
+    for name, destination in {d.secret.secret_name: d for d in config.destinations}.items():
+        secrets.create_secret(Name=name, SecretString=local_secret_value(destination))
     if config.ingest.ip_hash_salt_secret:
         secrets.create_secret(
             Name=config.ingest.ip_hash_salt_secret, SecretString=os.urandom(16).hex()

@@ -22,7 +22,7 @@ from typing import Any
 from functions.shared.observability import logger
 from infra.local.aws import LocalAws
 from infra.local.invoke import LocalFunction
-from infra.topology import KinesisSource
+from infra.topology import KinesisSource, SqsSource
 
 ACCOUNT = "000000000000"
 
@@ -277,3 +277,102 @@ def _arrival(record: dict[str, Any]) -> datetime:
     if isinstance(stamp, datetime):
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
     return datetime.fromtimestamp(float(stamp), UTC)
+
+
+class SqsQueuePoller:
+    """An SQS event-source mapping: receive up to the batch size, invoke, delete what
+    succeeded; what the function reports failed (or an error) comes back after the
+    visibility timeout, and the queue's redrive policy dead-letters it in the end."""
+
+    def __init__(
+        self,
+        aws: LocalAws,
+        function: LocalFunction,
+        source: SqsSource,
+        queue_name: str,
+        idle_sleep_s: float = 0.1,
+    ) -> None:
+        self.aws = aws
+        self.function = function
+        self.source = source
+        self.queue_name = queue_name
+        self.idle_sleep_s = idle_sleep_s
+        self.stats = PollerStats()
+        self.empty_read_started = 0.0
+        self._sqs = aws.client("sqs")
+        self._url = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        self._arn = f"arn:aws:sqs:{aws.region}:{ACCOUNT}:{queue_name}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"poll-{self.function.spec.name}-sqs", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def caught_up_since(self, moment: float) -> bool:
+        return self.empty_read_started > moment
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            messages = self._sqs.receive_message(
+                QueueUrl=self._url,
+                MaxNumberOfMessages=self.source.batch_size,
+                AttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not messages:
+                self.empty_read_started = started
+                self._stop.wait(self.idle_sleep_s)
+                continue
+            self.deliver(messages)
+
+    def deliver(self, messages: list[dict[str, Any]]) -> None:
+        self.stats.batches += 1
+        try:
+            answer = self.function.invoke(sqs_lambda_event(messages, self._arn, self.aws.region))
+            failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+        except Exception as err:
+            logger.warning(
+                "queue consumer failed",
+                extra={"function": self.function.spec.name, "error": repr(err)},
+            )
+            return  # every message comes back after its visibility timeout
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self._sqs.delete_message_batch(
+                QueueUrl=self._url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                    for n, m in enumerate(done[start : start + 10])
+                ],
+            )
+
+
+def sqs_lambda_event(
+    messages: list[dict[str, Any]], queue_arn: str, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """What Lambda delivers to an SQS consumer for these ReceiveMessage entries."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }

@@ -21,8 +21,10 @@ from functions.shared.config import BeaconConfig, load_config
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.invoke import Handler, LocalFunction
-from infra.local.pollers import KinesisShardPoller
+from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
 from infra.local.schedules import LocalSchedule
+from infra.local.sinks import PREFIX as SINKS_PREFIX
+from infra.local.sinks import Sinks
 from infra.topology import TOPOLOGY, ResourceNames, Topology
 
 DEFAULT_HOST = "127.0.0.1"
@@ -58,9 +60,12 @@ class LocalStack:
         self.functions = {
             fn.name: LocalFunction(fn, (handlers or {}).get(fn.name)) for fn in topology.functions
         }
-        self.pollers: list[KinesisShardPoller] = []
+        self.pollers: list[KinesisShardPoller | SqsQueuePoller] = []
         self.schedules: list[LocalSchedule] = []
-        self.pages: dict[str, LocalPage] = {}
+        # The demo destinations' receivers: they verify signatures and auth as the
+        # real APIs do, and keep what arrived (GET /_sink/<name>/received).
+        self.sinks = Sinks.for_destinations(self.config.destinations)
+        self.pages: dict[str, LocalPage] = {SINKS_PREFIX: self.sinks.page}
         self.aws: LocalAws | None = None
         self.port: int | None = None
         self._exit = ExitStack()
@@ -99,8 +104,6 @@ class LocalStack:
             write_keys=self.settings.write_keys,
             admin_key=self.settings.admin_key,
         )
-        self._start_pollers()
-        self._start_schedules()
         gateway = Gateway(
             [
                 BoundRoute(route, self.functions[fn.name])
@@ -111,6 +114,10 @@ class LocalStack:
         )
         self.port = gateway.start(self.settings.host, self.settings.port)
         self._exit.callback(gateway.stop)
+        # The webhook function sends to this gateway's sinks (plain http on loopback).
+        os.environ["BEACON_LOCAL_GATEWAY"] = self.url
+        self._start_pollers()
+        self._start_schedules()
 
     def _set_function_environment(self) -> None:
         # All handlers share this process, so the union of their environments is
@@ -146,6 +153,16 @@ class LocalStack:
                     poller.start()
                     self._exit.callback(poller.stop)
                     self.pollers.append(poller)
+            for sqs_source in fn.sqs_sources:
+                queue_poller = SqsQueuePoller(
+                    self.aws,
+                    self.functions[fn.name],
+                    sqs_source,
+                    self.names.queue(sqs_source.queue),
+                )
+                queue_poller.start()
+                self._exit.callback(queue_poller.stop)
+                self.pollers.append(queue_poller)
 
     def _start_schedules(self) -> None:
         for fn in self.topology.functions:

@@ -149,6 +149,7 @@ def test_secrets_come_from_the_config(beacon: Synth) -> None:
     expected = {source.write_key_secret for source in beacon.config.sources}
     expected.add(beacon.config.admin.admin_key_secret)
     expected.add(beacon.config.consent.identifier_salt_secret)
+    expected |= {d.secret.secret_name for d in beacon.config.destinations}
     assert set(secrets) == expected
     for props in secrets.values():
         assert props["GenerateSecretString"] == {"ExcludePunctuation": True, "PasswordLength": 32}

@@ -154,3 +154,20 @@ def test_models_status_reads_the_days_drift_histograms(rigs) -> None:
     assert churn["rows_scored"] == 2 and len(churn["version"]) == 16
     assert set(churn["psi"]) >= {"recency_days", "orders_365d"}
     assert all(value >= 0 for value in churn["psi"].values())
+
+
+def test_a_lost_race_is_redone_and_announces_each_activation_once(rigs) -> None:
+    from tests.integration.stream_rig import on_calls
+    from tests.integration.test_segments_step import CONFLICT
+
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records(lapsed("lapsed")))
+    rig.faults["TransactWriteItems"] = on_calls(1, lambda _r: CONFLICT)
+
+    assert score(rig, changes_event(rig)) == []  # redone within the invocation
+
+    sent = activations(sqs, queue)
+    crossings = [(a["type"], a.get("segment_id") or a.get("threshold")) for a in sent]
+    # Sent before each write attempt, with the same ids both times: one per change.
+    assert len({a["id"] for a in sent}) == len(set(crossings))
+    assert "churn_risk" in rig.profile("lapsed").state.memberships

@@ -168,18 +168,32 @@ def test_the_sweep_finds_due_profiles_with_a_query_not_a_scan(rig: SegmentsRig) 
     assert rig.sizes()["cart_abandoners"] == 0
 
 
-def test_a_lost_race_fails_only_that_profiles_records_and_the_retry_counts_once(
+CONFLICT = {
+    "Error": {"Code": "TransactionCanceledException", "Message": "version moved"},
+    "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}],
+    "ResponseMetadata": {"HTTPStatusCode": 400},
+}
+
+
+def test_a_lost_race_is_read_again_and_redone_in_the_same_invocation(rig: SegmentsRig) -> None:
+    rig.clock[0] = at(1)
+    rig.deliver_ok(rig.records(views("p1", 1) + views("p2", 1)))
+    # p1 enters a segment with this batch (a transactional write) and loses a race once.
+    rig.faults["TransactWriteItems"] = on_calls(1, lambda _r: CONFLICT)
+    rig.calls.clear()
+    rig.deliver_ok(rig.records(views("p1", 3, start=0.1) + views("p2", 2, start=0.1)))
+    assert rig.calls["TransactWriteItems"] == 2  # the lost write, and the redone one
+    assert rig.calls["BatchGetItem"] == 2  # the batch's read, and p1's again
+    assert computed(rig, "p1")["product_views_7d"] == 4
+    assert computed(rig, "p2")["product_views_7d"] == 3
+
+
+def test_a_race_lost_every_round_fails_only_that_profiles_records_and_the_retry_counts_once(
     rig: SegmentsRig,
 ) -> None:
     rig.clock[0] = at(1)
     rig.deliver_ok(rig.records(views("p1", 1) + views("p2", 1)))
-    conflict = {
-        "Error": {"Code": "TransactionCanceledException", "Message": "version moved"},
-        "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}],
-        "ResponseMetadata": {"HTTPStatusCode": 400},
-    }
-    # p1 enters a segment with this batch (a transactional write) and loses a race.
-    rig.faults["TransactWriteItems"] = on_calls(1, lambda _r: conflict)
+    rig.faults["TransactWriteItems"] = on_calls(3, lambda _r: CONFLICT)
     batch = rig.records(views("p1", 3, start=0.1) + views("p2", 2, start=0.1))
     failed = rig.deliver(batch)
     assert failed and set(failed) < set(sequences(batch))
@@ -191,6 +205,18 @@ def test_a_lost_race_fails_only_that_profiles_records_and_the_retry_counts_once(
     rig.deliver_ok(retry)
     assert computed(rig, "p1")["product_views_7d"] == 4
     assert computed(rig, "p2")["product_views_7d"] == 3
+    # p1's records came first, so the retry is the same batch (same first and last
+    # record); its counts add to the first attempt's: every event counted once.
+    assert first == 0
+    assert applied_today(rig) == 2 + 5
+
+
+def applied_today(rig: SegmentsRig) -> int:
+    from functions.shared.dal.counters import DailyCounters
+    from functions.shared.dal.dynamo import DynamoTable
+
+    counters = DailyCounters(DynamoTable(rig.names.table("counters"), rig.raw_dynamodb))
+    return counters.day_totals("segments", rig.clock[0].date().isoformat())["applied"]
 
 
 def test_throttled_reads_hand_the_whole_batch_back(rig: SegmentsRig) -> None:

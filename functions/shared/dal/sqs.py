@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError
 from functions.shared.dal.clients import client
 
 MAX_PER_CALL = 10  # SendMessageBatch's limit
+MAX_DELAY_S = 900  # DelaySeconds' limit
+MAX_VISIBILITY_S = 12 * 3600  # ChangeMessageVisibility's limit
 
 
 class QueueSender:
@@ -44,22 +46,39 @@ class QueueSender:
             self._url = str(self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"])
         return self._url
 
-    def send(self, messages: Sequence[tuple[str, bytes]]) -> list[str]:
-        """(id, body) pairs; ids must be unique within the call (SQS entry ids)."""
+    def send(
+        self, messages: Sequence[tuple[str, bytes]], delays: Mapping[str, int] | None = None
+    ) -> list[str]:
+        """(id, body) pairs, each hidden for `delays[id]` seconds (at most 900, SQS's
+        limit); ids must be unique within the call."""
         failed: list[str] = []
         for start in range(0, len(messages), MAX_PER_CALL):
-            failed += self._send_chunk(dict(messages[start : start + MAX_PER_CALL]))
+            chunk = dict(messages[start : start + MAX_PER_CALL])
+            failed += self._send_chunk(chunk, delays or {})
         return failed
 
-    def _send_chunk(self, pending: dict[str, bytes]) -> list[str]:
+    def hide(self, receipt_handle: str, seconds: int) -> None:
+        """Keep a received message invisible for `seconds` (at most 12 h) before it comes back."""
+        self.calls += 1
+        self.sqs.change_message_visibility(
+            QueueUrl=self.url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_S)),
+        )
+
+    def _send_chunk(self, pending: dict[str, bytes], delays: Mapping[str, int]) -> list[str]:
         for attempt in range(self.max_attempts):
             if not pending:
                 return []
             if attempt:
                 self.sleep(random.uniform(0, self.base_delay_s * 2**attempt))  # noqa: S311
             entries = [
-                {"Id": _entry_id(n), "MessageBody": body.decode("utf-8")}
-                for n, body in enumerate(pending.values())
+                {
+                    "Id": _entry_id(n),
+                    "MessageBody": body.decode("utf-8"),
+                    "DelaySeconds": max(0, min(delays.get(message_id, 0), MAX_DELAY_S)),
+                }
+                for n, (message_id, body) in enumerate(pending.items())
             ]
             ids = list(pending)
             self.calls += 1

@@ -1,0 +1,64 @@
+"""Webhook Lambda: SQS `activations` -> journey platforms, each destination on its own
+retry schedule; what fails for good goes to `activations-dlq` with its history.
+
+Thin: the step is built once per container (its circuit breakers and Salesforce
+token cache live as long as the container); per batch `WebhookStep.handle` does
+the work and Powertools' BatchProcessor reports the messages to deliver again.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.shared.config import load_config
+from functions.shared.dal.deliveries_store import DeliveriesStore
+from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.failed_events_store import S3FailedEventStore
+from functions.shared.dal.secrets import secret_value
+from functions.shared.dal.sqs import QueueSender
+from functions.shared.destinations import for_local_stack
+from functions.shared.observability import count_by_reason, logger, metrics, tracer
+from functions.shared.stream_batch import report_failed
+from functions.webhook.delivery import Deliverer
+from functions.webhook.settings import WebhookSettings
+from functions.webhook.step import Message, WebhookStep
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def webhook_step() -> WebhookStep:
+    settings = WebhookSettings()
+    config = load_config(settings.config_file)
+    destinations = list(config.destinations)
+    if settings.local_gateway:
+        destinations = [for_local_stack(d, settings.local_gateway) for d in destinations]
+    deliverer = Deliverer(allow_loopback_http=settings.local_gateway is not None)
+    return WebhookStep(
+        destinations=destinations,
+        deliver=deliverer.deliver,
+        secret=secret_value,
+        log=DeliveriesStore(DynamoTable(settings.deliveries_table)),
+        queue=QueueSender(settings.activations_queue),
+        dead_letters=QueueSender(settings.dead_letter_queue),
+        failed_events=S3FailedEventStore(settings.failed_events_bucket),
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = list(SQSEvent(event).records)
+    messages = [Message(r.message_id, r.body, r.receipt_handle) for r in records]
+    batch_id = records[0].message_id if records else "empty"
+    outcome = webhook_step().handle(messages, batch_id)
+    if outcome.outcomes:
+        count_by_reason("Deliveries", outcome.outcomes)
+    every = [m.message_id for m in messages]
+    return report_failed(event, context, processor, every, outcome.failed)
