@@ -151,6 +151,26 @@ def cmd_models_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from infra.dashboard import Dashboard, ReadApi
+    from infra.demo import wait_for_interrupt
+    from infra.local.gateway import Gateway
+
+    class _Clients:
+        def client(self, service: str):  # type: ignore[no-untyped-def]
+            return _aws_client(args, service)
+
+    dashboard = Dashboard(_Clients(), _names(args), ReadApi(args.endpoint, args.admin_key))
+    gateway = Gateway([], {"/": dashboard.page, "/dashboard": dashboard.page})
+    port = gateway.start("127.0.0.1", args.port)
+    print(f"Beacon dashboard on http://127.0.0.1:{port}/ (Ctrl-C stops)", flush=True)
+    try:
+        wait_for_interrupt()
+    finally:
+        gateway.stop()
+    return 0
+
+
 def cmd_dlq(args: argparse.Namespace) -> int:
     import json
 
@@ -286,6 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     replay.set_defaults(run=cmd_dlq)
     for verb in dlq_verbs.choices.values():
         _aws_arguments(verb)
+
+    dashboard = verbs.add_parser(
+        "dashboard", help="serve the dashboard against a running stack (local or deployed)"
+    )
+    dashboard.add_argument("--endpoint", default="http://127.0.0.1:8080", help="the HTTP API")
+    dashboard.add_argument("--admin-key", default="local-admin-key")
+    dashboard.add_argument("--port", type=int, default=8090)
+    _aws_arguments(dashboard)
+    dashboard.set_defaults(run=cmd_dashboard)
 
     segments = verbs.add_parser("segments", help="segment definitions and current sizes")
     segments.add_argument("--endpoint", default="http://127.0.0.1:8080")

@@ -13,6 +13,7 @@ from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig
 from infra.constructs.alarms import Alarms
 from infra.constructs.buckets import Buckets
+from infra.constructs.dashboard import OperationsDashboard
 from infra.constructs.encryption import EncryptionKey
 from infra.constructs.http_api import HttpApi
 from infra.constructs.nag import apply_nag_suppressions
@@ -45,6 +46,7 @@ class BeaconStack(Stack):
         topology.validate()
         # A model whose manifest does not match it fails the synth, not the first batch.
         scorers = load_scorers(config.models, Path(config_path).resolve().parent)
+        primaries = [s.manifest.name for s in scorers if s.manifest.role == "primary"]
         self.topology = topology
 
         key = EncryptionKey(self, "Encryption").key
@@ -89,8 +91,17 @@ class BeaconStack(Stack):
             queues=self.queues,
             queue_rows=topology.queues,
             key=key,
-            drift_models=[s.manifest.name for s in scorers if s.manifest.role == "primary"],
+            drift_models=primaries,
             drift_threshold=config.models.drift_alarm_psi,
+        )
+        self.operations = OperationsDashboard(
+            self,
+            "Operations",
+            functions=self.functions.values(),
+            dead_letter_queues=[
+                self.queues[q.dead_letter] for q in topology.queues if q.dead_letter
+            ],
+            models=primaries,
         )
         CfnOutput(
             self,

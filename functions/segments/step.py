@@ -82,6 +82,7 @@ class _Work:
     redelivered: int = 0
     retried: int = 0
     folded: int = 0  # merges folded into this profile
+    committed: bool = False  # its write went through in this invocation
 
     @property
     def state(self) -> ProfileState:
@@ -136,13 +137,21 @@ class SegmentsStep:
         `CONFLICT_ROUNDS` times, before its records are handed back to Lambda."""
         outcome = BatchOutcome()
         pending = list(items)
-        for _ in range(CONFLICT_ROUNDS):
-            outcome.conflicted = set()
-            self._update_once(pending, batch_id, outcome)
-            if not outcome.conflicted:
-                break
-            pending = [i for i in pending if i.sequence in outcome.conflicted]
-        outcome.failed |= outcome.conflicted
+        try:
+            for _ in range(CONFLICT_ROUNDS):
+                outcome.conflicted = set()
+                self._update_once(pending, batch_id, outcome)
+                if not outcome.conflicted:
+                    break
+                pending = [i for i in pending if i.sequence in outcome.conflicted]
+            outcome.failed |= outcome.conflicted
+        finally:
+            # Also when a call fails midway: what was written is counted, and the retry
+            # counts the rest (what was written comes back as redelivered).
+            self._record_counts(outcome, batch_id)
+        return outcome
+
+    def _record_counts(self, outcome: BatchOutcome, batch_id: str) -> None:
         counts = Counter(
             applied=outcome.events_applied,
             retried=outcome.retried,
@@ -156,7 +165,6 @@ class SegmentsStep:
         committed = hashlib.sha256("\n".join(sorted(outcome.committed)).encode()).hexdigest()
         day = self.clock().date().isoformat()
         self.counters.record_batch(STEP, day, f"{batch_id}#{committed[:16]}", +counts)
-        return outcome
 
     def _update_once(
         self, items: Sequence[StreamItem], batch_id: str, outcome: BatchOutcome
@@ -221,28 +229,33 @@ class SegmentsStep:
                 survivor.touched = True
                 survivor.merged_from.append(merge.loser)
                 survivor.folded += 1
+                # The loser's events of this batch are written with the survivor.
+                survivor.applied += loser.applied
+                survivor.retried += loser.retried
             loser.sequences.add(item.sequence)
             survivor.sequences |= loser.sequences
-            survivor.applied += loser.applied
             survivor.redelivered += loser.redelivered
-            survivor.retried += loser.retried
             buried[merge.loser] = (loser, survivor.stored.profile_id)
             loser.stored.merged_into = survivor.stored.profile_id  # later merges follow it
             del work[merge.loser]
 
-        pending = [
-            p
-            for w in work.values()
-            if (p := self._settle(w, now, "merge" if w.merged_from else "events", outcome))
-        ]
-        self._commit(pending, now, outcome, buried)
+        pending = []
         for w in work.values():
-            if not (w.sequences & (outcome.failed | outcome.conflicted)):
-                outcome.events_applied += w.applied
+            settled = self._settle(w, now, "merge" if w.merged_from else "events", outcome)
+            if settled is None:
+                w.committed = True  # nothing to write: as stored is as done
+            else:
+                pending.append(settled)
+        try:
+            self._commit(pending, now, outcome, buried)
+        finally:
+            for w in work.values():
+                if w.committed:
+                    outcome.events_applied += w.applied
+                    outcome.retried += w.retried
+                    outcome.merges_folded += w.folded
+                    outcome.committed |= w.sequences
                 outcome.redelivered += w.redelivered
-                outcome.retried += w.retried
-                outcome.merges_folded += w.folded
-                outcome.committed |= w.sequences
 
     def _load_following_tombstones(self, wanted: set[str]) -> dict[str, StoredProfile]:
         loaded = self.profiles.load(wanted)
@@ -360,6 +373,7 @@ class SegmentsStep:
                 outcome.failed |= p.work.sequences
                 continue
             written.add(p.work.stored.profile_id)
+            p.work.committed = True
             outcome.profiles_written += 1
             if p.record is not None:
                 outcome.changes += 1

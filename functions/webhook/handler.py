@@ -8,9 +8,11 @@ the work and Powertools' BatchProcessor reports the messages to deliver again.
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import cache
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -60,5 +62,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     outcome = webhook_step().handle(messages, batch_id)
     if outcome.outcomes:
         count_by_reason("Deliveries", outcome.outcomes)
+        settled = Counter(key.rsplit(":", 1)[1] for key in outcome.outcomes.elements())
+        failed = settled["dead_lettered"] + settled["disabled"]
+        attempted = failed + settled["delivered"] + settled["pending"]
+        # For the failure-rate alarm: failed for good, of all that were attempted.
+        metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=failed)
+        metrics.add_metric(name="DeliveriesAttempted", unit=MetricUnit.Count, value=attempted)
     every = [m.message_id for m in messages]
     return report_failed(event, context, processor, every, outcome.failed)

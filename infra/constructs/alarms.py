@@ -4,6 +4,8 @@
 - every function: throttles and errors;
 - every dead-letter queue: anything in it;
 - every model: feature drift (the largest PSI) above the configured threshold;
+- the webhook step: the share of deliveries that fail for good (dead-lettered or
+  disabled) above `webhook_failure_rate`;
 - the failed-events path is watched through ingest's own metrics.
 
 Thresholds are deliberately plain; tune them in `ALARM_SETTINGS`.
@@ -32,6 +34,7 @@ class AlarmSettings:
     iterator_age_ms: int = 60_000  # a minute behind for five minutes
     error_count: int = 5  # errors in five minutes
     evaluation_periods: int = 5
+    webhook_failure_rate: float = 0.2  # of deliveries settled in the period
 
 
 ALARM_SETTINGS = AlarmSettings()
@@ -61,7 +64,8 @@ class Alarms(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
 
         minute = Duration.minutes(1)
-        for pipeline_function in functions:
+        functions_list = list(functions)
+        for pipeline_function in functions_list:
             fn, name = pipeline_function.function, pipeline_function.row.name
             self._alarm(
                 f"{name}-errors",
@@ -96,18 +100,30 @@ class Alarms(Construct):
                     action,
                 )
         for model in sorted(drift_models):
-            drift = cloudwatch.Metric(
-                namespace="Beacon",
-                metric_name=f"FeatureDriftMax_{model}",
-                dimensions_map={"service": "scoring"},  # Powertools' service dimension
-                period=Duration.minutes(15),
-                statistic="Maximum",
-            )
+            drift = _beacon_metric(f"FeatureDriftMax_{model}", "scoring", "Maximum", 15)
             self._alarm(
                 f"drift-{model}",
                 drift,
                 drift_threshold,
                 f"Beacon model {model}: its features drifted from training (PSI)",
+                settings,
+                action,
+            )
+        if any(f.row.name == "webhook" for f in functions_list):
+            failure_rate = cloudwatch.MathExpression(
+                expression="IF(attempted > 10, failed / attempted, 0)",
+                using_metrics={
+                    "failed": _beacon_metric("DeliveriesFailed", "webhook"),
+                    "attempted": _beacon_metric("DeliveriesAttempted", "webhook"),
+                },
+                period=Duration.minutes(5),
+                label="webhook failure rate",
+            )
+            self._alarm(
+                "webhook-failure-rate",
+                failure_rate,
+                settings.webhook_failure_rate,
+                "Beacon webhook: deliveries failing for good (dead-lettered or disabled)",
                 settings,
                 action,
             )
@@ -147,3 +163,16 @@ class Alarms(Construct):
         )
         alarm.add_alarm_action(action)
         self.alarms.append(alarm)
+
+
+def _beacon_metric(
+    name: str, service: str, statistic: str = "Sum", minutes: int = 5
+) -> cloudwatch.Metric:
+    """A metric the functions publish with Powertools (namespace Beacon, `service`)."""
+    return cloudwatch.Metric(
+        namespace="Beacon",
+        metric_name=name,
+        dimensions_map={"service": service},
+        period=Duration.minutes(minutes),
+        statistic=statistic,
+    )

@@ -111,7 +111,9 @@ class Gateway:
         method = request.command
         headers = {k.lower(): v for k, v in request.headers.items()}
         for prefix, page in self.pages.items():
-            if parsed.path == prefix or parsed.path.startswith(prefix.rstrip("/") + "/"):
+            # "/" is the root page only; any other prefix also takes what is under it.
+            under = prefix != "/" and parsed.path.startswith(prefix.rstrip("/") + "/")
+            if parsed.path == prefix or under:
                 status, out_headers, out_body = page(method, request.path, headers, body)
                 _write(request, status, out_headers, out_body)
                 return

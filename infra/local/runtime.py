@@ -18,6 +18,7 @@ from types import TracebackType
 
 from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig, load_config
+from infra.dashboard import Dashboard, ReadApi
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.invoke import Handler, LocalFunction
@@ -116,6 +117,12 @@ class LocalStack:
         self._exit.callback(gateway.stop)
         # The webhook function sends to this gateway's sinks (plain http on loopback).
         os.environ["BEACON_LOCAL_GATEWAY"] = self.url
+        dashboard = Dashboard(
+            self.aws,
+            self.names,
+            ReadApi(self.url, self.settings.admin_key or self.config.admin.local_admin_key),
+        )
+        self.pages.update({"/": dashboard.page, "/dashboard": dashboard.page})
         self._start_pollers()
         self._start_schedules()
 

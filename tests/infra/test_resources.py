@@ -193,3 +193,15 @@ def test_alarms_watch_every_consumer_function_and_dead_letter_queue(beacon: Synt
     assert "KmsMasterKeyId" in topic["Properties"]
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"]
+
+
+def test_operations_dashboard_and_the_webhook_and_drift_alarms(beacon: Synth) -> None:
+    assert len(beacon.of_type("AWS::CloudWatch::Dashboard")) == 1
+    descriptions = {
+        a["Properties"]["AlarmDescription"]
+        for a in beacon.of_type("AWS::CloudWatch::Alarm").values()
+    }
+    assert "Beacon webhook: deliveries failing for good (dead-lettered or disabled)" in descriptions
+    for model in ("churn", "purchase"):
+        assert f"Beacon model {model}: its features drifted from training (PSI)" in descriptions
+    assert {f"Beacon {fn.name}: function errors" for fn in TOPOLOGY.functions} <= descriptions

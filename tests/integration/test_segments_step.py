@@ -246,3 +246,24 @@ def test_consent_from_the_stamp_reaches_the_profile(rig: SegmentsRig) -> None:
     stored = rig.profile("p1")
     assert stored is not None
     assert stored.state.consent == {"analytics": True, "marketing": True, "advertising": False}
+
+
+def test_a_crash_midway_through_the_writes_loses_no_count_and_counts_nothing_twice(
+    rig: SegmentsRig,
+) -> None:
+    rig.clock[0] = at(1)
+    crash = {
+        "Error": {"Code": "InternalServerError", "Message": "the service fell over"},
+        "ResponseMetadata": {"HTTPStatusCode": 500},
+    }
+    # Five new profiles (each enters a segment: a transactional write); the third crashes.
+    rig.faults["TransactWriteItems"] = on_calls(10, lambda _r: crash, after=2)
+    batch = rig.records([track(f"p{n}", 0.1) for n in range(5)])
+    with pytest.raises(Exception, match="InternalServerError"):
+        rig.deliver(batch)
+    assert applied_today(rig) == 2  # what was written before the crash is counted
+    rig.faults.clear()
+
+    rig.deliver_ok(batch)  # Lambda retries the whole batch
+    assert applied_today(rig) == 5
+    assert all(computed(rig, f"p{n}")["product_views_7d"] == 1 for n in range(5))

@@ -1,0 +1,81 @@
+"""The dashboard in headless Chromium: the overview and one profile's timeline render
+with the expected elements, and both are captured as screenshots.
+
+Needs the Debian `chromium` package; skipped, saying so, where it is missing.
+Screenshots go to the test's temporary folder, or to $BEACON_SCREENSHOTS if set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from .conftest import RunningStack
+from .test_consent_over_http import ADMIN, call, eventually
+from .test_segments_over_http import send
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def chromium(*args: str) -> str:
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (apt install chromium)")
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
+    )
+    return result.stdout
+
+
+def screenshot(url: str, path: Path) -> None:
+    chromium("--window-size=1280,1700", f"--screenshot={path}", url)
+    data = path.read_bytes()
+    assert data.startswith(PNG) and len(data) > 20_000, "an empty or broken screenshot"
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("BEACON_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_overview_and_profile_timeline_in_chromium(stack: RunningStack, shots: Path) -> None:
+    user = f"viewer-{uuid.uuid4().hex[:8]}"
+    send(stack, user, {"traits": {"email": f"{user}@example.org"}}, timedelta(hours=2))
+    for _ in range(4):
+        send(stack, user, {"event": "Product Viewed", "properties": {"category": "Shoes"}})
+    added = {"product_id": "sku-101", "price": 79.0, "quantity": 1}
+    send(stack, user, {"event": "Product Added", "properties": added})
+
+    def in_segment():
+        status, profile = call(stack, "GET", f"/v1/profiles/user_id:{user}", headers=ADMIN)
+        return status == 200 and "frequent_viewers" in profile.get("segments", {})
+
+    assert eventually(in_segment, timeout_s=40)
+
+    overview = chromium("--dump-dom", f"{stack.url}/")
+    for testid in ("pipeline", "segments", "deliveries"):
+        assert f'data-testid="{testid}"' in overview
+    assert "frequent_viewers" in overview and "Pipeline today" in overview
+    assert "scores-churn" in overview  # a histogram per model
+    screenshot(f"{stack.url}/", shots / "dashboard-overview.png")
+
+    page = f"{stack.url}/dashboard/profile?ref=user_id:{user}"
+    timeline = chromium("--dump-dom", page)
+    assert 'data-testid="timeline"' in timeline and 'data-testid="summary"' in timeline
+    for expected in ("Product Viewed", "Product Added", "segment.entered", "frequent_viewers"):
+        assert expected in timeline, expected
+    assert "consent" in timeline and "score" in timeline
+    screenshot(page, shots / "dashboard-profile.png")
