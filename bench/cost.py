@@ -1,12 +1,13 @@
 """Monthly AWS cost of a deployed Beacon at 10, 100 and 1,000 events/s.
 
-    python bench/cost.py [--write]
+    python bench/cost.py [--customers 40] [--write]
 
-Storage and streaming units per event are the ones `make bench` measures
-(docs/benchmarks.md: Consent, Identity, Segments); the Lambda durations are
-assumptions, written next to each figure, because a moto run on a laptop says
-nothing about Lambda milliseconds. Prices are AWS's published on-demand prices
-for us-east-1 (arm64 Lambda, DynamoDB on-demand, Kinesis provisioned, HTTP API).
+DynamoDB, Kinesis and SQS units per event are measured here, on the whole
+pipeline (`bench/pipeline.py`: the local stack, simulated shoppers over HTTP);
+the Lambda durations are assumptions, written next to each figure, because a
+moto run on a laptop says nothing about Lambda milliseconds. Prices are AWS's
+published on-demand prices for us-east-1 (arm64 Lambda, DynamoDB on-demand,
+Kinesis provisioned, HTTP API).
 `--write` rewrites docs/cost.md.
 """
 
@@ -16,8 +17,10 @@ import argparse
 import math
 import sys
 from dataclasses import dataclass
+from typing import Any
 
-from bench.harness import ROOT, command_line
+from bench.harness import ROOT, command_line, quietly
+from bench.pipeline import measure
 
 SECONDS_PER_MONTH = 730 * 3600
 RATES = (10, 100, 1000)
@@ -36,20 +39,30 @@ SQS_PER_MILLION = 0.40
 SECRET_PER_MONTH = 0.40
 LOGS_PER_GB = 0.50
 
-# --- measured per event (docs/benchmarks.md, first pass on fresh tables: an upper bound) -
-CONSENT_FORWARDED = 0.746  # share of events forwarded (Consent: 746 of 1,000)
-UNITS = {
-    # step: (DynamoDB reads/event, DynamoDB writes/event, Kinesis records out/event)
-    "consent": (0.041, 0.795, CONSENT_FORWARDED),
-    "identity": (0.539 * CONSENT_FORWARDED, 0.664 * CONSENT_FORWARDED, CONSENT_FORWARDED),
-    # Segments: 0.164 reads, 0.162 writes per resolved record (+0.10 for the size counter
-    # riding in transactions, at 2 units each); 0.15 change records per record.
-    "segments": (0.164 * CONSENT_FORWARDED, (0.162 + 0.2) * CONSENT_FORWARDED, 0.15),
-    # Scoring: one read and at most one write per change record.
-    "scoring": (0.15, 0.15, 0.0),
-}
-ACTIVATIONS_PER_EVENT = 0.05  # segment changes + score crossings reaching the queue
-DESTINATIONS = 4
+
+@dataclass(frozen=True)
+class Measured:
+    """Per event sent, over the whole pipeline (bench/pipeline.py)."""
+
+    dynamodb_reads: float
+    dynamodb_writes: float  # write units (a transactional write counts two)
+    kinesis_records: float
+    sqs_messages: float
+    forwarded: float  # share consent forwarded
+    changes: float  # profile-changes records (segments' announcements)
+
+    @classmethod
+    def from_pipeline(cls, r: dict[str, Any]) -> Measured:
+        sent, c = r["sent"], r["counts"]
+        return cls(
+            dynamodb_reads=c["dynamodb_read"] / sent,
+            dynamodb_writes=c["dynamodb_write"] / sent,
+            kinesis_records=c["kinesis_records"] / sent,
+            sqs_messages=c["sqs_messages"] / sent,
+            forwarded=r["forwarded"] / sent,
+            changes=max(c["kinesis_records"] / sent - 1 - 2 * r["forwarded"] / sent, 0.0),
+        )
+
 
 # --- assumed Lambda work (not measurable here) -----------------------------------------
 
@@ -83,12 +96,11 @@ def stream_invocations_per_s(records_per_s: float, shards: int) -> float:
     return max(shards / BATCH_WINDOW_S if records_per_s else 0, records_per_s / BATCH_SIZE)
 
 
-def monthly(rate: float) -> dict[str, float]:
+def monthly(rate: float, m: Measured) -> dict[str, float]:
     events = rate * SECONDS_PER_MONTH
     cost: dict[str, float] = {}
     cost["API Gateway HTTP API"] = events / 1e6 * HTTP_API_PER_MILLION
-    reads = sum(r for r, _, _ in UNITS.values()) * events
-    writes = sum(w for _, w, _ in UNITS.values()) * events
+    reads, writes = m.dynamodb_reads * events, m.dynamodb_writes * events
     cost["DynamoDB requests"] = (
         reads / 1e6 * DYNAMO_READ_PER_MILLION + writes / 1e6 * DYNAMO_WRITE_PER_MILLION
     )
@@ -96,22 +108,20 @@ def monthly(rate: float) -> dict[str, float]:
     cost["DynamoDB storage"] = profiles * 1.5e-6 * DYNAMO_STORAGE_PER_GB  # ~1.5 KB each
     records = {
         "events": rate,
-        "consented": rate * CONSENT_FORWARDED,
-        "resolved": rate * CONSENT_FORWARDED,
-        "profile-changes": rate * 0.15,
+        "consented": rate * m.forwarded,
+        "resolved": rate * m.forwarded,
+        "profile-changes": rate * m.changes,
     }
     shards = {s: shards_needed(s, r) for s, r in records.items()}
     cost["Kinesis shards"] = sum(shards.values()) * KINESIS_SHARD_HOUR * 730
-    cost["Kinesis PUT units"] = (
-        sum(records.values()) * SECONDS_PER_MONTH / 1e6 * (KINESIS_PUT_UNIT_PER_MILLION)
-    )
+    cost["Kinesis PUT units"] = m.kinesis_records * events / 1e6 * KINESIS_PUT_UNIT_PER_MILLION
     invocations = {
         "ingest": rate,
         "consent": stream_invocations_per_s(records["events"], shards["events"]),
         "identity": stream_invocations_per_s(records["consented"], shards["consented"]),
         "segments": stream_invocations_per_s(records["resolved"], shards["resolved"]),
         "scoring": stream_invocations_per_s(records["profile-changes"], shards["profile-changes"]),
-        "webhook": rate * ACTIVATIONS_PER_EVENT * (1 + DESTINATIONS) / 10,
+        "webhook": rate * m.sqs_messages / 10,
     }
     lambda_cost = 0.0
     for name, per_s in invocations.items():
@@ -121,7 +131,7 @@ def monthly(rate: float) -> dict[str, float]:
         lambda_cost += count / 1e6 * LAMBDA_PER_MILLION_REQUESTS + gb_s * LAMBDA_ARM_PER_GB_S
     cost["Lambda"] = lambda_cost
     # Batched: SendMessageBatch, ReceiveMessage and DeleteMessageBatch take 10 messages.
-    sqs_requests = rate * ACTIVATIONS_PER_EVENT * (1 + DESTINATIONS) * 3 / 10 * SECONDS_PER_MONTH
+    sqs_requests = m.sqs_messages * events * 3 / 10
     cost["SQS"] = sqs_requests / 1e6 * SQS_PER_MILLION
     log_gb = sum(invocations.values()) * SECONDS_PER_MONTH * 400 / 1e9  # ~400 B per invocation
     cost["CloudWatch Logs"] = log_gb * LOGS_PER_GB
@@ -129,8 +139,8 @@ def monthly(rate: float) -> dict[str, float]:
     return cost
 
 
-def document(command: str) -> str:
-    tables = {rate: monthly(rate) for rate in RATES}
+def document(command: str, m: Measured, customers: int) -> str:
+    tables = {rate: monthly(rate, m) for rate in RATES}
     items = list(tables[RATES[0]])
     header = "| | " + " | ".join(f"{r:,} events/s" for r in RATES) + " |"
     rows = [header, "|---|" + "---:|" * len(RATES)]
@@ -144,9 +154,6 @@ def document(command: str) -> str:
     assumptions = "\n".join(
         f"| {name} | {fn.memory_mb} MB | {fn.ms_per_invocation:g} ms per {fn.per} |"
         for name, fn in FUNCTIONS.items()
-    )
-    units = "\n".join(
-        f"| {step} | {r:.3f} | {w:.3f} | {k:.3f} |" for step, (r, w, k) in UNITS.items()
     )
     return f"""# What Beacon costs to run
 
@@ -165,17 +172,22 @@ for spiky or small traffic.
 
 ## Measured units per event
 
-From `make bench` (docs/benchmarks.md), first pass on fresh tables: every person
-new, so these are upper bounds for a shop with returning customers.
+Measured by this script on the whole pipeline (`bench/pipeline.py`: the local
+stack, {customers} simulated shoppers over HTTP, every step drained), per event
+sent:
 
-| step | DynamoDB reads/event | DynamoDB writes/event | Kinesis records out/event |
-|---|---:|---:|---:|
-{units}
+| unit | per event |
+|---|---:|
+| DynamoDB items read | {m.dynamodb_reads:.2f} |
+| DynamoDB write units (a transactional write is two) | {m.dynamodb_writes:.2f} |
+| Kinesis records written | {m.kinesis_records:.2f} |
+| SQS messages sent | {m.sqs_messages:.2f} |
+| share forwarded by consent | {m.forwarded:.0%} |
 
-Identity and segments see only what consent forwards ({CONSENT_FORWARDED:.0%} of events in
-the benchmark); segments' writes include the segment-size counters, which ride
-in a transaction with the membership change (two units). Profile items stay
-under 1 KB (average 0.6 KB), so a write is one unit.
+The simulated shop is young (almost every person new), so these are upper
+bounds: returning customers write less (identity and consent write only what
+changes). Profile items stay under 1 KB (docs/benchmarks.md, Segments), so a
+write is one unit.
 
 ## Assumptions (not measurable on moto)
 
@@ -185,8 +197,8 @@ under 1 KB (average 0.6 KB), so a write is one unit.
 
 Stream consumers are invoked once per shard per second (the batching window)
 until a batch of 200 fills. Shards grow when a stream passes 70 % of 1,000
-records/s per shard. Activations: {ACTIVATIONS_PER_EVENT} per event, fanned out
-to {DESTINATIONS} destinations, three SQS requests per 10 messages (batched send, receive, delete).
+records/s per shard. SQS: three requests per 10 messages (batched send,
+receive, delete).
 CloudWatch Logs: about 400 bytes per invocation (Powertools' structured lines).
 Not included: data transfer out to the journey platforms, X-Ray traces beyond the
 free tier, and the CloudWatch dashboard ($3) and alarms ($0.10 each).
@@ -195,9 +207,11 @@ free tier, and the CloudWatch dashboard ($3) and alarms ($0.10 each).
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--customers", type=int, default=40)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
-    text = document(command_line("cost.py", argv))
+    results = quietly(lambda: measure(args.customers))
+    text = document(command_line("cost.py", argv), Measured.from_pipeline(results), args.customers)
     print(text)
     if args.write:
         (ROOT / "docs" / "cost.md").write_text(text, encoding="utf-8")
