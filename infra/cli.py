@@ -75,7 +75,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from infra.demo import run_demo
 
     return run_demo(
-        _local_settings(args), customers=args.customers, seed=args.seed, exit_after=args.exit
+        _local_settings(args),
+        customers=args.customers,
+        seed=args.seed,
+        exit_after=args.exit,
+        days=args.days,
     )
 
 
@@ -83,7 +87,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from infra.simulator import Simulator
 
     report = Simulator(args.endpoint, args.write_key, args.server_write_key, seed=args.seed).run(
-        customers=args.customers, bad_requests=not args.no_bad_requests
+        customers=args.customers, bad_requests=not args.no_bad_requests, days=args.days
     )
     print(
         f"sent {report.units_sent} events in {report.requests} requests; answers "
@@ -254,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     _stack_arguments(demo)
     demo.add_argument("--customers", type=int, default=40)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--days", type=int, default=None, help="journeys over days (see simulate)")
     demo.add_argument(
         "--exit", action="store_true", help="stop after the summary (status 1 if the ledger is off)"
     )
@@ -266,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--customers", type=int, default=40)
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--no-bad-requests", action="store_true")
+    simulate.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="send each shopper's whole journey over this many days (compressed: dated "
+        "in the past, sent now); without it, one visit each",
+    )
     simulate.set_defaults(run=cmd_simulate)
 
     _admin_verb(verbs, "profile", "one profile as JSON (read API)", "GET")

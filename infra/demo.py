@@ -98,7 +98,13 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
     return "\n".join(lines)
 
 
-def run_demo(settings: LocalSettings, customers: int, seed: int, exit_after: bool) -> int:
+def run_demo(
+    settings: LocalSettings,
+    customers: int,
+    seed: int,
+    exit_after: bool,
+    days: int | None = None,
+) -> int:
     with LocalStack(settings) as stack:
         print(
             f"Beacon local stack on {stack.url} (AWS on moto at {stack.aws.endpoint})",  # type: ignore[union-attr]
@@ -112,7 +118,7 @@ def run_demo(settings: LocalSettings, customers: int, seed: int, exit_after: boo
             stack.url, keys[web.name], keys[others[0].name] if others else None, seed=seed
         )
         print(f"Sending simulated traffic for {customers} shoppers ...", flush=True)
-        report = simulator.run(customers=customers)
+        report = simulator.run(customers=customers, days=days)
         if not stack.wait_until_drained(timeout_s=180):
             print("WARNING: the pipeline had not drained after 180 s", flush=True)
         assert stack.aws is not None

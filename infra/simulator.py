@@ -25,16 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-PRODUCTS = [
-    ("sku-100", "Trail Running Shoes", "Shoes", 129.0),
-    ("sku-101", "Merino Base Layer", "Apparel", 79.0),
-    ("sku-102", "Ultralight Tent", "Camping", 449.0),
-    ("sku-103", "Headlamp 400lm", "Accessories", 39.0),
-    ("sku-104", "Down Jacket", "Apparel", 289.0),
-    ("sku-105", "Trekking Poles", "Accessories", 99.0),
-    ("sku-106", "Water Filter", "Camping", 59.0),
-]
-FIRST_NAMES = ["Ana", "Ben", "Chloé", "Dev", "Eva", "Femi", "Gus", "Hana", "Ivo", "Jun"]
+from infra.journeys import FIRST_NAMES, PRODUCTS, generate_journeys
+
+JOURNEY_BATCH = 50  # events per /v1/batch request, as analytics-python flushes
 TP2_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 
 
@@ -93,16 +86,63 @@ class Simulator:
 
     # --- scenario ------------------------------------------------------------
 
-    def run(self, customers: int = 20, bad_requests: bool = True) -> SimulationReport:
-        for n in range(customers):
-            shopper = self._shopper(n)
-            if self.random.random() < 0.35:
-                self._snowplow_visit(shopper)
-            else:
-                self._segment_visit(shopper)
+    def run(
+        self, customers: int = 20, bad_requests: bool = True, days: int | None = None
+    ) -> SimulationReport:
+        """One visit per shopper (the quick demo), or with `days` each shopper's whole
+        journey over that many days, compressed: sent now, dated when it happened."""
+        if days:
+            self._journeys(customers, days)
+        else:
+            for n in range(customers):
+                shopper = self._shopper(n)
+                if self.random.random() < 0.35:
+                    self._snowplow_visit(shopper)
+                else:
+                    self._segment_visit(shopper)
         if bad_requests:
             self._bad_requests()
         return self.report
+
+    # --- journeys over days ---------------------------------------------------
+
+    def _journeys(self, customers: int, days: int) -> None:
+        """`infra/journeys.py`'s shoppers (loyal, occasional, browsers, bargain hunters,
+        churners who fade away) over `days` days ending now. Each event keeps its own
+        `timestamp` and the batch carries `sentAt` = now, so ingest's clock-skew rule
+        dates it in the past: weeks of behaviour arrive in minutes, in order. Browser
+        events go as analytics.js batches with the shopper's consent; orders come from
+        the shop's backend (server key, user id only); one shopper in four also browses
+        on a second device after logging in (identity merges them by user id)."""
+        now = datetime.now(UTC)
+        seed = self.random.getrandbits(32)
+        for n, journey in enumerate(
+            generate_journeys(customers, days, seed, now - timedelta(days=days))
+        ):
+            shopper = {**self._shopper(n), "anonymous_id": journey.anonymous_id}
+            second_device = (
+                str(uuid.UUID(int=self.random.getrandbits(128)))
+                if self.random.random() < 0.25
+                else None
+            )
+            browser: list[dict[str, Any]] = []
+            server: list[dict[str, Any]] = []
+            for event in journey.events:
+                if "anonymousId" not in event:
+                    server.append(event)
+                    continue
+                if second_device and event.get("userId") and self.random.random() < 0.4:
+                    event = {**event, "anonymousId": second_device}
+                browser.append(self._with_consent(event, shopper))
+            self._send_batches(browser, self.write_key, now)
+            self._send_batches(server, self.server_write_key, now)
+
+    def _send_batches(self, items: list[dict[str, Any]], key: str, now: datetime) -> None:
+        sent_at = now.isoformat().replace("+00:00", "Z")
+        for start in range(0, len(items), JOURNEY_BATCH):
+            chunk = items[start : start + JOURNEY_BATCH]
+            body = {"batch": chunk, "sentAt": sent_at, "writeKey": key}
+            self._post_segment("/v1/batch", body, "application/json", units=len(chunk))
 
     def _shopper(self, n: int) -> dict[str, Any]:
         name = self.random.choice(FIRST_NAMES)

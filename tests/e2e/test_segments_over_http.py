@@ -105,3 +105,21 @@ def test_frequent_viewers_lifecycle_and_lapsed_big_spenders(stack):
     sizes = {s["id"]: s["size"] for s in listing["segments"]}
     assert status == 200 and sizes["frequent_viewers"] >= 1 and sizes["stage_retention"] >= 1
     assert call(stack, "GET", "/v1/segments")[0] == 401
+
+
+def test_simulated_journeys_over_weeks_arrive_dated_and_fill_segments(stack):
+    from infra.simulator import Simulator
+
+    report = Simulator(stack.url, "local-write-key", "local-server-write-key", seed=3).run(
+        customers=8, bad_requests=False, days=45
+    )
+    assert report.units_sent > 50 and set(report.statuses) == {200}
+
+    def sized():
+        status, listing = call(stack, "GET", "/v1/segments", headers=ADMIN)
+        sizes = {s["id"]: s["size"] for s in listing["segments"]}
+        return (
+            sizes if status == 200 and sizes["stage_purchase"] + sizes["stage_retention"] else None
+        )
+
+    assert eventually(sized, timeout_s=60), "weeks of orders reached no purchase stage"
