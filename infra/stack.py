@@ -126,27 +126,19 @@ class BeaconStack(Stack):
             value=config.admin.admin_key_secret,
             description="Secrets Manager name of the admin key",
         )
-        for name, bucket in self.buckets.items():
+        # Physical names: what the operator commands (`beacon dlq`, `beacon models
+        # status`, `beacon dashboard`) take as --name kind:logical=<this>.
+        physical = [
+            *(("bucket", n, b.bucket_name) for n, b in self.buckets.items()),
+            *(("queue", n, q.queue_name) for n, q in self.queues.items()),
+            *(("table", n, t.table_name) for n, t in self.tables.items()),
+        ]
+        for kind, name, value in physical:
             CfnOutput(
                 self,
-                f"Bucket{output_id(name)}",
-                value=bucket.bucket_name,
-                description=f"S3 bucket {name!r}",
-            )
-        # What the operator commands (`beacon dlq`, `beacon models status`) take as --name.
-        for name, queue in self.queues.items():
-            CfnOutput(
-                self,
-                f"Queue{output_id(name)}",
-                value=queue.queue_name,
-                description=f"--name queue:{name}=<this>",
-            )
-        for name, table in self.tables.items():
-            CfnOutput(
-                self,
-                f"Table{output_id(name)}",
-                value=table.table_name,
-                description=f"--name table:{name}=<this>",
+                f"{kind.capitalize()}{output_id(name)}",
+                value=value,
+                description=f"{kind} {name!r}: --name {kind}:{name}=<this>",
             )
 
         apply_nag_suppressions(

@@ -41,7 +41,36 @@ class PollerStats:
     retries: int = 0
 
 
-class KinesisShardPoller:
+class _Poller:
+    """A polling thread that invokes one function; stop() ends it, and
+    `caught_up_since` tells the local stack when its source has been drained."""
+
+    function: LocalFunction
+    _stop: threading.Event
+    _thread: threading.Thread | None
+    empty_read_started: float  # monotonic start of the last read that found nothing
+
+    def _thread_name(self) -> str:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self._thread_name(), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def caught_up_since(self, moment: float) -> bool:
+        """True if a read that began after `moment` found the source empty."""
+        return self.empty_read_started > moment
+
+
+class KinesisShardPoller(_Poller):
     def __init__(
         self,
         aws: LocalAws,
@@ -67,22 +96,8 @@ class KinesisShardPoller:
         self._stream_arn = f"arn:aws:kinesis:{aws.region}:{ACCOUNT}:stream/{stream_name}"
         self.empty_read_started = 0.0  # monotonic start of the last read that found nothing
 
-    # --- lifecycle -----------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"poll-{self.function.spec.name}-{self.shard_id}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def caught_up_since(self, moment: float) -> bool:
-        """True if a read that began after `moment` found the shard empty."""
-        return self.empty_read_started > moment
+    def _thread_name(self) -> str:
+        return f"poll-{self.function.spec.name}-{self.shard_id}"
 
     def _run(self) -> None:
         iterator = self._kinesis.get_shard_iterator(
@@ -279,7 +294,7 @@ def _arrival(record: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(float(stamp), UTC)
 
 
-class SqsQueuePoller:
+class SqsQueuePoller(_Poller):
     """An SQS event-source mapping: receive up to the batch size, invoke, delete what
     succeeded; what the function reports failed (or an error) comes back after the
     visibility timeout, and the queue's redrive policy dead-letters it in the end."""
@@ -305,19 +320,8 @@ class SqsQueuePoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"poll-{self.function.spec.name}-sqs", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def caught_up_since(self, moment: float) -> bool:
-        return self.empty_read_started > moment
+    def _thread_name(self) -> str:
+        return f"poll-{self.function.spec.name}-sqs"
 
     def _run(self) -> None:
         while not self._stop.is_set():
