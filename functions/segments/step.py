@@ -4,12 +4,15 @@ Per Kinesis batch of `resolved`:
   1. decode; what cannot be read goes to failed events with its reason;
   2. read every touched profile once (one BatchGetItem per 100; a second only
      to follow tombstones of merged-away profiles);
-  3. apply each profile's events in event-time order, skipping what it applied
-     before (replays, a client's retried messageId: see profiles/aggregates.py),
-     then fold merged-away profiles into their survivors exactly once;
+  3. fold merged-away profiles into their survivors exactly once, then apply
+     each profile's events in event-time order (a loser's go to its survivor),
+     skipping what it applied before (replays, a client's retried messageId:
+     see profiles/aggregates.py);
   4. evaluate every segment, work out when time alone will change a membership
      (the sweep's due time), and announce what changed on `profile-changes`;
-  5. write each profile once, conditional on the version read.
+  5. write each profile once, conditional on the version read; a survivor's
+     write buries the profiles folded into it in the same transaction, so
+     events a loser takes meanwhile make the merge be redone, never lost.
 
 The change records go out *before* the profile writes, so a crash between the
 two re-sends them on the retry instead of losing them; a write that then loses
@@ -58,7 +61,7 @@ from functions.shared.profiles.aggregates import (
 )
 from functions.shared.profiles.definitions import SegmentsConfig
 from functions.shared.profiles.evaluate import CompiledSegments, activation
-from functions.shared.profiles.stored import ProfilesPort, StoredProfile
+from functions.shared.profiles.stored import Burial, ProfilesPort, StoredProfile
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
 from functions.shared.stream_batch import StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
@@ -200,16 +203,6 @@ class SegmentsStep:
                 work[live] = _Work(stored, self._view(stored.state, now))
             return work[live]
 
-        for item, record in events:
-            target = working(record.profile_id)
-            target.incoming.append(Incoming(record.event, _position(item)))
-            target.sequences.add(item.sequence)
-        for target in work.values():
-            result = apply_events(target.state, target.incoming, self.config, now)
-            target.applied = result.applied
-            target.redelivered, target.retried = result.redelivered, result.retried
-            target.touched = result.applied > 0
-
         buried: dict[str, tuple[_Work, str]] = {}  # loser id -> (its work, survivor id)
         for item, merge in merges:
             survivor = working(merge.survivor)
@@ -229,15 +222,24 @@ class SegmentsStep:
                 survivor.touched = True
                 survivor.merged_from.append(merge.loser)
                 survivor.folded += 1
-                # The loser's events of this batch are written with the survivor.
-                survivor.applied += loser.applied
-                survivor.retried += loser.retried
             loser.sequences.add(item.sequence)
             survivor.sequences |= loser.sequences
-            survivor.redelivered += loser.redelivered
             buried[merge.loser] = (loser, survivor.stored.profile_id)
-            loser.stored.merged_into = survivor.stored.profile_id  # later merges follow it
+            loser.stored.merged_into = survivor.stored.profile_id  # its events follow it
             del work[merge.loser]
+
+        # Events after the merges: the loser's events of this batch go to the survivor,
+        # whose message-id memory then holds both sides' (a copy of one event on each
+        # side of a merge, a client's retry or a redone batch, applies once).
+        for item, record in events:
+            target = working(record.profile_id)
+            target.incoming.append(Incoming(record.event, _position(item)))
+            target.sequences.add(item.sequence)
+        for target in work.values():
+            result = apply_events(target.state, target.incoming, self.config, now)
+            target.applied = result.applied
+            target.redelivered, target.retried = result.redelivered, result.retried
+            target.touched = target.touched or result.applied > 0
 
         pending = []
         for w in work.values():
@@ -356,14 +358,23 @@ class SegmentsStep:
         ]
         refused_positions = set(self.changes.put(records)) if records else set()
         refused = {id(announced[i].work) for i in refused_positions}
-        written: set[str] = set()
+        # Each survivor's write buries the profiles folded into it, in one transaction.
+        burials: dict[str, list[Burial]] = {}
+        for loser, survivor_id in buried.values():
+            memberships = {s: -1 for s in loser.state.memberships}
+            burials.setdefault(survivor_id, []).append(Burial(loser.stored, memberships))
         for p in pending:
+            folded = burials.pop(p.work.stored.profile_id, [])
             if id(p.work) in refused:
                 outcome.failed |= p.work.sequences
                 continue
             try:
                 self.profiles.save(
-                    p.work.stored, due_at=p.due_at, at=now, size_changes=p.size_changes
+                    p.work.stored,
+                    due_at=p.due_at,
+                    at=now,
+                    size_changes=p.size_changes,
+                    buried=folded,
                 )
             except self.conflict:
                 outcome.conflicts += 1
@@ -372,23 +383,22 @@ class SegmentsStep:
             except self.refused:
                 outcome.failed |= p.work.sequences
                 continue
-            written.add(p.work.stored.profile_id)
             p.work.committed = True
             outcome.profiles_written += 1
             if p.record is not None:
                 outcome.changes += 1
                 outcome.segment_changes.update(s.type for s in p.record.segments)
-        for loser, survivor_id in buried.values():
-            if survivor_id not in written:
-                continue  # its survivor's write failed: the merge is retried whole
-            memberships = Counter({s: -1 for s in loser.state.memberships})
-            try:
-                self.profiles.bury(loser.stored, survivor_id, now, size_changes=memberships)
-            except self.conflict:
-                outcome.conflicts += 1
-                outcome.conflicted |= loser.sequences
-            except self.refused:
-                outcome.failed |= loser.sequences
+        # A survivor with nothing to write held the fold already (an older merge
+        # whose burial did not happen): the tombstone goes on its own.
+        for survivor_id, losers in burials.items():
+            for burial in losers:
+                try:
+                    self.profiles.bury(burial.loser, survivor_id, now, burial.size_changes)
+                except self.conflict:
+                    outcome.conflicts += 1
+                    outcome.conflicted |= buried[burial.loser.profile_id][0].sequences
+                except self.refused:
+                    outcome.failed |= buried[burial.loser.profile_id][0].sequences
 
 
 def _live_id(loaded: Mapping[str, StoredProfile], profile_id: str) -> str:

@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 from functions.segments.step import SegmentsStep
+from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.profiles_store import ProfilesStore
+from functions.shared.profiles.aggregates import Incoming, apply_events
 from functions.shared.stream_batch import MALFORMED
 from tests.integration.segments_rig import (
     SegmentsRig,
@@ -237,6 +240,43 @@ def test_a_malformed_record_goes_to_failed_events_and_the_rest_applies(rig: Segm
         for o in rig.s3.list_objects_v2(Bucket=rig.names.bucket("failed-events"))["Contents"]
     ]
     assert any(f"reason={MALFORMED}" in k for k in keys)
+
+
+def test_one_event_on_both_sides_of_a_merge_in_one_batch_is_applied_once(
+    rig: SegmentsRig,
+) -> None:
+    # A client's retry (or a redone upstream batch) resolved once before the merge,
+    # to the loser, and once after it, to the survivor, in the batch with the merge.
+    rig.clock[0] = at(2)
+    rig.deliver_ok(rig.records([track("b", 0.5, message_id="once")]))
+    rig.deliver_ok(rig.records([merged("a", "b", 1), track("a", 0.5, message_id="once")]))
+    assert computed(rig, "a")["product_views_7d"] == 1
+    survivor = rig.profile("a")
+    assert survivor is not None and survivor.state.events_applied == 1
+
+
+def test_an_event_the_loser_takes_while_it_is_being_folded_is_not_left_behind(
+    rig: SegmentsRig,
+) -> None:
+    rig.clock[0] = at(2)
+    rig.deliver_ok(rig.records(views("a", 2)))
+    rig.deliver_ok(rig.records(views("b", 3)))
+    store = ProfilesStore(DynamoTable(rig.names.table("profiles"), rig.raw_dynamodb))
+
+    def loser_takes_a_view(_request: dict[str, Any]) -> None:
+        # The loser's shard is processed by another invocation at the same moment:
+        # it applies a view to "b" after this one read "b" and before it writes.
+        del rig.faults["TransactWriteItems"]
+        loser = store.load(["b"])["b"]
+        apply_events(loser.state, [Incoming(track("b", 1.5).event)], rig_config(), rig.clock[0])
+        store.save(loser, due_at=None, at=rig.clock[0])
+
+    rig.faults["TransactWriteItems"] = loser_takes_a_view
+    rig.deliver_ok(rig.records([merged("a", "b", 1)]))
+    # The fold and the tombstone are one transaction: it failed, and the merge was
+    # redone from what "b" holds now.
+    assert computed(rig, "a")["product_views_7d"] == 6
+    assert rig.item("b")["merged_into"] == "a" and "state" not in rig.item("b")
 
 
 def test_consent_from_the_stamp_reaches_the_profile(rig: SegmentsRig) -> None:

@@ -9,6 +9,7 @@ Profile item (`pk = profile#<id>`, `sk = profile`):
                  sparse, keys-only `sweep` index lists exactly the profiles due
 Tombstone: `merged_into` and `expires_at` (TTL): a late event for the loser
 finds where to go; the item disappears once the stream's retention has passed.
+It is written in the same transaction as the survivor that folded the loser in.
 Segment sizes (`pk = segment-sizes`, `sk = shard#<n>`): one counter per segment
 per shard, changed in the same transaction as the membership it counts, so a
 size is exact and a retried write cannot count twice.
@@ -18,14 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.shared.dal.dynamo import DynamoTable, Update
 from functions.shared.profiles.aggregates import ProfileState
 from functions.shared.profiles.codec import decode_state, encode_state
-from functions.shared.profiles.stored import StoredProfile
+from functions.shared.profiles.stored import Burial, StoredProfile
 
 SWEEP_INDEX = "sweep"
 SWEEP_SHARDS = 8  # index partitions the sweep reads; spreads a busy minute's writes
@@ -94,10 +96,14 @@ class ProfilesStore:
         due_at: datetime | None,
         at: datetime,
         size_changes: Mapping[str, int] | None = None,
+        buried: Sequence[Burial] = (),
     ) -> None:
         """Write the state over the version that was read (ConditionFailed if it moved on).
 
-        With `size_changes` the segment counters change in the same transaction.
+        With `size_changes` the segment counters change in the same transaction,
+        and with `buried` the folded profiles become tombstones in it: a loser that
+        took events since it was read fails the whole write, so the merge is redone
+        from what it holds now instead of leaving those events behind.
         Scores are the scoring step's, and are only written when it saves.
         """
         names = {"#st": "state", "#v": "version", "#u": "updated_at", "#sc": "scores"}
@@ -125,12 +131,19 @@ class ProfilesStore:
             values=values,
             condition=_version_condition(profile, values),
         )
-        deltas = {k: v for k, v in (size_changes or {}).items() if v}
-        if deltas:
-            self.table.transact_update([update, self._size_update(profile.profile_id, deltas)])
+        tombstones = [self._tombstone(b.loser, profile.profile_id, at) for b in buried]
+        sizes = self._size_updates(
+            [(profile.profile_id, size_changes or {})]
+            + [(b.loser.profile_id, b.size_changes) for b in buried]
+        )
+        if tombstones or sizes:
+            self.table.transact_update([update, *tombstones, *sizes])
         else:
             self.table.update(update)
         profile.version += 1
+        for burial in buried:
+            burial.loser.version += 1
+            burial.loser.merged_into = profile.profile_id
 
     def bury(
         self,
@@ -139,7 +152,18 @@ class ProfilesStore:
         at: datetime,
         size_changes: Mapping[str, int] | None = None,
     ) -> None:
-        """Replace a folded profile by a tombstone pointing at its survivor."""
+        """Replace a folded profile by a tombstone pointing at its survivor (on its own:
+        for a survivor that holds the fold already and has nothing to write)."""
+        update = self._tombstone(loser, survivor_id, at)
+        sizes = self._size_updates([(loser.profile_id, size_changes or {})])
+        if sizes:
+            self.table.transact_update([update, *sizes])
+        else:
+            self.table.update(update)
+        loser.version += 1
+        loser.merged_into = survivor_id
+
+    def _tombstone(self, loser: StoredProfile, survivor_id: str, at: datetime) -> Update:
         names = {"#st": "state", "#sc": "scores", "#v": "version", "#m": "merged_into"}
         names |= {"#x": "expires_at", "#ss": "sweep_shard", "#sd": "sweep_due_at"}
         values: dict[str, Any] = {
@@ -147,20 +171,13 @@ class ProfilesStore:
             ":m": survivor_id,
             ":x": int((at + TOMBSTONE_TTL).timestamp()),
         }
-        update = Update(
+        return Update(
             key=profile_key(loser.profile_id),
             expression="SET #v = :v, #m = :m, #x = :x REMOVE #st, #sc, #ss, #sd",
             names=names,
             values=values,
             condition=_version_condition(loser, values),
         )
-        deltas = {k: v for k, v in (size_changes or {}).items() if v}
-        if deltas:
-            self.table.transact_update([update, self._size_update(loser.profile_id, deltas)])
-        else:
-            self.table.update(update)
-        loser.version += 1
-        loser.merged_into = survivor_id
 
     def save_scores(self, profile: StoredProfile, at: datetime) -> None:
         """Scores only, over the version read (the scoring step, when no segment moved)."""
@@ -187,15 +204,26 @@ class ProfilesStore:
         self.table.batch_write(deletes=[{"pk": str(i["pk"]), "sk": str(i["sk"])} for i in present])
         return len(present)
 
-    def _size_update(self, profile_id: str, deltas: Mapping[str, int]) -> Update:
-        names = {f"#n{i}": f"n_{segment}" for i, segment in enumerate(sorted(deltas))}
-        values = {f":n{i}": deltas[segment] for i, segment in enumerate(sorted(deltas))}
-        return Update(
-            key={"pk": "segment-sizes", "sk": f"shard#{_shard(profile_id, SIZE_SHARDS)}"},
-            expression="ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(deltas))),
-            names=names,
-            values=values,
-        )
+    def _size_updates(self, changes: Sequence[tuple[str, Mapping[str, int]]]) -> list[Update]:
+        """One ADD per counter shard the profiles' size changes fall in (a transaction
+        may name an item only once)."""
+        by_shard: dict[int, Counter[str]] = {}
+        for profile_id, deltas in changes:
+            by_shard.setdefault(_shard(profile_id, SIZE_SHARDS), Counter()).update(deltas)
+        updates = []
+        for shard, deltas in sorted(by_shard.items()):
+            segments = sorted(s for s, n in deltas.items() if n)
+            if not segments:
+                continue
+            updates.append(
+                Update(
+                    key={"pk": "segment-sizes", "sk": f"shard#{shard}"},
+                    expression="ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(segments))),
+                    names={f"#n{i}": f"n_{segment}" for i, segment in enumerate(segments)},
+                    values={f":n{i}": deltas[segment] for i, segment in enumerate(segments)},
+                )
+            )
+        return updates
 
 
 def _version_condition(profile: StoredProfile, values: dict[str, Any]) -> str:

@@ -145,6 +145,9 @@ class ProfileState:
     last_seen: datetime | None = None
     memberships: dict[str, Membership] = field(default_factory=dict)
     applied: Applied = field(default_factory=Applied)
+    # Events this profile (with what was folded into it) has applied, lifetime:
+    # written with the aggregates, so it is the exact count a ledger can sum.
+    events_applied: int = 0
     folded_merges: dict[str, int] = field(default_factory=dict)  # merge id -> when (s)
     # Consent in force as of the newest event (the consent step's stamp), for
     # conditions and for the destinations' own checks.
@@ -220,6 +223,7 @@ def apply_events(
             continue
         state.applied.recent[digest] = _epoch(record.event.received_at)
         fresh.append(record)
+    state.events_applied += len(fresh)
     for record in sorted(fresh, key=lambda r: r.event.timestamp):
         _apply(state, record.event, config, now)
         pos = record.position
@@ -438,6 +442,7 @@ def fold(
             survivor.traits[key] = value
             survivor.trait_times[key] = at
     survivor.first_seen = _min(survivor.first_seen, loser.first_seen)
+    survivor.events_applied += loser.events_applied
     if _newer(loser.user_id_at, survivor.user_id_at):
         survivor.user_id, survivor.user_id_at = loser.user_id, loser.user_id_at
     if _newer(loser.consent_at, survivor.consent_at):

@@ -6,7 +6,7 @@ Logic (the segments and scoring steps, the read API) depends on this port;
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,6 +27,15 @@ class StoredProfile:
         return self.version > 0
 
 
+@dataclass(frozen=True)
+class Burial:
+    """A profile folded into the one being saved: its tombstone goes in the same
+    write, with the segment sizes its memberships leave."""
+
+    loser: StoredProfile
+    size_changes: Mapping[str, int]
+
+
 class ProfilesPort(Protocol):
     def load(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]:
         """Every stored profile or tombstone among `profile_ids`, in batched reads."""
@@ -43,8 +52,13 @@ class ProfilesPort(Protocol):
         due_at: datetime | None,
         at: datetime,
         size_changes: Mapping[str, int] | None = None,
+        buried: Sequence[Burial] = (),
     ) -> None:
-        """State, scores and due time over the version read; raises if it moved on."""
+        """State, scores and due time over the version read; raises if it moved on.
+
+        With `buried`, those profiles become tombstones pointing here in the same
+        transaction, each over the version read too: a fold and its burial happen
+        together or not at all."""
         ...
 
     def save_scores(self, profile: StoredProfile, at: datetime) -> None:

@@ -324,6 +324,7 @@ def test_any_mix_of_redeliveries_counts_each_message_once(picks):
     for n, i in enumerate(picks):
         apply_events(state, [Incoming(pool[i], Position("s", 1000 + n))], CONFIG, hours(12))
     assert values(state, hours(12))["orders_total"] == len(set(picks))
+    assert state.events_applied == len(set(picks))
 
 
 # ---------------------------------------------------------------- merges
@@ -352,6 +353,7 @@ def test_fold_combines_aggregates():
     assert sorted(got["viewed_categories"]) == ["c0", "c10"]
     assert [i["product_id"] for i in got["cart"]["items"]] == ["p10"]  # the newer cart
     assert survivor.traits["plan"] == "pro"  # the newer write
+    assert survivor.events_applied == 8  # the ledger's count: four events each
 
 
 def test_fold_is_idempotent_per_merge_id():
