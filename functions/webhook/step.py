@@ -207,6 +207,11 @@ class WebhookStep:
         )
         outcome.failed |= {src for t, src, _ in sends if t.message_id in unsent}
         outcome.failed |= {src for d, src in letters if d.task.message_id in unsent}
+        for item in due:
+            if item.task.message_id in unsent:
+                # Its retry or dead letter is not queued: the source message comes again,
+                # and the log must not call the task settled (a dead letter would be lost).
+                item.record.outcome = "pending"
         self.log.save([*logged, *(item.record for item in due)])
         return outcome
 

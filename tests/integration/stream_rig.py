@@ -151,14 +151,17 @@ class StreamRig:
         return self._fault(f"kinesis:{model.name}", params)
 
     def _fault(self, name: str, params: dict[str, Any]) -> Any:
-        fault = self.faults.get(name)
-        if fault is None:
-            return None
-        answer = fault(json.loads(params["body"]))
-        if answer is None:
-            return None
-        status = 400 if "Error" in answer else 200  # an error answer raises a ClientError
-        return SimpleNamespace(status_code=status, headers={}), answer
+        return answer_with(self.faults.get(name), params)
+
+
+def answer_with(fault: Fault | None, params: dict[str, Any]) -> Any:
+    """What a before-call hook returns: None lets the call reach moto; otherwise the
+    fault's answer as botocore's (response, parsed) pair."""
+    answer = None if fault is None else fault(json.loads(params["body"]))
+    if answer is None:
+        return None
+    status = 400 if "Error" in answer else 200  # an error answer raises a ClientError
+    return SimpleNamespace(status_code=status, headers={}), answer
 
 
 def _drop_caches(step: CachedStep[Any]) -> None:
@@ -225,3 +228,32 @@ def refuse_records(times: int) -> Fault:
             "Records": [refused for _ in request["Records"]],
         },
     )
+
+
+# --- any other client ----------------------------------------------------------
+
+
+def hook_client(service: str, faults: dict[str, Fault], calls: Counter[str]) -> None:
+    """Count the calls of the functions' cached `service` client (`clients.client`) in
+    `calls` as `"<service>:<Operation>"` (`"sqs:SendMessageBatch"`), and answer with
+    `faults` under the same key instead of moto. Hook after the caches were last dropped:
+    a new cached client starts unhooked."""
+    hooked = clients.client(service)
+
+    def on_call(model: Any, params: dict[str, Any], **_: Any) -> Any:
+        name = f"{service}:{model.name}"
+        calls[name] += 1
+        return answer_with(faults.get(name), params)
+
+    event = f"before-call.{hooked.meta.service_model.service_id.hyphenize()}"
+    hooked.meta.events.register(event, on_call)
+
+
+def fail_calls(times: int, code: str = "ThrottlingException", after: int = 0) -> Fault:
+    """Any operation answers the error `code`, `times` calls in a row, once `after` calls
+    have gone through."""
+    error = {
+        "Error": {"Code": code, "Message": "injected"},
+        "ResponseMetadata": {"HTTPStatusCode": 500 if "Internal" in code else 400},
+    }
+    return on_calls(times, lambda _request: error, after)

@@ -20,7 +20,14 @@ from infra.local.pollers import kinesis_lambda_event
 from infra.topology import TOPOLOGY
 from tests.integration.aws_helpers import REGION, read_stream
 from tests.integration.segments_rig import SegmentsRig, identify, segments_rig, track
-from tests.integration.stream_rig import use_function_environment
+from tests.integration.stream_rig import (
+    fail_calls,
+    hook_client,
+    throttle_puts,
+    throttle_reads,
+    use_function_environment,
+)
+from tests.integration.test_identity_step import sequences
 
 DAY = 24.0
 
@@ -33,6 +40,10 @@ def rigs(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Se
         use_function_environment(monkeypatch, "scoring", rig.names)
         with rig.running(scoring_handler.scoring_step) as step:
             step.clock = lambda: rig.clock[0]
+            # Retries without their backoff sleeps; SQS calls counted and faulted too.
+            step.profiles.table.sleep = lambda _s: None  # type: ignore[attr-defined]
+            step.activations.sleep = lambda _s: None  # type: ignore[attr-defined]
+            hook_client("sqs", rig.faults, rig.calls)
             yield rig, (sqs, queue)
 
 
@@ -67,7 +78,7 @@ def score(rig: SegmentsRig, event: dict[str, Any]) -> list[str]:
 
 
 def activations(sqs: Any, queue: str) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     while True:
         answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
         if not answer.get("Messages"):
@@ -121,18 +132,6 @@ def test_a_replayed_batch_writes_nothing_and_crosses_nothing_again(rigs) -> None
     assert all(a["type"] != "score.crossed" for a in again)
 
 
-def test_a_malformed_change_record_goes_to_failed_events(rigs) -> None:
-    rig, _ = rigs
-    stream = rig.names.stream("profile-changes")
-    rig.kinesis.put_record(StreamName=stream, Data=b"{oops", PartitionKey="x")
-    assert score(rig, changes_event(rig)) == []
-    keys = [
-        o["Key"]
-        for o in rig.s3.list_objects_v2(Bucket=rig.names.bucket("failed-events"))["Contents"]
-    ]
-    assert any("malformed_record" in k for k in keys)
-
-
 def test_models_status_reads_the_days_drift_histograms(rigs) -> None:
     from functions.shared.config import load_config
     from functions.shared.dal.counters import DailyCounters
@@ -171,3 +170,174 @@ def test_a_lost_race_is_redone_and_announces_each_activation_once(rigs) -> None:
     # Sent before each write attempt, with the same ids both times: one per change.
     assert len({a["id"] for a in sent}) == len(set(crossings))
     assert "churn_risk" in rig.profile("lapsed").state.memberships
+
+
+# --- fault drills: nothing lost, nothing written or announced twice ---------------------
+
+
+def one_batch(rig: SegmentsRig) -> dict[str, Any]:
+    """Every change record as one shard's batch, numbered in order: moto numbers each
+    shard from 1, and a partial batch response names records by sequence number."""
+    event = changes_event(rig)
+    for n, record in enumerate(event["Records"], start=1):
+        record["kinesis"]["sequenceNumber"] = str(49_900_000_000_000_000_000_000 + n)
+    return event
+
+
+def versions(rig: SegmentsRig, *profiles: str) -> dict[str, int]:
+    return {p: int(rig.item(p)["version"]) for p in profiles}
+
+
+def stream_order(event: dict[str, Any]) -> list[str]:
+    """The profiles of a batch's change records, in the order they come (and are written)."""
+    return [r["kinesis"]["partitionKey"] for r in event["Records"]]
+
+
+def records_of(event: dict[str, Any], *profiles: str) -> list[str]:
+    """The sequence numbers of these profiles' change records."""
+    return [
+        r["kinesis"]["sequenceNumber"]
+        for r in event["Records"]
+        if r["kinesis"]["partitionKey"] in profiles
+    ]
+
+
+def resumed(event: dict[str, Any], failed: list[str]) -> dict[str, Any]:
+    """What Lambda delivers next: the batch from its first reported failure on."""
+    first = min(sequences(event).index(s) for s in failed)
+    return dict(event, Records=event["Records"][first:])
+
+
+def announced(sent: list[dict[str, Any]]) -> dict[tuple[str, str, str], set[str]]:
+    """(profile, type, segment or threshold) -> the activation ids it was sent under."""
+    out: dict[tuple[str, str, str], set[str]] = {}
+    for a in sent:
+        key = (a["profile_id"], a["type"], a.get("segment_id") or a["threshold"])
+        out.setdefault(key, set()).add(a["id"])
+    return out
+
+
+def writes(rig: SegmentsRig) -> int:
+    return rig.calls["UpdateItem"] + rig.calls["TransactWriteItems"]
+
+
+def test_throttled_profile_reads_hand_the_batch_back_and_the_retry_scores_once(rigs) -> None:
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records([*lapsed("a"), *lapsed("b")]))
+    event = one_batch(rig)
+    rig.faults["BatchGetItem"] = throttle_reads(10)
+    rig.kinesis_calls.clear()
+
+    assert score(rig, event) == sequences(event)  # every record handed back
+    assert activations(sqs, queue) == [] and versions(rig, "a", "b") == {"a": 1, "b": 1}
+    rig.faults.clear()
+    rig.calls.clear()
+
+    assert score(rig, event) == []
+    assert versions(rig, "a", "b") == {"a": 2, "b": 2} and writes(rig) == 2
+    sent = activations(sqs, queue)
+    assert len(sent) == len(announced(sent)) == 8  # four per profile, each once
+    assert rig.kinesis_calls.total() == 0  # scoring writes nothing to Kinesis
+
+
+def test_throttled_profile_writes_fail_only_their_records_and_the_retry_writes_once(
+    rigs,
+) -> None:
+    """Activations go out before the write: the retry re-sends the throttled profiles'
+    under the same ids (the webhook step deduplicates), and crosses nothing new."""
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records([*lapsed("a"), *active("b"), *lapsed("c")]))
+    event = one_batch(rig)
+    # The first lapsed profile's write (a transaction) and b's (an update) are throttled.
+    throttled, written = [p for p in stream_order(event) if p != "b"]
+    rig.faults["TransactWriteItems"] = throttle_puts(1)
+    rig.faults["UpdateItem"] = throttle_puts(1)
+    rig.calls.clear()
+
+    failed = score(rig, event)
+    assert sorted(failed) == sorted(records_of(event, throttled, "b"))
+    assert versions(rig, throttled, "b", written) == {throttled: 1, "b": 1, written: 2}
+    first = activations(sqs, queue)
+    rig.faults.clear()
+
+    assert score(rig, resumed(event, failed)) == []
+    assert versions(rig, "a", "b", "c") == {"a": 2, "b": 2, "c": 2}
+    assert writes(rig) == 3 + 2  # three tried, two of them again
+    again = activations(sqs, queue)
+    assert {a["id"] for a in again} <= {a["id"] for a in first}
+    assert all(len(ids) == 1 for ids in announced(first + again).values())
+    assert {a["profile_id"] for a in again if a["type"] == "score.crossed"} == {throttled}
+
+
+def test_a_crash_midway_through_the_writes_writes_each_profile_once(rigs) -> None:
+    """Lambda retries the whole batch: the profile written before the crash is not
+    written or crossed again, the others are announced again under the same ids."""
+    from functions.scoring.step import drift_counter
+    from functions.shared.dal.counters import DailyCounters
+    from functions.shared.dal.dynamo import DynamoTable
+
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records([*lapsed("a"), *lapsed("b"), *lapsed("c")]))
+    event = one_batch(rig)
+    written, *rest = stream_order(event)  # the first write goes through, the second crashes
+    rig.faults["TransactWriteItems"] = fail_calls(10, "InternalServerError", after=1)
+    rig.calls.clear()
+
+    with pytest.raises(Exception, match="InternalServerError"):
+        score(rig, event)
+    assert versions(rig, written, *rest) == {written: 2} | dict.fromkeys(rest, 1)
+    first = activations(sqs, queue)
+    rig.faults.clear()
+
+    assert score(rig, event) == []
+    assert versions(rig, "a", "b", "c") == {"a": 2, "b": 2, "c": 2}
+    assert writes(rig) == 2 + 2  # one, the crash, then the other two
+    again = activations(sqs, queue)
+    assert {a["id"] for a in again} <= {a["id"] for a in first}
+    assert all(len(ids) == 1 for ids in announced(first + again).values())
+    assert {a["profile_id"] for a in again if a["type"] == "score.crossed"} == set(rest)
+    # The batch's drift histograms are counted once, not once per attempt.
+    counters = DailyCounters(DynamoTable(rig.names.table("counters"), rig.raw_dynamodb))
+    churn = scoring_handler.scoring_step().primaries[0].manifest
+    day = rig.clock[0].date().isoformat()
+    assert counters.day_totals(drift_counter(churn), day)["rows"] == 3
+
+
+def test_refused_activation_sends_fail_their_profile_and_the_retry_announces_once(
+    rigs,
+) -> None:
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records([*lapsed("a"), *lapsed("b"), *lapsed("c")]))
+    event = one_batch(rig)  # 12 activations, four per profile, sent ten at a time
+    *sent_whole, last = stream_order(event)
+    # SQS takes the first ten and refuses the last two (the last profile's) every time.
+    rig.faults["sqs:SendMessageBatch"] = fail_calls(4, after=1)
+
+    assert score(rig, event) == records_of(event, last)
+    assert versions(rig, *sent_whole, last) == dict.fromkeys(sent_whole, 2) | {last: 1}
+    first = activations(sqs, queue)
+    assert len(first) == 10
+    rig.faults.clear()
+
+    assert score(rig, resumed(event, records_of(event, last))) == []
+    assert versions(rig, "a", "b", "c") == {"a": 2, "b": 2, "c": 2}
+    sent = first + activations(sqs, queue)
+    assert len(announced(sent)) == 12  # every activation reached the queue
+    assert all(len(ids) == 1 for ids in announced(sent).values())  # under one id each
+
+
+def test_a_malformed_change_record_does_not_hold_up_its_neighbours(rigs) -> None:
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records(lapsed("a")))
+    stream = rig.names.stream("profile-changes")
+    rig.kinesis.put_record(StreamName=stream, Data=b"[]", PartitionKey="x")
+    rig.deliver_ok(rig.records(lapsed("b")))
+
+    assert score(rig, one_batch(rig)) == []
+    assert versions(rig, "a", "b") == {"a": 2, "b": 2}
+    assert len(announced(activations(sqs, queue))) == 8
+    keys = [
+        o["Key"]
+        for o in rig.s3.list_objects_v2(Bucket=rig.names.bucket("failed-events"))["Contents"]
+    ]
+    assert len(keys) == 1 and "reason=malformed_record" in keys[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from functions.shared.activations import Activation, activation_json
 from functions.shared.config import load_config
 from functions.shared.dal import clients
 from functions.shared.dal.deliveries_store import DeliveriesStore
-from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.dynamo import DynamoTable, StorageThrottled
 from functions.shared.destinations import local_secret_value
 from functions.webhook import handler
 from infra.dlq import list_dead_letters, replay
@@ -35,7 +36,15 @@ from infra.local.pollers import sqs_lambda_event
 from infra.local.sinks import PREFIX, Fault, Sinks
 from infra.topology import TOPOLOGY, ResourceNames
 from tests.integration.aws_helpers import HOST, REGION, free_port
-from tests.integration.stream_rig import CONFIG, use_function_environment
+from tests.integration.stream_rig import (
+    CONFIG,
+    fail_calls,
+    hook_client,
+    on_calls,
+    throttle_reads,
+    use_function_environment,
+)
+from tests.integration.stream_rig import Fault as AwsFault
 
 FAST = [1, 1, 1]  # seconds between attempts: four attempts in all
 
@@ -63,6 +72,10 @@ class Rig:
         self.queue = self.sqs.get_queue_url(QueueName=names.queue("activations"))["QueueUrl"]
         self.dlq = self.sqs.get_queue_url(QueueName=names.queue("activations-dlq"))["QueueUrl"]
         self.deliveries = DeliveriesStore(DynamoTable(names.table("deliveries"), self.dynamodb))
+        self.arn = f"arn:aws:sqs:{REGION}:000000000000:{names.queue('activations')}"
+        # The handler's own clients' calls, keyed "dynamodb:BatchWriteItem", and faults.
+        self.calls: Counter[str] = Counter()
+        self.faults: dict[str, AwsFault] = {}
 
     def activate(self, profile: str = "p-1", segment: str = "cart_abandoners") -> Activation:
         activation = Activation(
@@ -103,6 +116,31 @@ class Rig:
             time.sleep(0.1)
         if until is not None:
             raise AssertionError("the condition never held")
+
+    def receive(self, count: int) -> list[dict[str, Any]]:
+        """`count` visible messages, as the event-source mapping reads them."""
+        messages: list[dict[str, Any]] = []
+        while len(messages) < count:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.queue, MaxNumberOfMessages=count - len(messages)
+            )
+            assert answer.get("Messages"), f"{len(messages)} of {count} messages visible"
+            messages += answer["Messages"]
+        return messages
+
+    def invoke(self, messages: list[dict[str, Any]]) -> set[str]:
+        """One invocation with these messages: the ids it reported failed (raises if the
+        handler does; then Lambda gives the whole batch back)."""
+        event = sqs_lambda_event(messages, self.arn, REGION)
+        answer = LocalFunction(TOPOLOGY.function("webhook")).invoke(event)
+        return {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+
+    def release(self, messages: list[dict[str, Any]]) -> None:
+        """Their visibility timeout runs out: SQS offers them again."""
+        for m in messages:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
 
     def _empty(self) -> bool:
         attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["All"])
@@ -160,8 +198,14 @@ def rig(mocked_aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     monkeypatch.setenv("BEACON_LOCAL_GATEWAY", f"http://{HOST}:{port}")
     clients.client.cache_clear()
     handler.webhook_step.cache_clear()
+    rig = Rig(names, sinks, f"http://{HOST}:{port}")
+    for service in ("dynamodb", "sqs"):
+        hook_client(service, rig.faults, rig.calls)
+    step = handler.webhook_step()  # retries of DynamoDB and SQS without backoff sleeps
+    step.log.table.sleep = lambda _s: None  # type: ignore[attr-defined]
+    step.queue.sleep = step.dead_letters.sleep = lambda _s: None  # type: ignore[attr-defined]
     try:
-        yield Rig(names, sinks, f"http://{HOST}:{port}")
+        yield rig
     finally:
         gateway.stop()
         handler.webhook_step.cache_clear()
@@ -243,3 +287,142 @@ def test_held_out_and_missing_consent_send_nothing_and_are_logged(rig: Rig) -> N
     rig.pump()
     assert {r.outcome for r in rig.log("p-9").values()} == {"held_out"}
     assert rig.sinks.received("healthy") == []
+
+
+# --- fault drills: nothing lost, nothing delivered twice that the receiver can't drop -----
+
+DESTINATIONS = ("flaky", "healthy", "gone", "slow")
+
+
+def test_throttled_delivery_log_reads_hand_the_batch_back_before_anything_is_sent(
+    rig: Rig,
+) -> None:
+    rig.faults["dynamodb:BatchGetItem"] = throttle_reads(10)
+    activation = rig.activate()
+    batch = rig.receive(1)
+
+    with pytest.raises(StorageThrottled):  # Lambda gives the whole batch back
+        rig.invoke(batch)
+    assert sum(rig.sinks.attempts(d) for d in DESTINATIONS) == 0
+    rig.faults.clear()
+    rig.release(batch)
+
+    rig.pump()
+    assert {d: r.outcome for d, r in rig.log().items()} == dict.fromkeys(DESTINATIONS, "delivered")
+    for name in DESTINATIONS:
+        assert [r.webhook_id for r in rig.sinks.received(name)] == [activation.id]
+        assert rig.sinks.attempts(name) == 1
+
+
+def test_throttled_delivery_log_writes_resend_under_the_same_webhook_id(rig: Rig) -> None:
+    """Delivery is at least once: what was sent but never logged is sent again on the
+    retry, with the same webhook-id, and the receiver (the sink) drops the copy."""
+    rig.faults["dynamodb:BatchWriteItem"] = fail_calls(10, "ProvisionedThroughputExceededException")
+    activation = rig.activate()
+    batch = rig.receive(1)
+
+    with pytest.raises(StorageThrottled):
+        rig.invoke(batch)
+    rig.faults.clear()
+    rig.release(batch)
+
+    rig.pump()
+    assert {d: r.outcome for d, r in rig.log().items()} == dict.fromkeys(DESTINATIONS, "delivered")
+    for name in DESTINATIONS:
+        assert [r.webhook_id for r in rig.sinks.received(name)] == [activation.id]
+        assert rig.sinks.attempts(name) == 2 and rig.sinks.duplicates(name) == 1
+
+
+def test_a_crash_midway_through_the_log_writes_resends_only_what_was_not_logged(
+    rig: Rig,
+) -> None:
+    """Seven activations, four destinations: 28 log records, written 25 at a time; the
+    second write crashes. The retry skips the 25 logged deliveries and sends the other
+    three again under their webhook-id, which the receivers drop."""
+    rig.faults["dynamodb:BatchWriteItem"] = fail_calls(10, "InternalServerError", after=1)
+    activations = [rig.activate(f"p-{n}") for n in range(7)]
+    batch = rig.receive(7)
+
+    with pytest.raises(Exception, match="InternalServerError"):
+        rig.invoke(batch)
+    rig.faults.clear()
+    rig.release(batch)
+
+    rig.pump()
+    ids = sorted(a.id for a in activations)
+    for name in DESTINATIONS:
+        assert sorted(r.webhook_id or "" for r in rig.sinks.received(name)) == ids
+    # The records are logged in message order, destinations in configuration order.
+    resent = {name: rig.sinks.duplicates(name) for name in DESTINATIONS}
+    assert resent == {"flaky": 0, "healthy": 1, "gone": 1, "slow": 1}
+    logged = [r for a in activations for r in rig.log(a.profile_id).values()]
+    assert len(logged) == 28 and {r.outcome for r in logged} == {"delivered"}
+
+
+def test_malformed_messages_go_to_failed_events_and_do_not_block_their_neighbours(
+    rig: Rig,
+) -> None:
+    rig.sqs.send_message(QueueUrl=rig.queue, MessageBody="{not json")
+    rig.sqs.send_message(QueueUrl=rig.queue, MessageBody='{"type": "segment.entered"}')
+    activation = rig.activate()
+
+    rig.pump()
+    assert rig._empty()  # the malformed messages were not handed back either
+    assert [r.webhook_id for r in rig.sinks.received("healthy")] == [activation.id]
+    assert list_dead_letters(rig.sqs, rig.dlq) == []
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = rig.names.bucket("failed-events")
+    kept = [
+        json.loads(line)
+        for o in s3.list_objects_v2(Bucket=bucket)["Contents"]
+        if "/reason=malformed_record/" in o["Key"]
+        for line in s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().splitlines()
+    ]
+    by_raw = {k["raw"]: k["message"] for k in kept}
+    assert set(by_raw) == {"{not json", '{"type": "segment.entered"}'}
+    assert by_raw["{not json"].startswith("Expecting property name")  # says why
+    assert "Field required" in by_raw['{"type": "segment.entered"}']
+
+
+def test_a_retry_that_cannot_be_queued_leaves_the_message_to_come_again(rig: Rig) -> None:
+    rig.sinks.script("flaky", Fault(status=500))
+    rig.faults["sqs:SendMessageBatch"] = fail_calls(4)  # every try of the retry's send
+    activation = rig.activate()
+    batch = rig.receive(1)
+
+    assert rig.invoke(batch) == {batch[0]["MessageId"]}  # not deleted: it comes again
+    rig.faults.clear()
+    rig.release(batch)
+
+    rig.pump(until=lambda: rig.log()["flaky"].outcome == "delivered")
+    assert [r.webhook_id for r in rig.sinks.received("flaky")] == [activation.id]
+    assert [a.status for a in rig.log()["flaky"].attempts] == [500, 204]
+    assert rig.sinks.attempts("healthy") == 1  # delivered and logged: not sent again
+
+
+def test_a_dead_letter_that_cannot_be_queued_reaches_the_dlq_on_the_retry(rig: Rig) -> None:
+    """The delivery log must not call the task dead-lettered before the dead-letter queue
+    took it, or the message that comes again is dropped as settled and lost."""
+    rig.sinks.script("flaky", Fault(status=400, times=2))  # failed for good, twice
+
+    def refuse_dead_letters(request: dict[str, Any]) -> dict[str, Any] | None:
+        if "activations-dlq" not in request["QueueUrl"]:
+            return None
+        return {"Error": {"Code": "ThrottlingException", "Message": "slow"}}
+
+    rig.faults["sqs:SendMessageBatch"] = on_calls(4, refuse_dead_letters)
+    activation = rig.activate()
+    batch = rig.receive(1)
+
+    assert rig.invoke(batch) == {batch[0]["MessageId"]}
+    assert list_dead_letters(rig.sqs, rig.dlq) == []
+    rig.faults.clear()
+    rig.release(batch)
+
+    rig.pump()
+    letters = list_dead_letters(rig.sqs, rig.dlq)
+    assert [(d["destination"], d["activation_id"], d["attempts"]) for d in letters] == [
+        ("flaky", activation.id, 2)
+    ]
+    assert rig.log()["flaky"].outcome == "dead_lettered"
+    assert rig.sinks.attempts("healthy") == 1
