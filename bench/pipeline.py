@@ -90,7 +90,7 @@ def measure(customers: int) -> dict[str, Any]:
         "sent": report.units_sent,
         "requests": report.requests,
         "forwarded": outcome.forwarded,
-        "applied": outcome.segments["applied"],
+        "applied": outcome.profiles.events_applied,
         "deliveries": sum(n for (_, o), n in outcome.deliveries.items() if o == "delivered"),
         "sent_s": sent_s,
         "elapsed": elapsed,

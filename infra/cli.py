@@ -21,6 +21,12 @@ def _stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT, help="moto server port")
     parser.add_argument(
+        "--aws-endpoint",
+        default=None,
+        help="use a moto server already running there (e.g. `moto_server -p 4566`) "
+        "instead of starting one: the state outlives Beacon, which resumes where it stopped",
+    )
+    parser.add_argument(
         "--write-key",
         action="append",
         default=[],
@@ -45,6 +51,7 @@ def _local_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         host=args.host,
         port=args.port,
         aws_port=args.aws_port,
+        aws_endpoint=args.aws_endpoint,
         write_keys=keys,
         admin_key=args.admin_key,
         log_level=args.log_level,

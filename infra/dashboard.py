@@ -220,14 +220,12 @@ def _pipeline(o: Outcome) -> str:
         ("identity: events resolved", o.identity.events),
         ("identity: profiles", len(o.identity.profiles)),
         ("identity: merges", sum(o.identity.merges.values())),
-        ("segments: events applied", o.segments["applied"]),
+        ("segments: events applied", o.profiles.events_applied),
         ("scoring: profiles scored", max((len(v) for v in o.scores.values()), default=0)),
         ("webhook: deliveries", sum(o.deliveries.values())),
     ]
     cells = "".join(f"<tr><td>{_e(k)}</td><td class='n'>{_e(v)}</td></tr>" for k, v in rows)
-    balanced = o.identity.events == o.forwarded and (
-        o.segments["applied"] + o.segments["retried"] == o.identity.events
-    )
+    balanced = not o.pipeline_problems()
     verdict = (
         "<p class='ok'>Ledger: every forwarded event reached a profile.</p>"
         if balanced

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from pydantic import ValidationError
 
 from functions.consent.step import COUNTER, FORWARDED
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.profiles_store import ProfilesStore
+from functions.shared.events import CanonicalEvent
+from functions.shared.profiles.codec import decode_state
 from functions.shared.resolved import ProfileMerged, parse_record
 from functions.shared.stream_batch import MALFORMED
 from infra.topology import ResourceNames
@@ -29,15 +33,46 @@ class Clients(Protocol):
 
 
 @dataclass
+class StreamOutcome:
+    """A stream's records and the distinct events among them. Streams are
+    at-least-once: a step that dies after writing and before its checkpoint
+    writes again when the batch is redone, with the same message ids."""
+
+    records: int = 0
+    message_ids: set[str] = field(default_factory=set)
+
+    @property
+    def events(self) -> int:
+        return len(self.message_ids)
+
+    @classmethod
+    def read(cls, aws: Clients, stream: str) -> StreamOutcome:
+        outcome = cls()
+        for data in stream_records(aws, stream):
+            outcome.records += 1
+            try:
+                outcome.message_ids.add(CanonicalEvent.model_validate_json(data).message_id)
+            except ValidationError:
+                continue  # an admin link command, or a record the next step sent to failed events
+        return outcome
+
+
+@dataclass
 class Outcome:
-    in_stream: int
-    failed: Counter[str]
+    events: StreamOutcome  # what ingest accepted
+    failed: Counter[str]  # ingest's failed events by reason
     consent: Counter[str]  # today's consent counters: forwarded, malformed_record, drops
+    consented: StreamOutcome
     identity: IdentityOutcome
     segments: Counter[str]  # today's segments counters: applied, retried, merges
-    sizes: dict[str, int]
-    scores: dict[str, list[float]]  # model -> every profile's probability
+    profiles: ProfilesOutcome
     deliveries: Counter[tuple[str, str]]  # (destination, outcome) -> activations
+    # Failed after consent, by "<step>: <reason>" (consent counts its own).
+    failed_downstream: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def in_stream(self) -> int:
+        return self.events.records
 
     @property
     def forwarded(self) -> int:
@@ -50,6 +85,56 @@ class Outcome:
     @property
     def failed_total(self) -> int:
         return sum(self.failed.values())
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return self.profiles.sizes
+
+    @property
+    def scores(self) -> dict[str, list[float]]:
+        return self.profiles.scores
+
+    def pipeline_problems(self) -> list[str]:
+        """Where the steps after ingest do not add up (empty: every event is accounted for).
+
+        Counted in distinct events (message ids) wherever a stream may hold a
+        redelivered copy, and applied events are summed from the profiles
+        themselves, whose count is written with the aggregates: so the check
+        holds after a crash and a redone batch, and fails if an event was lost
+        or applied twice.
+        """
+        problems = []
+        judged = sum(self.consent.values())
+        if judged != self.events.records:
+            problems.append(
+                f"{self.events.records} in the events stream but consent judged {judged}"
+            )
+        if not self.consented.events <= self.forwarded <= self.consented.records:
+            problems.append(
+                f"consent forwarded {self.forwarded} but its stream holds "
+                f"{self.consented.records} records of {self.consented.events} events"
+            )
+        if self.identity.stream.message_ids != self.consented.message_ids:
+            lost = len(self.consented.message_ids - self.identity.stream.message_ids)
+            extra = len(self.identity.stream.message_ids - self.consented.message_ids)
+            problems.append(
+                f"identity lost {lost} forwarded events and invented {extra}"
+                + (
+                    f" (failed events: {dict(self.failed_downstream)})"
+                    if self.failed_downstream
+                    else ""
+                )
+            )
+        failed_later = sum(
+            n for k, n in self.failed_downstream.items() if k.startswith("segments: ")
+        )
+        if self.profiles.events_applied + failed_later != self.identity.events:
+            problems.append(
+                f"identity resolved {self.identity.events} events but profiles applied "
+                f"{self.profiles.events_applied}"
+                + (f" and {failed_later} failed" if failed_later else "")
+            )
+        return problems
 
 
 def stream_records(aws: Clients, stream: str) -> list[bytes]:
@@ -71,52 +156,87 @@ def stream_records(aws: Clients, stream: str) -> list[bytes]:
 
 @dataclass
 class IdentityOutcome:
-    events: int  # events on `resolved`, each attributed to a profile
-    merges: Counter[str]  # profile.merged records by rule
+    stream: StreamOutcome  # the events on `resolved`, each attributed to a profile
+    merges: Counter[str]  # profile.merged records by rule (a merge id counted once)
     profiles: set[str]  # distinct (survivor) profile ids events went to
+
+    @property
+    def events(self) -> int:
+        return self.stream.events
 
     @classmethod
     def read(cls, aws: Clients, stream: str) -> IdentityOutcome:
-        outcome = cls(0, Counter(), set())
+        outcome = cls(StreamOutcome(), Counter(), set())
         merged_away: set[str] = set()
+        merge_ids: set[str] = set()
         for data in stream_records(aws, stream):
             record = parse_record(data)
+            outcome.stream.records += 1
             if isinstance(record, ProfileMerged):
-                outcome.merges[record.rule] += 1
+                if record.merge_id not in merge_ids:
+                    merge_ids.add(record.merge_id)
+                    outcome.merges[record.rule] += 1
                 merged_away.add(record.loser)
             else:
-                outcome.events += 1
+                outcome.stream.message_ids.add(record.event.message_id)
                 outcome.profiles.add(record.profile_id)
         outcome.profiles -= merged_away
         return outcome
 
 
-def failed_events_by_reason(aws: Clients, bucket: str, prefix: str = "ingest/") -> Counter[str]:
+@dataclass
+class ProfilesOutcome:
+    """One Scan of the profiles table (a local or small deployment)."""
+
+    events_applied: int = 0  # summed over live profiles (tombstones folded theirs in)
+    scores: dict[str, list[float]] = field(default_factory=dict)  # model -> probabilities
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, aws: Clients, table: str) -> ProfilesOutcome:
+        outcome = cls()
+        for page in aws.client("dynamodb").get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                if not item["pk"]["S"].startswith("profile#") or "state" not in item:
+                    continue
+                outcome.events_applied += decode_state(item["state"]["B"]).events_applied
+                for model, score in json.loads(item.get("scores", {}).get("S") or "{}").items():
+                    outcome.scores.setdefault(model, []).append(float(score["probability"]))
+        outcome.sizes = ProfilesStore(DynamoTable(table, aws.client("dynamodb"))).segment_sizes()
+        return outcome
+
+
+def failed_events_by_reason(
+    aws: Clients, bucket: str, prefix: str = "ingest/", by_step: bool = False
+) -> Counter[str]:
+    """Failed events under `prefix` by reason (by `<step>: <reason>` with `by_step`).
+
+    Lambda's on-failure records (`aws/lambda/<function>/...`, whole batches a
+    stream consumer gave up on) count their batch's records, as
+    `<function>: <condition>`.
+    """
     s3 = aws.client("s3")
     reasons: Counter[str] = Counter()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
+            if item["Key"].startswith("aws/lambda/"):
+                record = json.loads(body)
+                function = item["Key"].split("/")[2]
+                condition = record["requestContext"]["condition"]
+                reasons[f"{function}: {condition}"] += record["KinesisBatchInfo"]["batchSize"]
+                continue
+            step = item["Key"].split("/", 1)[0]
             for line in body.splitlines():
                 if line.strip():
-                    reasons[json.loads(line)["reason"]] += 1
+                    reason = json.loads(line)["reason"]
+                    reasons[f"{step}: {reason}" if by_step else reason] += 1
     return reasons
 
 
 def day_counters(aws: Clients, table: str, name: str) -> Counter[str]:
     day = datetime.now(UTC).date().isoformat()
     return DailyCounters(DynamoTable(table, aws.client("dynamodb"))).day_totals(name, day)
-
-
-def profile_scores(aws: Clients, table: str) -> dict[str, list[float]]:
-    """Every live profile's probability per model (a Scan: a local or small deployment)."""
-    scores: dict[str, list[float]] = {}
-    for page in aws.client("dynamodb").get_paginator("scan").paginate(TableName=table):
-        for item in page["Items"]:
-            if "scores" in item and item["pk"]["S"].startswith("profile#"):
-                for model, score in json.loads(item["scores"]["S"]).items():
-                    scores.setdefault(model, []).append(float(score["probability"]))
-    return scores
 
 
 def delivery_outcomes(aws: Clients, table: str) -> Counter[tuple[str, str]]:
@@ -137,15 +257,19 @@ def score_histogram(values: list[float], bins: int = 5) -> str:
 
 def observe(aws: Clients, names: ResourceNames) -> Outcome:
     """Everything the demo summary and the dashboard show, read from the resources."""
+    failed = failed_events_by_reason(aws, names.bucket("failed-events"), prefix="", by_step=True)
     return Outcome(
-        in_stream=len(stream_records(aws, names.stream("events"))),
-        failed=failed_events_by_reason(aws, names.bucket("failed-events")),
+        events=StreamOutcome.read(aws, names.stream("events")),
+        failed=Counter(
+            {k.removeprefix("ingest: "): n for k, n in failed.items() if k.startswith("ingest: ")}
+        ),
         consent=day_counters(aws, names.table("counters"), COUNTER),
+        consented=StreamOutcome.read(aws, names.stream("consented")),
         identity=IdentityOutcome.read(aws, names.stream("resolved")),
         segments=day_counters(aws, names.table("counters"), "segments"),
-        sizes=ProfilesStore(
-            DynamoTable(names.table("profiles"), aws.client("dynamodb"))
-        ).segment_sizes(),
-        scores=profile_scores(aws, names.table("profiles")),
+        profiles=ProfilesOutcome.read(aws, names.table("profiles")),
         deliveries=delivery_outcomes(aws, names.table("deliveries")),
+        failed_downstream=Counter(
+            {k: n for k, n in failed.items() if not k.startswith(("ingest: ", "consent: "))}
+        ),
     )

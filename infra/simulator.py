@@ -18,6 +18,7 @@ import gzip
 import http.client
 import json
 import random
+import time
 import urllib.parse
 import uuid
 from collections import Counter
@@ -35,23 +36,50 @@ TP2_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 class SimulationReport:
     requests: int = 0
     units_sent: int = 0  # ledger units: accepted events + requests refused whole
+    # Units sent again after an attempt with no answer or a 5xx: each may have
+    # landed too (a duplicate by message id, which the pipeline drops).
+    units_resent: int = 0
     expected_failed: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     by_protocol: Counter[str] = field(default_factory=Counter)
 
 
 class _Client:
-    """One keep-alive HTTP connection, as a browser or SDK would hold."""
+    """One keep-alive HTTP connection, as a browser or SDK would hold, retrying as
+    Segment's libraries do: a connection error, a 429 or a 5xx is sent again with
+    exponential backoff (the message ids stay, so the pipeline drops a copy that
+    had landed), for up to `retry_for_s`."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, retry_for_s: float = 60.0) -> None:
         url = urllib.parse.urlsplit(endpoint)
         self.host = url.hostname or "127.0.0.1"
         self.port = url.port or (443 if url.scheme == "https" else 80)
         self.https = url.scheme == "https"
+        self.retry_for_s = retry_for_s
+        self.unanswered = 0  # attempts sent again: each may or may not have landed
         self._conn: http.client.HTTPConnection | None = None
 
     def send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> int:
-        for attempt in range(2):
+        deadline = time.monotonic() + self.retry_for_s
+        pause = 0.1
+        while True:
+            status = self._attempt(method, path, body, headers)
+            if status is not None and status != 429 and status < 500:
+                return status
+            if time.monotonic() + pause > deadline:
+                if status is None:
+                    raise ConnectionError(f"no answer from {self.host}:{self.port} for {path}")
+                return status
+            self.unanswered += 1
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    def _attempt(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> int | None:
+        """The status, or None when the connection failed (a kept-alive connection
+        the server closed is reopened once first, as http clients do)."""
+        for reopened in (False, True):
             if self._conn is None:
                 cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
                 self._conn = cls(self.host, self.port, timeout=30)
@@ -60,12 +88,12 @@ class _Client:
                 answer = self._conn.getresponse()
                 answer.read()
                 return answer.status
-            except (ConnectionError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException):
                 self._conn.close()
                 self._conn = None
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+                if reopened:
+                    return None
+        return None
 
 
 class Simulator:
@@ -491,7 +519,9 @@ class Simulator:
         failed: dict[str, int] | None = None,
     ) -> None:
         headers = {"User-Agent": "Mozilla/5.0 (Beacon simulator)", **headers}
+        unanswered = self.client.unanswered
         status = self.client.send(method, path, body, headers)
+        self.report.units_resent += units * (self.client.unanswered - unanswered)
         self.report.requests += 1
         self.report.units_sent += units
         self.report.statuses[status] += 1

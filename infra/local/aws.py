@@ -68,6 +68,12 @@ def point_process_at(aws: LocalAws) -> None:
     os.environ.update(aws.environment())
 
 
+def provisioned(aws: LocalAws, topology: Topology, names: ResourceNames) -> bool:
+    """True if this moto already holds the stack (a restart against a kept moto)."""
+    streams = aws.client("kinesis").list_streams()["StreamNames"]
+    return names.stream(topology.streams[0].name) in streams
+
+
 def provision(
     aws: LocalAws,
     topology: Topology,

@@ -5,7 +5,8 @@ function with a real Kinesis event. It honours the wiring table's settings:
 batch size, batching window, partial batch responses (retry from the first
 failed record), bisect on error, bounded retries, maximum record age, and an
 S3 on-failure destination that keeps the whole failed batch, so one bad
-record never blocks a shard.
+record never blocks a shard. Its position is kept in moto (`checkpoints.py`),
+so a killed and restarted local stack redoes the batch it was in and goes on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from functions.shared.observability import logger
 from infra.local.aws import LocalAws
+from infra.local.checkpoints import Checkpoints, Position
 from infra.local.invoke import LocalFunction
 from infra.topology import KinesisSource, SqsSource
 
@@ -80,10 +82,12 @@ class KinesisShardPoller(_Poller):
         shard_id: str,
         on_failure_bucket: str,
         idle_sleep_s: float = 0.1,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         self.aws = aws
         self.function = function
         self.source = source
+        self.checkpoints = checkpoints  # None: the position lives only in this process
         self.stream_name = stream_name
         self.shard_id = shard_id
         self.on_failure_bucket = on_failure_bucket
@@ -100,11 +104,7 @@ class KinesisShardPoller(_Poller):
         return f"poll-{self.function.spec.name}-{self.shard_id}"
 
     def _run(self) -> None:
-        iterator = self._kinesis.get_shard_iterator(
-            StreamName=self.stream_name,
-            ShardId=self.shard_id,
-            ShardIteratorType=self.source.starting_position,
-        )["ShardIterator"]
+        iterator = self._resume()
         while not self._stop.is_set():
             started = time.monotonic()
             records, iterator = self._fill_batch(iterator)
@@ -113,6 +113,43 @@ class KinesisShardPoller(_Poller):
                 self._stop.wait(self.idle_sleep_s)
                 continue
             self.deliver(records)
+
+    def _resume(self) -> str:
+        """An iterator where the last run stopped, after redoing the batch it was in."""
+        position = self.checkpoints.load() if self.checkpoints else Position(None, None)
+        after = position.done_through
+        if position.pending is not None:
+            first, last = position.pending
+            self.deliver(self._read_range(first, last))
+            after = last
+        if after is None:
+            return self._iterator(self.source.starting_position)
+        return self._iterator("AFTER_SEQUENCE_NUMBER", after)
+
+    def _iterator(self, kind: str, sequence: str | None = None) -> str:
+        at = {"StartingSequenceNumber": sequence} if sequence else {}
+        return str(
+            self._kinesis.get_shard_iterator(
+                StreamName=self.stream_name,
+                ShardId=self.shard_id,
+                ShardIteratorType=kind,
+                **at,
+            )["ShardIterator"]
+        )
+
+    def _read_range(self, first: str, last: str) -> list[dict[str, Any]]:
+        """The records from `first` to `last` (sequence numbers), in order."""
+        iterator = self._iterator("AT_SEQUENCE_NUMBER", first)
+        records: list[dict[str, Any]] = []
+        while True:
+            answer = self._kinesis.get_records(ShardIterator=iterator, Limit=self.source.batch_size)
+            iterator = answer["NextShardIterator"]
+            for record in answer["Records"]:
+                if int(record["SequenceNumber"]) > int(last):
+                    return records
+                records.append(record)
+            if not answer["Records"]:
+                return records
 
     def _fill_batch(self, iterator: str) -> tuple[list[dict[str, Any]], str]:
         """Up to batch_size records, waiting at most the batching window to fill."""
@@ -134,6 +171,8 @@ class KinesisShardPoller(_Poller):
 
     def deliver(self, records: list[dict[str, Any]]) -> None:
         """Invoke until every record is processed or sent to the on-failure destination."""
+        if not records:
+            return
         queue = [_Batch(records)]
         while queue:
             batch = queue.pop(0)
@@ -143,6 +182,10 @@ class KinesisShardPoller(_Poller):
             if not batch.records:
                 continue
             self.stats.batches += 1
+            if self.checkpoints:
+                # Batches run in sequence order: all before this one is done, none after.
+                first, last = batch.records[0], batch.records[-1]
+                self.checkpoints.begin(first["SequenceNumber"], last["SequenceNumber"])
             try:
                 answer = self.function.invoke(self._event(batch.records))
             except Exception as err:
@@ -159,6 +202,8 @@ class KinesisShardPoller(_Poller):
             self.stats.records_delivered += failed_from
             rest = _Batch(batch.records[failed_from:], batch.attempts)
             queue[:0] = self._after_error(rest, None)
+        if self.checkpoints:
+            self.checkpoints.done(records[-1]["SequenceNumber"])
 
     def _after_error(self, batch: _Batch, function_error: str | None) -> list[_Batch]:
         self.stats.retries += 1

@@ -19,7 +19,8 @@ from types import TracebackType
 from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig, load_config
 from infra.dashboard import Dashboard, ReadApi
-from infra.local.aws import LocalAws, moto_server, point_process_at, provision
+from infra.local import checkpoints
+from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.invoke import Handler, LocalFunction
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
@@ -39,6 +40,9 @@ class LocalSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     aws_port: int = DEFAULT_AWS_PORT
+    # A moto server that outlives this process (`moto_server -p 4566`): the
+    # resources are created once, and a restarted stack goes on where it stopped.
+    aws_endpoint: str | None = None
     write_keys: dict[str, str] = field(default_factory=dict)  # source name -> key override
     admin_key: str | None = None
     log_level: str = "WARNING"
@@ -94,17 +98,24 @@ class LocalStack:
     def start(self) -> None:
         # Metrics are off locally; Powertools warns on every empty flush.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        self.aws = self._exit.enter_context(moto_server(self.settings.host, self.settings.aws_port))
+        if self.settings.aws_endpoint:
+            self.aws = LocalAws(endpoint=self.settings.aws_endpoint)
+        else:
+            self.aws = self._exit.enter_context(
+                moto_server(self.settings.host, self.settings.aws_port)
+            )
         point_process_at(self.aws)
         self._set_function_environment()
-        provision(
-            self.aws,
-            self.topology,
-            self.names,
-            self.config,
-            write_keys=self.settings.write_keys,
-            admin_key=self.settings.admin_key,
-        )
+        if not provisioned(self.aws, self.topology, self.names):
+            provision(
+                self.aws,
+                self.topology,
+                self.names,
+                self.config,
+                write_keys=self.settings.write_keys,
+                admin_key=self.settings.admin_key,
+            )
+            checkpoints.create_table(self.aws.client("dynamodb"), self.names)
         gateway = Gateway(
             [
                 BoundRoute(route, self.functions[fn.name])
@@ -144,6 +155,8 @@ class LocalStack:
     def _start_pollers(self) -> None:
         assert self.aws is not None
         kinesis = self.aws.client("kinesis")
+        dynamodb = self.aws.client("dynamodb")
+        positions = checkpoints.table_name(self.names)
         for fn in self.topology.functions:
             for source in fn.kinesis_sources:
                 stream = self.names.stream(source.stream)
@@ -156,6 +169,9 @@ class LocalStack:
                         stream,
                         shard["ShardId"],
                         self.names.bucket(source.on_failure_bucket),
+                        checkpoints=checkpoints.Checkpoints(
+                            dynamodb, positions, f"{fn.name}/{stream}/{shard['ShardId']}"
+                        ),
                     )
                     poller.start()
                     self._exit.callback(poller.stop)

@@ -66,8 +66,8 @@ def basic_auth(key: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
 
 
-def start_beacon(*args: str) -> tuple[subprocess.Popen[str], int, int]:
-    port, aws_port = free_port(), free_port()
+def start_beacon(*args: str, port: int | None = None) -> tuple[subprocess.Popen[str], int, int]:
+    port, aws_port = port or free_port(), free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -88,9 +88,8 @@ def start_beacon(*args: str) -> tuple[subprocess.Popen[str], int, int]:
     return process, port, aws_port
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[RunningStack]:
-    process, port, aws_port = start_beacon("local")
+def wait_until_ready(process: subprocess.Popen[str]) -> None:
+    """Until `beacon local` says it is up (fails the test if it exits or takes 60 s)."""
     assert process.stdout is not None
     deadline = time.monotonic() + 60
     seen = []
@@ -104,12 +103,22 @@ def stack() -> Iterator[RunningStack]:
     else:
         process.kill()
         pytest.fail("beacon local did not start in 60 s:\n" + "".join(seen))
+
+
+def stop_beacon(process: subprocess.Popen[str]) -> None:
+    process.send_signal(2)  # Ctrl-C: a clean shutdown is part of the contract
+    try:
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[RunningStack]:
+    process, port, aws_port = start_beacon("local")
+    wait_until_ready(process)
     try:
         yield RunningStack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{aws_port}", process)
     finally:
-        process.send_signal(2)  # Ctrl-C: a clean shutdown is part of the contract
-        try:
-            assert process.wait(timeout=20) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
+        stop_beacon(process)
