@@ -25,7 +25,7 @@ from tests.integration.segments_rig import (
     segments_rig,
     track,
 )
-from tests.integration.stream_rig import on_calls, throttle_reads
+from tests.integration.stream_rig import on_calls, refuse_records, throttle_puts, throttle_reads
 from tests.integration.test_identity_step import sequences
 
 
@@ -228,6 +228,37 @@ def test_throttled_reads_hand_the_whole_batch_back(rig: SegmentsRig) -> None:
     assert rig.deliver(batch) == sequences(batch)
     rig.faults.clear()
     rig.deliver_ok(batch)
+    assert computed(rig, "p1")["product_views_7d"] == 2
+
+
+def test_throttled_profile_writes_fail_their_records_and_the_retry_applies_once(
+    rig: SegmentsRig,
+) -> None:
+    rig.clock[0] = at(1)
+    # The first profile's write (a new segment member: a transaction, not retried inside).
+    rig.faults["TransactWriteItems"] = throttle_puts(1)
+    batch = rig.records([*views("p1", 2), *views("p2", 3)])
+    failed = rig.deliver(batch)
+    assert failed and set(failed) < set(sequences(batch))  # only the throttled profile's
+    rig.faults.clear()
+    first = sequences(batch).index(min(failed, key=sequences(batch).index))
+    rig.deliver_ok(dict(batch, Records=batch["Records"][first:]))  # Lambda resumes there
+    assert computed(rig, "p1")["product_views_7d"] == 2
+    assert computed(rig, "p2")["product_views_7d"] == 3
+    assert sum(stored.state.events_applied for stored in map(rig.profile, ("p1", "p2"))) == 5
+
+
+def test_refused_change_records_write_no_profile_and_the_retry_announces_once(
+    rig: SegmentsRig,
+) -> None:
+    rig.clock[0] = at(1)
+    rig.faults["kinesis:PutRecords"] = refuse_records(4)  # every attempt of the writer
+    batch = rig.records([*views("p1", 2), *views("p2", 1)])
+    assert rig.deliver(batch) == sequences(batch)
+    assert rig.profile("p1") is None and rig.changes() == []  # announced nothing, wrote nothing
+    rig.faults.clear()
+    rig.deliver_ok(batch)
+    assert sorted(c.profile_id for c in rig.changes()) == ["p1", "p2"]
     assert computed(rig, "p1")["product_views_7d"] == 2
 
 

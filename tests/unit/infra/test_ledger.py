@@ -66,12 +66,15 @@ def test_a_forward_consent_counted_but_never_wrote_is_caught() -> None:
     )
 
 
-def test_events_the_segments_step_failed_are_accounted_for() -> None:
+def test_anything_failed_after_consent_is_a_problem() -> None:
     outcome = healthy(
         profiles=ProfilesOutcome(events_applied=7),
-        failed_downstream=Counter({"segments: malformed_record": 1}),
+        failed_downstream=Counter({"segments: RetryAttemptsExhausted": 1}),
     )
-    assert outcome.pipeline_problems() == []
+    assert outcome.pipeline_problems() == [
+        "identity resolved 8 events but profiles applied 7",
+        "1 failed in segments: RetryAttemptsExhausted",
+    ]
 
 
 def test_a_resent_request_may_have_landed_twice() -> None:
