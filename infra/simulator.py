@@ -93,6 +93,7 @@ class _Client:
                 self._conn = None
                 if reopened:
                     return None
+                self.unanswered += 1  # the server may have taken it before the line dropped
         return None
 
 

@@ -21,7 +21,7 @@ from functions.shared.config import Consent
 from functions.shared.consent_records import AuditEntry, ConsentState
 from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedEventsPort, StreamPort
+from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
 from functions.shared.stream_batch import MALFORMED, OrderedBatch, StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
 
@@ -40,7 +40,7 @@ class ConsentStep:
     salt: bytes
     states: ConsentStatePort
     consented: StreamPort
-    failed_events: FailedEventsPort
+    failed_events: FailedRecordsPort
     counters: CountersPort
 
     def open_batch(self, items: list[StreamItem]) -> ConsentBatch:
@@ -114,7 +114,7 @@ class ConsentBatch:
         self.step.states.save(list(self.book.states.values()), self.book.audit)
         failures = [f for i, f in self.failures if self.order.committed(i)]
         if failures:
-            self.step.failed_events.put(failures, self.order.batch_id)
+            self.step.failed_events.put_each(failures)
         outcome = BatchOutcome()
         for index, verdict in self.verdicts.items():
             if not self.order.committed(index):

@@ -24,7 +24,7 @@ from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
 from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import MergeNote, Profile
-from functions.shared.ports import FailedEventsPort, StreamPort
+from functions.shared.ports import FailedRecordsPort, StreamPort
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, record_json
 from functions.shared.stream_batch import OrderedBatch, StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
@@ -43,7 +43,7 @@ class IdentityStep:
     rules: Identity
     graph_store: GraphPort
     resolved: StreamPort
-    failed_events: FailedEventsPort
+    failed_events: FailedRecordsPort
     matcher: ProbabilisticMatcher | None = None
 
     def open_batch(self, items: list[StreamItem]) -> IdentityBatch:
@@ -219,7 +219,7 @@ class IdentityBatch:
         self._confirm_emitted(sent)
         failures = [f for i, f in self.failures if self.order.committed(i)]
         if failures:
-            self.step.failed_events.put(failures, self.order.batch_id)
+            self.step.failed_events.put_each(failures)
         return self.order.failures(), self.outcome
 
     def _confirm_emitted(self, sent: set[str]) -> None:

@@ -34,7 +34,7 @@ from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
 from functions.shared.activations import Activation, activation_json
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedEventsPort
+from functions.shared.ports import CountersPort, FailedRecordsPort
 from functions.shared.profile_changes import (
     ProfileChanged,
     change_id,
@@ -91,7 +91,7 @@ class ScoringStep:
     segments: SegmentsConfig
     profiles: ProfilesPort
     activations: QueuePort
-    failed_events: FailedEventsPort
+    failed_events: FailedRecordsPort
     counters: CountersPort
     conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
     refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
@@ -125,7 +125,7 @@ class ScoringStep:
                 continue
             changes.setdefault(change.profile_id, []).append((item, change))
         if malformed:
-            self.failed_events.put(malformed, request_id=batch_id)
+            self.failed_events.put_each(malformed)
             outcome.malformed = len(malformed)
         for round_ in range(CONFLICT_ROUNDS):
             outcome.conflicted = set()

@@ -39,7 +39,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedEventsPort, StreamPort
+from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
 from functions.shared.profile_changes import (
     ChangeCause,
     Part,
@@ -122,7 +122,7 @@ class SegmentsStep:
     config: SegmentsConfig
     profiles: ProfilesPort
     changes: StreamPort
-    failed_events: FailedEventsPort
+    failed_events: FailedRecordsPort
     counters: CountersPort
     conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
     refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
@@ -143,7 +143,7 @@ class SegmentsStep:
         try:
             for _ in range(CONFLICT_ROUNDS):
                 outcome.conflicted = set()
-                self._update_once(pending, batch_id, outcome)
+                self._update_once(pending, outcome)
                 if not outcome.conflicted:
                     break
                 pending = [i for i in pending if i.sequence in outcome.conflicted]
@@ -169,9 +169,7 @@ class SegmentsStep:
         day = self.clock().date().isoformat()
         self.counters.record_batch(STEP, day, f"{batch_id}#{committed[:16]}", +counts)
 
-    def _update_once(
-        self, items: Sequence[StreamItem], batch_id: str, outcome: BatchOutcome
-    ) -> None:
+    def _update_once(self, items: Sequence[StreamItem], outcome: BatchOutcome) -> None:
         now = self.clock()
         events: list[tuple[StreamItem, ResolvedEvent]] = []
         merges: list[tuple[StreamItem, ProfileMerged]] = []
@@ -187,7 +185,7 @@ class SegmentsStep:
             else:
                 merges.append((item, record))
         if malformed:
-            self.failed_events.put(malformed, request_id=batch_id)
+            self.failed_events.put_each(malformed)
             outcome.malformed += len(malformed)
 
         wanted = {r.profile_id for _, r in events}

@@ -37,3 +37,10 @@ class FailedEvent(BaseModel):
 def object_key(step: str, day: str, reason: str, stamp: datetime, request_id: str) -> str:
     """`ingest/dt=2026-11-22/reason=invalid_event/20-45-03.123456-<request id>.jsonl`."""
     return f"{step}/dt={day}/reason={reason}/{stamp.strftime('%H-%M-%S.%f')}-{request_id}.jsonl"
+
+
+def record_key(failure: FailedEvent) -> str:
+    """`segments/dt=2026-11-22/reason=malformed_record/record-<sequence>.jsonl`: the same
+    key every time the record's batch is redelivered."""
+    record = "".join(c if c.isalnum() or c in "-_." else "_" for c in failure.request_id or "")
+    return f"{failure.step}/dt={failure.day()}/reason={failure.reason}/record-{record}.jsonl"

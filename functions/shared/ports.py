@@ -25,6 +25,16 @@ class FailedEventsPort(Protocol):
         ...
 
 
+class FailedRecordsPort(Protocol):
+    """Failed events of the stream and queue steps, whose retries redeliver them."""
+
+    def put_each(self, failures: Sequence[FailedEvent]) -> None:
+        """Keep each failure under a key of the record it came from (its
+        `request_id`): a redelivered batch writes the same keys again instead of
+        adding copies. Raise if that is impossible."""
+        ...
+
+
 class CountersPort(Protocol):
     def record_batch(self, name: str, day: str, batch_id: str, counts: Counter[str]) -> None:
         """Write one batch's counts under its stable batch id (a retry overwrites them)."""

@@ -58,8 +58,7 @@ def webhook_step() -> WebhookStep:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = list(SQSEvent(event).records)
     messages = [Message(r.message_id, r.body, r.receipt_handle) for r in records]
-    batch_id = records[0].message_id if records else "empty"
-    outcome = webhook_step().handle(messages, batch_id)
+    outcome = webhook_step().handle(messages)
     if outcome.outcomes:
         count_by_reason("Deliveries", outcome.outcomes)
         settled = Counter(key.rsplit(":", 1)[1] for key in outcome.outcomes.elements())

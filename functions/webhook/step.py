@@ -40,7 +40,7 @@ from functions.shared.activations import Activation
 from functions.shared.deliveries import Attempt, DeliveryRecord
 from functions.shared.destinations import AnyDestination
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import FailedEventsPort
+from functions.shared.ports import FailedRecordsPort
 from functions.shared.stream_batch import StreamItem, malformed_record
 from functions.webhook.circuit import CircuitBreakers
 from functions.webhook.delivery import DeliveryResult
@@ -129,7 +129,7 @@ class WebhookStep:
     log: DeliveriesPort
     queue: QueuePort  # the activations queue: fan-out and retries
     dead_letters: QueuePort
-    failed_events: FailedEventsPort
+    failed_events: FailedRecordsPort
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     rng: random.Random = field(default_factory=random.Random)
     breakers: CircuitBreakers = field(default_factory=CircuitBreakers)
@@ -139,7 +139,7 @@ class WebhookStep:
     def by_name(self) -> dict[str, AnyDestination]:
         return {d.name: d for d in self.destinations}
 
-    def handle(self, messages: Sequence[Message], batch_id: str) -> WebhookOutcome:
+    def handle(self, messages: Sequence[Message]) -> WebhookOutcome:
         now = self.clock()
         outcome = WebhookOutcome()
         tasks: list[tuple[DeliveryTask, str]] = []
@@ -163,7 +163,7 @@ class WebhookStep:
             else:
                 tasks.append((parsed, message.message_id))
         if malformed:
-            self.failed_events.put(malformed, request_id=batch_id)
+            self.failed_events.put_each(malformed)
             outcome.malformed = len(malformed)
 
         records = self.log.load(

@@ -109,3 +109,26 @@ def test_s3_errors_propagate(s3: Any, bucket: str) -> None:
         store.put([failure(DAY_1, "invalid_event", "a")], request_id="req-1")
 
     assert raised.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_a_redelivered_records_failure_is_kept_once(s3: Any, bucket: str) -> None:
+    """A stream step's batch comes again after a crash: its malformed record must not
+    be counted twice, and a different batch boundary must not matter."""
+    store = S3FailedEventStore(bucket, s3=s3)
+    first = FailedEvent(
+        failed_at=DAY_1,
+        step="segments",
+        reason="malformed_record",
+        message="not JSON",
+        raw="{oops",
+        request_id="49660000000000000000000000000000000000000000000000000001",
+    )
+    other = first.model_copy(update={"request_id": "4966-2", "raw": "[]"})
+    store.put_each([first])
+    store.put_each([first.model_copy(update={"failed_at": DAY_1.replace(minute=50)}), other])
+    keys = sorted(stored_objects(s3, bucket))
+    assert keys == [
+        "segments/dt=2026-11-22/reason=malformed_record/record-4966-2.jsonl",
+        "segments/dt=2026-11-22/reason=malformed_record/record-"
+        "49660000000000000000000000000000000000000000000000000001.jsonl",
+    ]

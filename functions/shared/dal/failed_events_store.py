@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from functions.shared.dal.clients import client
-from functions.shared.failed_events import FailedEvent, object_key
+from functions.shared.failed_events import FailedEvent, object_key, record_key
 
 
 class S3FailedEventStore:
@@ -30,5 +30,20 @@ class S3FailedEventStore:
                 Bucket=self.bucket,
                 Key=object_key(step, day, reason, items[0].failed_at, request_id),
                 Body=body.encode("utf-8"),
+                ContentType="application/x-ndjson",
+            )
+
+    def put_each(self, failures: Sequence[FailedEvent]) -> None:
+        """One object per failure, keyed by its record: a redelivered batch overwrites.
+
+        Failures of stream records are rare (a step writing what the next cannot
+        read), so a PUT each costs little and keeps every record once."""
+        for failure in failures:
+            if not failure.request_id:
+                raise ValueError(f"{failure.step}: a record's failure needs its request_id")
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=record_key(failure),
+                Body=(failure.model_dump_json(exclude_none=True) + "\n").encode("utf-8"),
                 ContentType="application/x-ndjson",
             )
