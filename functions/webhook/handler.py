@@ -21,7 +21,7 @@ from functions.shared.config import load_config
 from functions.shared.dal.deliveries_store import DeliveriesStore
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.failed_events_store import S3FailedEventStore
-from functions.shared.dal.secrets import secret_value
+from functions.shared.dal.secrets import SECRET_STORE_ERRORS, secret_value
 from functions.shared.dal.sqs import QueueSender
 from functions.shared.destinations import for_local_stack
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
@@ -45,6 +45,7 @@ def webhook_step() -> WebhookStep:
         destinations=destinations,
         deliver=deliverer.deliver,
         secret=secret_value,
+        secret_failures=SECRET_STORE_ERRORS,
         log=DeliveriesStore(DynamoTable(settings.deliveries_table)),
         queue=QueueSender(settings.activations_queue),
         dead_letters=QueueSender(settings.dead_letter_queue),

@@ -130,6 +130,8 @@ class WebhookStep:
     queue: QueuePort  # the activations queue: fan-out and retries
     dead_letters: QueuePort
     failed_events: FailedRecordsPort
+    # What `secret` raises when the store fails: that destination waits, the others go on.
+    secret_failures: tuple[type[Exception], ...] = ()
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     rng: random.Random = field(default_factory=random.Random)
     breakers: CircuitBreakers = field(default_factory=CircuitBreakers)
@@ -251,7 +253,16 @@ class WebhookStep:
             wait = Outcome("retry", "circuit open: the destination failed repeatedly")
             return {i.task.activation.id: (wait, None) for i in items}
         activations = [i.task.activation for i in items]
-        secret = self.secret(destination.secret.secret_name)
+        try:
+            secret = self.secret(destination.secret.secret_name)
+        except self.secret_failures as err:
+            # Not the destination's fault and no attempt made: its tasks wait one retry
+            # interval, using no attempt, while the other destinations deliver.
+            wait_s = destination.retry[0] if destination.retry else 60.0
+            unavailable = Outcome(
+                "retry", f"secret unavailable: {type(err).__name__}", None, wait_s
+            )
+            return {i.task.activation.id: (unavailable, None) for i in items}
         if destination.rate_limit_per_s is None:
             results = self.deliver(destination, activations, secret)
         else:
@@ -279,8 +290,11 @@ class WebhookStep:
         task, record = item.task, item.record
         result_outcome, result = answer or (Outcome("retry", "no answer for this activation"), None)
         if result is None and result_outcome.verdict == "retry":
-            # Not attempted (circuit open): wait for the breaker, no attempt used.
-            delay = int(self.breakers[task.destination].retry_in()) + 1
+            # Not attempted (circuit open, secret unavailable): wait, no attempt used.
+            wait = max(
+                self.breakers[task.destination].retry_in(), result_outcome.retry_after_s or 0
+            )
+            delay = int(wait) + 1
             sends.append((_later(task, now, delay), item.source, delay))
             record.outcome, record.reason, record.updated_at = "pending", result_outcome.reason, now
             return

@@ -6,12 +6,18 @@ import hmac
 from collections.abc import Sequence
 
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.shared.config import Source
 
 # Five minutes: a rotated key is picked up soon, and a busy function makes
 # about one Secrets Manager call per secret per container per five minutes.
 SECRET_CACHE_SECONDS = 300
+
+
+# What `secret_value` raises when Secrets Manager fails (missing, denied, throttled).
+SECRET_STORE_ERRORS: tuple[type[Exception], ...] = (GetParameterError, ClientError, BotoCoreError)
 
 
 def secret_value(name: str) -> str:

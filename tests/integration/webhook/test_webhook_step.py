@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from aws_lambda_powertools.utilities import parameters
 
 from functions.shared.activations import Activation, activation_json
 from functions.shared.config import load_config
@@ -197,6 +198,7 @@ def rig(mocked_aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     port = gateway.start(HOST, free_port())
     monkeypatch.setenv("BEACON_LOCAL_GATEWAY", f"http://{HOST}:{port}")
     clients.client.cache_clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # secrets of earlier tests
     handler.webhook_step.cache_clear()
     rig = Rig(names, sinks, f"http://{HOST}:{port}")
     for service in ("dynamodb", "sqs"):
@@ -428,3 +430,23 @@ def test_a_dead_letter_that_cannot_be_queued_reaches_the_dlq_on_the_retry(rig: R
     ]
     assert rig.log()["flaky"].outcome == "dead_lettered"
     assert rig.sinks.attempts("healthy") == 1
+
+
+def test_an_unreadable_secret_holds_back_only_its_destination(rig: Rig) -> None:
+    """Secrets Manager failing for one destination is not that destination's fault and
+    no attempt: its delivery waits a retry interval, and the others go out at once."""
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    name = "beacon/destinations/flaky"
+    value = secrets.get_secret_value(SecretId=name)["SecretString"]
+    secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    activation = rig.activate()
+    rig.pump(until=lambda: rig.log().get("flaky") is not None)
+    assert rig.log()["flaky"].outcome == "pending"
+    assert rig.log()["flaky"].reason == "secret unavailable: GetParameterError"
+    assert rig.log()["flaky"].attempts == []
+    assert all(rig.log()[d].outcome == "delivered" for d in DESTINATIONS if d != "flaky")
+
+    secrets.create_secret(Name=name, SecretString=value)
+    rig.pump(until=lambda: rig.log()["flaky"].outcome == "delivered")
+    assert [r.webhook_id for r in rig.sinks.received("flaky")] == [activation.id]
+    assert len(rig.log()["flaky"].attempts) == 1
