@@ -58,7 +58,7 @@ def batches_in_flight(aws: LocalAws) -> list[str]:
 
 def send_in_background(url: str, report: list[SimulationReport]) -> threading.Thread:
     def send() -> None:
-        report.append(Simulator(url, "local-write-key", "local-server-write-key", seed=11).run(20))
+        report.append(Simulator(url, "local-write-key", "local-server-write-key", seed=11).run(30))
 
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
