@@ -3,6 +3,10 @@ the dashboard's overview both come from `observe`.
 
 Streams are read whole and two tables are scanned: right for the local stack and a
 small deployment, not for a production-sized one (CloudWatch has those figures).
+The ledger (`Outcome.pipeline_problems`) sets the streams' whole contents against
+today's counters and the profiles' lifetime counts, so it holds for a run within
+one day and the streams' retention (the demo, the local stack, a fresh
+deployment), not across days of a long-lived one.
 """
 
 from __future__ import annotations
