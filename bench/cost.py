@@ -13,13 +13,12 @@ Kinesis provisioned, HTTP API).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from dataclasses import dataclass
 from typing import Any
 
-from bench.harness import ROOT, command_line, quietly
+from bench.harness import ROOT, command_line, pipeline_arguments, quietly
 from bench.pipeline import measure
 
 SECONDS_PER_MONTH = 730 * 3600
@@ -206,10 +205,7 @@ free tier, and the CloudWatch dashboard ($3) and alarms ($0.10 each).
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--customers", type=int, default=40)
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args(argv)
+    args = pipeline_arguments(__doc__, argv)
     results = quietly(lambda: measure(args.customers))
     text = document(command_line("cost.py", argv), Measured.from_pipeline(results), args.customers)
     print(text)

@@ -133,14 +133,8 @@ def quietly(measure: Callable[[], T]) -> T:
 
 def scan_table(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     """Every item of `table` in DynamoDB's wire format (every page): for reading back."""
-    found: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table}
-    while True:
-        page = dynamodb.scan(**kwargs)
-        found += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    pages = dynamodb.get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page["Items"]]
 
 
 @dataclass
@@ -236,11 +230,21 @@ def read_stream(kinesis: Any, stream: str) -> list[bytes]:
 # --- docs/benchmarks.md ----------------------------------------------------------
 
 
-def timed_arguments(doc: str | None, argv: list[str] | None) -> argparse.Namespace:
+def timed_arguments(
+    doc: str | None, argv: list[str] | None, seconds: float = 5.0
+) -> argparse.Namespace:
     """`--seconds` (time per measurement) and `--write`, the CLI of a timed bench."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
+    parser.add_argument("--seconds", type=float, default=seconds, help="time per measurement")
     parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
+    return parser.parse_args(argv)
+
+
+def pipeline_arguments(doc: str | None, argv: list[str] | None) -> argparse.Namespace:
+    """`--customers` (simulated shoppers) and `--write`, the CLI of a whole-pipeline bench."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--customers", type=int, default=40, help="simulated shoppers")
+    parser.add_argument("--write", action="store_true", help="rewrite its document")
     return parser.parse_args(argv)
 
 

@@ -14,7 +14,6 @@ of docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import socket
 import sys
 import time
@@ -22,7 +21,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.harness import CONFIG, command_line, prose, quietly, section_head, write_section
+from bench.harness import (
+    CONFIG,
+    command_line,
+    pipeline_arguments,
+    prose,
+    quietly,
+    section_head,
+    write_section,
+)
 
 SECTION = "## Pipeline"
 
@@ -138,10 +145,7 @@ def section(r: dict[str, Any], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--customers", type=int, default=40)
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args(argv)
+    args = pipeline_arguments(__doc__, argv)
     results = quietly(lambda: measure(args.customers))
     print(table(results))
     if args.write:

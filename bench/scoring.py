@@ -14,13 +14,12 @@ time (a fresh interpreter), and the scoring function's bundle size on disk.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
 from typing import Any
 
-from bench.harness import ROOT, command_line, prose, section_head, write_section
+from bench.harness import ROOT, command_line, prose, section_head, timed_arguments, write_section
 
 SECTION = "## Scoring"
 BATCH_SIZES = (1, 10, 100, 200)
@@ -122,10 +121,7 @@ def section(results: dict[str, Any], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args(argv)
+    args = timed_arguments(__doc__, argv, seconds=1.0)
     results = measure(args.seconds)
     print(table(results))
     if args.write:

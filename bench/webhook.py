@@ -15,14 +15,13 @@ reported per delivery and as a share of a delivery's time.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.harness import command_line, prose, section_head, write_section
+from bench.harness import command_line, prose, section_head, timed_arguments, write_section
 
 SECTION = "## Webhook"
 
@@ -128,10 +127,7 @@ def section(r: dict[str, Any], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args(argv)
+    args = timed_arguments(__doc__, argv, seconds=3.0)
     results = measure(args.seconds)
     print(table(results))
     if args.write:

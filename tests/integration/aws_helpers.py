@@ -51,14 +51,8 @@ def create_table(dynamodb: Any, names: ResourceNames, logical: str) -> str:
 
 def scan_table(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     """Every item of `table`, as DynamoDB's wire format has it (every page)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table}
-    while True:
-        page = dynamodb.scan(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    pages = dynamodb.get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page["Items"]]
 
 
 def read_shard(kinesis: Any, stream: str, shard_id: str) -> list[dict[str, Any]]:
