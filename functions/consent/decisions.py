@@ -16,6 +16,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from functions.shared.config import Consent
@@ -28,6 +29,11 @@ from functions.shared.consent_records import (
 )
 from functions.shared.events import CanonicalEvent, ConsentStamp
 from functions.shared.identifiers import identifiers_of
+
+# Identifier types a keyless source (the pixel) may decide consent for.
+DEVICE_IDENTIFIERS = frozenset({"anonymous_id"})
+# A withdrawal placed after a grant it overrules lands this much later.
+_AFTER = timedelta(microseconds=1)
 
 # Drop reasons, counted per day and reported by the demo.
 CONSENT_DENIED = "consent_denied"
@@ -113,8 +119,9 @@ class ConsentBook:
         return self.states.setdefault(key, ConsentState(key))
 
     def apply(self, event: CanonicalEvent) -> Verdict:
-        keys = self.keys_for(event)
-        states = [self.state(key) for key in keys]
+        identifiers = identifiers_of(event)
+        kinds = [identifier.type for identifier in identifiers]
+        states = [self.state(identifier.hashed_key(self.salt)) for identifier in identifiers]
         decided, source = explicit_decision(event, self.policy)
         # Segment's consent wrapper puts preferences on every event: they update the
         # state and then the event is judged like any other, unless it is a consent event.
@@ -126,6 +133,7 @@ class ConsentBook:
             for state in states:
                 state.suppressed, state.changed = False, True
 
+        own = self._own_decisions(decided, source, event, states)
         # Every decision known under any of the event's identifiers up to the event's
         # own time, plus its own: filed under each of them. Nothing later is copied, so
         # a replay files exactly what the first pass filed.
@@ -133,20 +141,12 @@ class ConsentBook:
         for state in states:
             for category, history in state.categories.items():
                 known.setdefault(category, []).extend(d for d in history if d.at <= event.timestamp)
-        for category, granted in decided.items():
-            own = CategoryDecision(granted, event.timestamp, source, event.message_id)
-            known.setdefault(category, []).append(own)
-        for state in states:
-            self._record(state, known, event)
+        for category, decision in own.items():
+            known.setdefault(category, []).append(decision)
+        for state, kind in zip(states, kinds, strict=True):
+            self._record(state, kind, known, event)
         self._link(states)
-        # Judged by what was in force at the event's own time, so a replay or a late
-        # event is judged the same whatever was decided after it.
-        resolved = {
-            category: decision
-            for category, history in known.items()
-            if (decision := in_force(sorted(history, key=lambda d: d.order), event.timestamp))
-        }
-
+        resolved = self._in_force(event, states, own)
         if is_consent_event:
             return self._verdict(True, None, resolved)
         for category in self.policy.required_for_profiles:
@@ -162,6 +162,72 @@ class ConsentBook:
     def _always_allowed(self, event: CanonicalEvent) -> bool:
         return event.event is not None and event.event in self.policy.always_allowed_events
 
+    def _own_decisions(
+        self,
+        decided: dict[str, bool],
+        source: str,
+        event: CanonicalEvent,
+        states: list[ConsentState],
+    ) -> dict[str, CategoryDecision]:
+        """The event's own decisions, placed in time by what the server knows.
+
+        A decision is in force from the event's time, but never from later than
+        Beacon received it (a grant dated in the future cannot outrank what comes
+        after it). A withdrawal is placed after every grant Beacon received before
+        it, whatever time the client claims: an opt-out received after a grant
+        always wins. A grant from a source with no key holds only for device ids.
+        """
+        received = event.received_at
+        at = min(event.timestamp, received)
+        unauthenticated = event.source.protocol == "snowplow"
+        own: dict[str, CategoryDecision] = {}
+        for category, granted in decided.items():
+            placed = at
+            if not granted:
+                for state in states:
+                    for earlier in state.categories.get(category, ()):
+                        if earlier.granted and earlier.received_at <= received:
+                            placed = max(placed, earlier.at + _AFTER)
+            own[category] = CategoryDecision(
+                granted,
+                placed,
+                source,
+                event.message_id,
+                received=received,
+                device_only=granted and unauthenticated,
+            )
+        return own
+
+    def _in_force(
+        self,
+        event: CanonicalEvent,
+        states: list[ConsentState],
+        own: dict[str, CategoryDecision],
+    ) -> dict[str, CategoryDecision]:
+        """What each category's decision is for this event.
+
+        Judged at the event's own time, so a replay or a late event gets the verdict
+        it got in order, except that no event received after a withdrawal can claim
+        to predate it: it is judged no earlier than the newest withdrawal Beacon had
+        received before the event itself.
+        """
+        every: dict[str, list[CategoryDecision]] = {}
+        for state in states:
+            for category, history in state.categories.items():
+                every.setdefault(category, []).extend(history)
+        for category, decision in own.items():
+            every.setdefault(category, []).append(decision)
+        resolved: dict[str, CategoryDecision] = {}
+        for category, history in every.items():
+            judged_at = event.timestamp
+            for decision in history:
+                if not decision.granted and decision.received_at <= event.received_at:
+                    judged_at = max(judged_at, decision.at)
+            current = in_force(sorted(set(history), key=lambda d: d.order), judged_at)
+            if current is not None:
+                resolved[category] = current
+        return resolved
+
     def _fresh_opt_in(
         self, decided: dict[str, bool], event: CanonicalEvent, states: list[ConsentState]
     ) -> bool:
@@ -173,16 +239,22 @@ class ConsentBook:
     def _record(
         self,
         state: ConsentState,
+        kind: str,
         known: dict[str, list[CategoryDecision]],
         event: CanonicalEvent,
     ) -> None:
-        """File every known decision under this identifier; audit a change of what is current."""
+        """File every known decision under this identifier; audit a change of what is current.
+
+        A device-only grant is filed under device ids alone, so it never reaches
+        a user id it merely travelled with."""
         changes: dict[str, dict[str, bool | None]] = {}
         sources = set()
         propagated = False
         for category, history in known.items():
             before = state.latest(category)
             for decision in history:
+                if decision.device_only and kind not in DEVICE_IDENTIFIERS:
+                    continue
                 state.insert(category, decision)
             after = state.latest(category)
             if after is not None and (before is None or before.granted != after.granted):

@@ -34,6 +34,9 @@ def merge_id(survivor: str, loser: str) -> str:
     return str(uuid.uuid5(MERGE_NAMESPACE, f"{survivor}<-{loser}"))
 
 
+MAX_IDENTIFIERS = 100  # identifiers one profile may hold, all types together
+
+
 @dataclass
 class Resolution:
     profile_id: str
@@ -239,7 +242,12 @@ class Graph:
                 counts.setdefault(identifier.type, set()).add(identifier.value)
         for identifier in candidates:
             counts.setdefault(identifier.type, set()).add(identifier.value)
-        return all(len(values) <= self.rules.limit(kind) for kind, values in counts.items())
+        total = sum(len(values) for values in counts.values())
+        # Per type, and in all: external id types are the client's to name, so a
+        # profile's identifiers (one item) stay bounded however many types arrive.
+        return total <= MAX_IDENTIFIERS and all(
+            len(values) <= self.rules.limit(kind) for kind, values in counts.items()
+        )
 
     def _oldest(self, owners: list[str]) -> str:
         return min(owners, key=lambda pid: (self.profiles[pid].created_at, pid))

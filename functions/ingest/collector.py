@@ -24,19 +24,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.ingest.canonicalize import (
+    EVENT_TOO_LARGE,
     MAX_EVENT_BYTES,
-    IpAnonymizer,
+    MAX_RECORD_BYTES,
+    MAX_WRITTEN_PER_REQUEST,
+    REQUEST_WRITES_TOO_MUCH,
     Parsed,
     Rejection,
 )
 from functions.ingest.consent_api import parse_consent_call
 from functions.ingest.http import (
     BodyError,
+    Evidence,
     HttpAnswer,
     HttpRequest,
+    basic_auth_key,
     decode_body,
+    evidence,
     parse_json_object,
-    raw_text,
     write_key_from,
 )
 from functions.ingest.segment import BATCH_CALLS, parse_segment
@@ -44,7 +49,7 @@ from functions.ingest.snowplow import parse_pixel, parse_tp2
 from functions.shared.config import BeaconConfig
 from functions.shared.failed_events import FailedEvent
 from functions.shared.ports import FailedEventsPort, StreamPort
-from functions.shared.privacy import scrub_ip
+from functions.shared.privacy import IpAnonymizer, redact_raw
 from functions.shared.streams import StreamRecord
 
 
@@ -92,23 +97,35 @@ class Collector:
     def _open_json(
         self, request: HttpRequest, single_event: bool
     ) -> tuple[dict[str, Any], str] | Collected:
-        """The JSON body and the source its write key names, or the refusal."""
+        """The JSON body and the source its write key names, or the refusal.
+
+        A key in the Authorization header is checked before the body is read; a
+        body refused before a valid key is known is kept only as evidence.
+        """
+        source: str | None = None
+        header_key = basic_auth_key(request)
+        if header_key is not None:
+            source = self.source_for_write_key(header_key)
+            if source is None:
+                return self._refuse_request(request, 401, "unauthorized", "unknown write key")
+        trusted = source is not None
         try:
             text = decode_body(request.body, request.header("content-encoding"))
         except BodyError as err:
             return self._refuse_request(request, err.status, err.reason, str(err))
         if single_event and len(text.encode("utf-8")) > MAX_EVENT_BYTES:
             return self._refuse_request(
-                request, 413, "event_too_large", f"event is larger than {MAX_EVENT_BYTES} bytes"
+                request, 413, EVENT_TOO_LARGE, f"event is larger than {MAX_EVENT_BYTES} bytes"
             )
         body = parse_json_object(text)
         if isinstance(body, str):
-            return self._refuse_request(request, 400, "malformed_body", body)
-        key = write_key_from(request, body)
-        source = self.source_for_write_key(key) if key else None
+            return self._refuse_request(request, 400, "malformed_body", body, text, trusted)
         if source is None:
-            message = "unknown write key" if key else "missing write key"
-            return self._refuse_request(request, 401, "unauthorized", message)
+            key = write_key_from(request, body)
+            source = self.source_for_write_key(key) if key else None
+        if source is None:
+            message = "unknown write key" if write_key_from(request, body) else "missing write key"
+            return self._refuse_request(request, 401, "unauthorized", message, text)
         return body, source
 
     # --- Snowplow tracker protocol -------------------------------------------
@@ -122,6 +139,7 @@ class Collector:
         )
 
     def tp2(self, request: HttpRequest) -> Collected:
+        # The tracker protocol has no key: a refused body is kept as evidence.
         try:
             text = decode_body(request.body, request.header("content-encoding"))
         except BodyError as err:
@@ -139,7 +157,7 @@ class Collector:
         parsed: Parsed,
         answer: Callable[[Parsed, bool], HttpAnswer],
     ) -> Collected:
-        parsed = _serializable(parsed)
+        parsed = _writable(_serializable(parsed))
         records = [
             StreamRecord(event.partition_key, event.to_json().encode("utf-8"))
             for event in parsed.events
@@ -170,11 +188,28 @@ class Collector:
         )
 
     def _refuse_request(
-        self, request: HttpRequest, status: int, reason: str, message: str
+        self,
+        request: HttpRequest,
+        status: int,
+        reason: str,
+        message: str,
+        text: str | None = None,
+        trusted: bool = False,
     ) -> Collected:
-        """The whole request is refused: store it as one failed event and say why."""
-        raw = raw_text(request.body) if request.body else urllib.parse.urlencode(request.query)
-        failure = self._failure(request, Rejection(reason=reason, message=message, raw=raw))
+        """The whole request is refused: store it as one failed event and say why.
+
+        Only a body from a known source, within the size limit, is kept whole;
+        anything else leaves evidence (a prefix, its length and SHA-256), so no
+        one can fill the store with megabytes for the price of a request.
+        """
+        if request.body:
+            kept = evidence(
+                request.body, text, trusted, content_encoding=request.header("content-encoding")
+            )
+        else:
+            kept = Evidence(urllib.parse.urlencode(request.query))
+        failure = self._failure(request, Rejection(reason=reason, message=message, raw=kept.text))
+        failure = failure.model_copy(update={"raw_bytes": kept.length, "raw_sha256": kept.sha256})
         if not self._store_failures(request, [failure]):
             return Collected(_unavailable(), unstored=1)
         return Collected(
@@ -185,12 +220,19 @@ class Collector:
     def _failure(
         self, request: HttpRequest, rejection: Rejection, retryable: bool = False
     ) -> FailedEvent:
+        kept = Evidence(rejection.raw)
+        if rejection.reason in (EVENT_TOO_LARGE, REQUEST_WRITES_TOO_MUCH):
+            data = rejection.raw.encode("utf-8")
+            kept = evidence(data, rejection.raw)
         return FailedEvent(
             failed_at=datetime.now(UTC),
             step="ingest",
             reason=rejection.reason,
             message=rejection.message,
-            raw=scrub_ip(rejection.raw),
+            # A retryable record is the canonical event itself, anonymized already.
+            raw=kept.text if retryable else redact_raw(kept.text),
+            raw_bytes=kept.length,
+            raw_sha256=kept.sha256,
             field=rejection.field,
             index=rejection.index,
             message_id=rejection.message_id,
@@ -214,25 +256,46 @@ class Collector:
 def _serializable(parsed: Parsed) -> Parsed:
     """Events whose JSON can be written (a lone UTF-16 surrogate, legal in a JSON
     escape, validates but cannot be encoded as UTF-8) -- the others become rejections."""
-    kept = Parsed(rejections=list(parsed.rejections))
-    for event in parsed.events:
+    for position in reversed(range(len(parsed.events))):
+        event = parsed.events[position]
         try:
             event.to_json().encode("utf-8")
         except (UnicodeEncodeError, ValueError):
-            kept.rejections.append(
-                Rejection(
-                    reason="invalid_event",
-                    message="event contains text that is not valid Unicode (a lone surrogate)",
-                    # stdlib json escapes the surrogate, so the raw input stays storable
-                    raw=json.dumps(event.model_dump(by_alias=True, exclude_none=True), default=str),
-                    message_id=event.message_id,
-                    source=event.source.name,
-                    protocol=event.source.protocol,
-                )
+            parsed.refuse(
+                position,
+                "invalid_event",
+                "event contains text that is not valid Unicode (a lone surrogate)",
+                # stdlib json escapes the surrogate, so the raw input stays storable
+                json.dumps(event.model_dump(by_alias=True, exclude_none=True), default=str),
             )
+    return parsed
+
+
+def _writable(parsed: Parsed) -> Parsed:
+    """Events whose record, as written (batch context and User-Agent merged in), stays
+    within MAX_RECORD_BYTES, up to MAX_WRITTEN_PER_REQUEST for the whole request:
+    a small request cannot make Beacon write megabytes."""
+    budget = MAX_WRITTEN_PER_REQUEST
+    refused: list[tuple[int, str, str]] = []
+    for position, event in enumerate(parsed.events):
+        size = len(event.to_json().encode("utf-8"))
+        if size > MAX_RECORD_BYTES:
+            message = (
+                f"event as written (batch context and User-Agent merged in) is {size} bytes,"
+                f" over {MAX_RECORD_BYTES}"
+            )
+            refused.append((position, EVENT_TOO_LARGE, message))
+        elif size > budget:
+            message = (
+                f"the request's events as written pass {MAX_WRITTEN_PER_REQUEST} bytes;"
+                " send the rest in another request"
+            )
+            refused.append((position, REQUEST_WRITES_TOO_MUCH, message))
         else:
-            kept.events.append(event)
-    return kept
+            budget -= size
+    for position, reason, message in reversed(refused):
+        parsed.refuse(position, reason, message, parsed.events[position].to_json())
+    return parsed
 
 
 def _segment_answer(parsed: Parsed, stored: bool) -> HttpAnswer:

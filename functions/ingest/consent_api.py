@@ -11,10 +11,11 @@ Body: `{"userId" | "anonymousId": ..., "categoryPreferences": {"analytics": true
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from functions.ingest.canonicalize import IpAnonymizer, Parsed, Rejection, RequestMeta, build_event
+from functions.ingest.canonicalize import Parsed, Rejection, RequestMeta, build_event
+from functions.shared.privacy import IpAnonymizer
+from functions.shared.untrusted_json import dumps
 
 CONSENT_EVENT = "Segment Consent Preference Updated"
 
@@ -23,7 +24,7 @@ def parse_consent_call(
     body: dict[str, Any], *, source_name: str, meta: RequestMeta, anonymize_ip: IpAnonymizer
 ) -> Parsed:
     parsed = Parsed()
-    raw = json.dumps(body, separators=(",", ":"))
+    raw = dumps(body)
     preferences = body.get("categoryPreferences")
     if (
         not isinstance(preferences, dict)

@@ -8,16 +8,16 @@ SDKs send: single calls (`/v1/track` ...), their one-letter forms
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from functions.ingest.canonicalize import (
-    IpAnonymizer,
     Parsed,
     Rejection,
     RequestMeta,
     build_event,
 )
+from functions.shared.privacy import IpAnonymizer
+from functions.shared.untrusted_json import dumps
 
 SINGLE_CALLS = {
     "track": "track",
@@ -54,7 +54,7 @@ def parse_segment(
                 Rejection(
                     reason="malformed_body",
                     message="batch must be a list of events",
-                    raw=json.dumps(body),
+                    raw=dumps(body),
                     field="batch",
                     source=source_name,
                     protocol="segment",
@@ -67,12 +67,12 @@ def parse_segment(
             "sentAt": body.get("sentAt"),
         }
         for index, item in enumerate(items):
-            parsed.add(_batch_item(item, index, shared, source_name, meta, anonymize_ip))
+            parsed.add(_batch_item(item, index, shared, source_name, meta, anonymize_ip), index)
         return parsed
 
     item = dict(body)
     item["type"] = SINGLE_CALLS[call]
-    raw = json.dumps(body, separators=(",", ":"))
+    raw = dumps(body)
     parsed.add(
         build_event(
             item,
@@ -94,7 +94,7 @@ def _batch_item(
     meta: RequestMeta,
     anonymize_ip: IpAnonymizer,
 ) -> Any:
-    raw = json.dumps(item, separators=(",", ":"))
+    raw = dumps(item)
     if not isinstance(item, dict):
         return Rejection(
             reason="invalid_event",

@@ -41,15 +41,16 @@ from urllib.parse import urlencode, urlsplit
 from functions.ingest.canonicalize import (
     MAX_EVENT_BYTES,
     FieldError,
-    IpAnonymizer,
     Parsed,
     Rejection,
     RequestMeta,
     build_event,
 )
 from functions.ingest.http import parse_json_object
+from functions.shared import untrusted_json
 from functions.shared.config import BeaconConfig
 from functions.shared.events import CanonicalEvent
+from functions.shared.privacy import IpAnonymizer
 
 PROTOCOL: Final = "snowplow"
 SNOWPLOW_VENDOR = "com.snowplowanalytics.snowplow"
@@ -117,7 +118,8 @@ def parse_tp2(
         parsed.add(
             _to_event(
                 item, raw=raw, index=index, meta=meta, config=config, anonymize_ip=anonymize_ip
-            )
+            ),
+            index,
         )
     return parsed
 
@@ -146,6 +148,8 @@ def _payload_items(body: str) -> list[Any] | str:
 
 
 def _item_raw(item: Any) -> str:
+    if untrusted_json.depth_of(item, untrusted_json.MAX_DEPTH) > untrusted_json.MAX_DEPTH:
+        return untrusted_json.dumps(item)  # refused anyway: not a flat parameter map
     text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
     # A lone surrogate from a \ud800 escape cannot be stored as UTF-8: keep it escaped.
     return text if _is_text(text) else json.dumps(item, separators=(",", ":"))
@@ -187,7 +191,7 @@ def _to_event(
             raise problem
         fields = _fields(_Params(strings))
     except FieldError as err:
-        return reject("invalid_event", str(err), err.field_name, source.name)
+        return reject(err.reason, str(err), err.field_name, source.name)
     return build_event(
         fields,
         raw=raw,
@@ -546,9 +550,13 @@ def _json_param(params: _Params, key: str) -> Any:
     encoding = "base64url-encoded JSON" if key in _BASE64_FIELDS else "JSON"
     try:
         text = _base64url(value) if key in _BASE64_FIELDS else value
-        decoded = json.loads(text)
+        decoded = untrusted_json.loads(text)
     except (ValueError, RecursionError) as err:  # binascii, UTF-8 and JSON errors
         raise FieldError(key, f"is not {encoding}") from err
+    problem = untrusted_json.find_problem(decoded, root=key)
+    if problem is not None:
+        problem_text = problem.message.removeprefix(f"{problem.path} ")
+        raise FieldError(problem.path, problem_text, problem.reason)
     if not _is_text(json.dumps(decoded, ensure_ascii=False)):
         raise FieldError(key, "holds text that is not valid Unicode")
     return decoded

@@ -18,9 +18,17 @@ MAX_HISTORY = 10
 @dataclass(frozen=True)
 class CategoryDecision:
     granted: bool
-    at: datetime
+    at: datetime  # in force from: never later than Beacon received it
     source: str
     message_id: str
+    received: datetime | None = None  # when Beacon received it (None: stored before, = at)
+    # A grant from a source with no key (the Snowplow pixel and tp2): it holds for
+    # the device ids it came with, never for a user id, email or external id.
+    device_only: bool = False
+
+    @property
+    def received_at(self) -> datetime:
+        return self.received or self.at
 
     def newer_than(self, other: CategoryDecision | None) -> bool:
         return other is None or self.order > other.order

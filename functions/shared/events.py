@@ -122,6 +122,9 @@ class CanonicalEvent(_Wire):
     original_timestamp: AwareDatetime | None = None
     sent_at: AwareDatetime | None = None
     received_at: AwareDatetime
+    # The time the client claimed when it was later than the receipt (plus a small
+    # tolerance): `timestamp` is then the receipt time. Time comes from the server.
+    clamped_from: AwareDatetime | None = None
     consent: ConsentStamp | None = None  # absent until the consent step has judged it
 
     @field_validator("anonymous_id", "user_id", "previous_id", "group_id", mode="before")
@@ -136,7 +139,7 @@ class CanonicalEvent(_Wire):
             return None
         return value
 
-    @field_validator("timestamp", "original_timestamp", "sent_at", "received_at")
+    @field_validator("timestamp", "original_timestamp", "sent_at", "received_at", "clamped_from")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         try:

@@ -1,8 +1,11 @@
 """Failed events: what could not be accepted, kept whole with the reason.
 
 Snowplow's "bad rows": nothing is lost and nothing is silently dropped. Each
-record holds the raw input exactly as it arrived, so it can be fixed and
-replayed; the store is keyed by day and reason.
+record holds the raw input as it arrived (IPs and write keys redacted), so it
+can be fixed and replayed; the store is keyed by day and reason. What a client
+could use to fill the store — a body refused for its size, or sent without a
+valid key — is kept as evidence instead: a bounded prefix, its length and its
+SHA-256 (`raw_bytes`, `raw_sha256`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ class FailedEvent(BaseModel):
     step: str  # the pipeline step that gave up: ingest, consent, ...
     reason: str  # machine-readable: invalid_event, event_too_large, unauthorized ...
     message: str  # for people: names the field at fault
-    raw: str  # the input as received (UTF-8, or "base64:..." for binary)
+    raw: str  # the input as received, redacted (or its first bytes: see raw_sha256)
+    raw_bytes: int | None = None  # set when `raw` is only a prefix: the input's length
+    raw_sha256: str | None = None  # ... and its SHA-256, to match it to a client's copy
     field: str | None = None
     index: int | None = None
     message_id: str | None = None

@@ -1,4 +1,12 @@
-"""Raw IP addresses never leave ingest: truncate, hash or drop them."""
+"""Raw IP addresses and write keys never leave ingest.
+
+Events: every field named `ip` (any case, any depth, however the key was
+escaped in the JSON) is truncated, hashed or dropped before the event exists.
+Failed events: the raw input kept as evidence has its IPs and write keys
+redacted in every form ingest can read — JSON (parsed, so `"\\u0069p"` is
+caught), query strings, and text that is neither (a prefix of a refused
+body), where any IP literal is removed.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +16,17 @@ import ipaddress
 import json
 import re
 import urllib.parse
+from collections.abc import Callable
 from typing import Any, Literal
 
+from functions.shared.untrusted_json import dumps, loads, rewrite
+
 IpHandling = Literal["truncate", "hash", "drop"]
+IpAnonymizer = Callable[[str | None], str | None]
+
+IP_REMOVED = "[ip removed]"
+WRITE_KEY_REMOVED = "[write key removed]"
+_SECRET_KEYS = {"ip": IP_REMOVED, "writekey": WRITE_KEY_REMOVED}
 
 
 def anonymize_ip(raw: str | None, handling: IpHandling, salt: bytes = b"") -> str | None:
@@ -33,40 +49,89 @@ def anonymize_ip(raw: str | None, handling: IpHandling, salt: bytes = b"") -> st
     return str(network.network_address)
 
 
-_REDACTED = "[ip removed]"
-_IP_FIELD = re.compile(r'("ip"\s*:\s*)"[^"]*"')
+def is_ip_field(key: str) -> bool:
+    return key.lower() == "ip"
 
 
-def scrub_ip(raw: str) -> str:
-    """Remove client-supplied IPs (`context.ip`, Snowplow's `ip=`) from raw input kept
-    for failed events, so a raw address never leaves ingest even in a rejected event."""
+def anonymize_nested_ips(value: Any, anonymize: IpAnonymizer) -> Any:
+    """A copy of `value` with every `ip` field (any depth) anonymized, or dropped
+    when it is not an address (or the handling keeps nothing)."""
+
+    def on_key(key: str, child: Any) -> tuple[bool, Any]:
+        if not is_ip_field(key):
+            return True, child
+        kept = anonymize(child) if isinstance(child, str) else None
+        return kept is not None, kept
+
+    return rewrite(value, on_key)
+
+
+def redact_raw(raw: str) -> str:
+    """`raw` (kept in failed events) without IPs and write keys, in any form."""
     try:
-        document = json.loads(raw)
-    except RecursionError:
-        return _IP_FIELD.sub(r'\1"' + _REDACTED + '"', raw)
-    except ValueError:
-        if '"ip"' in raw:
-            return _IP_FIELD.sub(r'\1"' + _REDACTED + '"', raw)
-        if "ip=" not in raw:
-            return raw
+        document = loads(raw)
+    except (ValueError, RecursionError):
+        document = None
+    else:
+        if not isinstance(document, dict | list):
+            document = None
+    if document is not None:
+        found = False
+
+        def on_key(key: str, child: Any) -> tuple[bool, Any]:
+            nonlocal found
+            replacement = _SECRET_KEYS.get(key.lower())
+            if replacement is None:
+                return True, child
+            found = True
+            return True, replacement
+
+        redacted = rewrite(document, on_key)
+        return dumps(redacted) if found else raw
+    if _looks_like_query(raw):
         pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True)
-        if not any(key == "ip" for key, _ in pairs):
-            return raw
-        return urllib.parse.urlencode([(k, _REDACTED if k == "ip" else v) for k, v in pairs])
-    return json.dumps(_without_ips(document)) if _has_ip(document) else raw
+        if any(k.lower() in _SECRET_KEYS for k, _ in pairs):
+            raw = urllib.parse.urlencode([(k, _SECRET_KEYS.get(k.lower(), v)) for k, v in pairs])
+        return _without_ip_literals(raw)
+    return _without_ip_literals(_without_secret_pairs(raw))
 
 
-def _has_ip(value: Any) -> bool:
-    if isinstance(value, dict):
-        return "ip" in value or any(_has_ip(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_ip(v) for v in value)
-    return False
+def _looks_like_query(raw: str) -> bool:
+    return "=" in raw and not raw.lstrip().startswith(("{", "["))
 
 
-def _without_ips(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (_REDACTED if k == "ip" else _without_ips(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_ips(v) for v in value]
-    return value
+# A JSON string key and its string value, escapes included: `"\u0069p" : "1.2.3.4"`.
+_PAIR = re.compile(r'"((?:[^"\\]|\\.){1,64})"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
+
+
+def _without_secret_pairs(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        try:
+            key = json.loads(f'"{match[1]}"')
+        except ValueError:
+            return match[0]
+        replacement = _SECRET_KEYS.get(key.lower()) if isinstance(key, str) else None
+        if replacement is None:
+            return match[0]
+        return f'"{match[1]}"{match[2]}"{replacement}"'
+
+    return _PAIR.sub(replace, text)
+
+
+_IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])")
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Fa-f:])")
+
+
+def _without_ip_literals(text: str) -> str:
+    """Text that could not be parsed (a cut-off prefix, broken JSON): any IP literal
+    goes, whatever field it was in. A version string shaped like an address
+    (`1.2.3.4`) goes too: failed events are evidence, not data."""
+
+    def replace(match: re.Match[str]) -> str:
+        try:
+            ipaddress.ip_address(match[0])
+        except ValueError:
+            return match[0]
+        return IP_REMOVED
+
+    return _IPV6.sub(replace, _IPV4.sub(replace, text))

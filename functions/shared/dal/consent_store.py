@@ -67,15 +67,7 @@ def state_to_item(state: ConsentState) -> dict[str, Any]:
         "pk": state.key,
         "sk": STATE,
         "categories": {
-            name: [
-                {
-                    "granted": d.granted,
-                    "at": d.at.isoformat(),
-                    "source": d.source,
-                    "message_id": d.message_id,
-                }
-                for d in history
-            ]
+            name: [_decision_to_dict(d) for d in history]
             for name, history in state.categories.items()
         },
         "suppressed": state.suppressed,
@@ -88,20 +80,37 @@ def state_from_item(item: dict[str, Any]) -> ConsentState:
     return ConsentState(
         key=item["pk"],
         categories={
-            name: [
-                CategoryDecision(
-                    granted=bool(d["granted"]),
-                    at=datetime.fromisoformat(d["at"]),
-                    source=str(d["source"]),
-                    message_id=str(d["message_id"]),
-                )
-                for d in history
-            ]
+            name: [_decision_from_dict(d) for d in history]
             for name, history in (item.get("categories") or {}).items()
         },
         suppressed=bool(item.get("suppressed", False)),
         erased_at=datetime.fromisoformat(item["erased_at"]) if item.get("erased_at") else None,
         linked=set(item.get("linked") or ()),
+    )
+
+
+def _decision_to_dict(decision: CategoryDecision) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "granted": decision.granted,
+        "at": decision.at.isoformat(),
+        "source": decision.source,
+        "message_id": decision.message_id,
+    }
+    if decision.received is not None:
+        out["received"] = decision.received.isoformat()
+    if decision.device_only:
+        out["device_only"] = True
+    return out
+
+
+def _decision_from_dict(data: dict[str, Any]) -> CategoryDecision:
+    return CategoryDecision(
+        granted=bool(data["granted"]),
+        at=datetime.fromisoformat(data["at"]),
+        source=str(data["source"]),
+        message_id=str(data["message_id"]),
+        received=datetime.fromisoformat(data["received"]) if data.get("received") else None,
+        device_only=bool(data.get("device_only", False)),
     )
 
 

@@ -35,6 +35,7 @@ the end, because a batch is applied in event-time order, not sequence order.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,13 @@ from functions.shared.profiles.definitions import (
     SumTrait,
     UniqueListTrait,
     window_seconds,
+)
+from functions.shared.profiles.limits import (
+    MAX_NAME_CHARS,
+    MAX_NUMBER,
+    MAX_PROFILE_TRAIT_BYTES,
+    MAX_PROFILE_TRAITS,
+    MAX_VALUE_CHARS,
 )
 
 MAX_SHARDS = 16  # watermarks kept; after resharding the oldest parents are forgotten
@@ -158,6 +166,8 @@ class ProfileState:
     # Ids of the changes this profile's writes announced (newest kept): a change
     # record whose id is not here was never committed (see functions/segments).
     recent_changes: dict[str, int] = field(default_factory=dict)
+    # Traits refused because the profile's trait limits were reached (limits.py).
+    refused_traits: int = 0
 
     def trait_state(self, trait_id: str) -> TraitState:
         return self.computed.setdefault(trait_id, TraitState())
@@ -332,12 +342,35 @@ def _add_windowed(
 
 
 def _merge_traits(state: ProfileState, traits: Mapping[str, Any], at: datetime) -> None:
-    """Last write by event timestamp wins, trait by trait (a late identify loses)."""
+    """Last write by event timestamp wins, trait by trait (a late identify loses).
+
+    Within the profile's limits: a new trait name beyond MAX_PROFILE_TRAITS, or a
+    value that would take all traits past MAX_PROFILE_TRAIT_BYTES, is refused
+    and counted, so no flood of identifies can grow the item without bound.
+    """
+    used = _traits_bytes(state.traits)
     for key, value in traits.items():
         seen = state.trait_times.get(key)
-        if seen is None or at >= seen:
-            state.traits[key] = value
-            state.trait_times[key] = at
+        if seen is not None and at < seen:
+            continue
+        size = _trait_bytes(key, value)
+        before = _trait_bytes(key, state.traits[key]) if key in state.traits else 0
+        if (key not in state.traits and len(state.traits) >= MAX_PROFILE_TRAITS) or (
+            used - before + size > MAX_PROFILE_TRAIT_BYTES
+        ):
+            state.refused_traits += 1
+            continue
+        used += size - before
+        state.traits[key] = value
+        state.trait_times[key] = at
+
+
+def _trait_bytes(key: str, value: Any) -> int:
+    return len(key) + len(json.dumps(value, separators=(",", ":"), default=str))
+
+
+def _traits_bytes(traits: Mapping[str, Any]) -> int:
+    return sum(_trait_bytes(k, v) for k, v in traits.items())
 
 
 # ---------------------------------------------------------------- cart
@@ -393,7 +426,7 @@ def _cart_add(cart: Cart, product: Mapping[str, Any], at: datetime, max_items: i
     item.quantity += 1 if quantity is None else max(int(quantity), 0)
     item.price = item.price if price is None else price
     name = product.get("name")
-    item.name = name if isinstance(name, str) else item.name
+    item.name = name[:MAX_NAME_CHARS] if isinstance(name, str) else item.name
     item.at = _epoch(at)
     while len(cart.items) > max_items:
         oldest = min(cart.items, key=lambda p: (cart.items[p].at, p))
@@ -723,23 +756,26 @@ def _property(event: CanonicalEvent, path: str) -> Any:
 
 
 def _as_number(value: Any) -> float | None:
+    """A finite number within +-MAX_NUMBER, or None: sums of them stay finite."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
+    try:
+        if isinstance(value, str):
+            value = float(value[:64])
+        if isinstance(value, int | float):
+            number = float(value)  # OverflowError for an int past a double's range
+            return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
+    except (ValueError, OverflowError):
+        return None
     return None
 
 
 def _as_key(value: Any) -> str | None:
-    """Property values kept as strings (DynamoDB map keys; CEL compares them as such)."""
+    """Property values kept as strings (DynamoDB map keys; CEL compares them as such),
+    cut at MAX_VALUE_CHARS: a profile keeps many of them."""
     if isinstance(value, bool) or value is None or isinstance(value, dict | list):
         return None
-    text = str(value)
+    text = str(value)[:MAX_VALUE_CHARS]
     return text if text else None
 
 

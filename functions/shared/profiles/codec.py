@@ -58,6 +58,7 @@ def state_to_dict(state: ProfileState) -> dict[str, Any]:
         "rc": state.recent_changes,
         "u": state.user_id,
         "ua": _ts(state.user_id_at),
+        "rt": state.refused_traits or None,
     }
     return {k: v for k, v in out.items() if v not in (None, {}, [])} | {"f": FORMAT}
 
@@ -84,6 +85,7 @@ def state_from_dict(data: dict[str, Any]) -> ProfileState:
         recent_changes={k: int(v) for k, v in data.get("rc", {}).items()},
         user_id=data.get("u"),
         user_id_at=_opt_dt(data.get("ua")),
+        refused_traits=int(data.get("rt", 0)),
     )
 
 

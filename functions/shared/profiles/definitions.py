@@ -151,7 +151,11 @@ class MostFrequentTrait(_Trait, _Windowed):
     kind: Literal["most_frequent"] = "most_frequent"
     property: str
     max_values: int = Field(
-        default=50, ge=1, le=500, description="distinct values kept per bucket; rarest dropped"
+        # Per bucket: a 30-day window keeps 31 buckets of these (profiles/limits.py).
+        default=10,
+        ge=1,
+        le=500,
+        description="distinct values kept per bucket; rarest dropped",
     )
 
 
@@ -456,6 +460,10 @@ class SegmentsConfig(_Strict):
                 raise ValueError(
                     f"segment {segment.id!r}: unknown computed trait {', '.join(missing)}"
                 )
+        # Imported here: limits reads these definitions to add up their bounds.
+        from functions.shared.profiles.limits import check
+
+        check(self)
         return self
 
     def trait(self, trait_id: str) -> AnyTrait:

@@ -226,8 +226,14 @@ def test_oversize_batch_is_413_also_when_gzipped(collector, failed):
     for body, headers in ((raw, {}), (gzip.compress(raw), {"Content-Encoding": "gzip"})):
         assert collector.segment("batch", make_request(body, headers)).answer.status == 413
     assert failed.reasons() == ["payload_too_large", "payload_too_large"]
-    # The gzipped one is kept as sent (compressed, base64), never inflated.
-    assert failed.failures[1].raw.startswith("base64:")
+    # Neither is kept whole (no valid key was known before the size refusal): a
+    # redacted prefix, the gzipped one inflated only that far, with the length and
+    # SHA-256 of what was sent.
+    plain, gzipped = failed.failures
+    for kept in (plain, gzipped):
+        assert kept.raw.startswith('{"writeKey": "[write key removed]", "batch": [')
+        assert len(kept.raw.encode()) <= 1024 + 64  # the prefix, plus what redaction adds
+    assert gzipped.raw_bytes == len(gzip.compress(raw)) and plain.raw_bytes == len(raw)
 
 
 def test_corrupt_gzip_is_400(collector, failed):

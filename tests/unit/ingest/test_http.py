@@ -2,11 +2,18 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import zlib
 
 import pytest
 
-from functions.ingest.http import BodyError, decode_body, raw_text, write_key_from
+from functions.ingest.http import (
+    EVIDENCE_PREFIX_BYTES,
+    BodyError,
+    decode_body,
+    evidence,
+    write_key_from,
+)
 
 from .conftest import make_request
 
@@ -34,9 +41,17 @@ def test_body_errors(body, encoding, status):
     assert err.value.status == status
 
 
-def test_raw_text_keeps_binary_as_base64():
-    assert raw_text(b"hello") == "hello"
-    assert raw_text(b"\xff\x00") == "base64:" + base64.b64encode(b"\xff\x00").decode()
+def test_evidence_keeps_small_text_whole_and_large_or_binary_bodies_as_a_prefix():
+    assert evidence(b"hello", "hello").text == "hello"
+    assert evidence(b"hello", "hello").sha256 is None
+    big = b"x" * (EVIDENCE_PREFIX_BYTES * 10)
+    kept = evidence(big, big.decode())
+    assert kept.text == "x" * EVIDENCE_PREFIX_BYTES
+    assert kept.length == len(big)
+    assert kept.sha256 == hashlib.sha256(big).hexdigest()
+    assert evidence(big, big.decode(), whole=True).text == big.decode()
+    compressed = gzip.compress(big)  # never kept as base64: no redaction could reach inside
+    assert not evidence(compressed).text.startswith("base64:")
 
 
 def test_write_key_precedence_and_garbage_auth():

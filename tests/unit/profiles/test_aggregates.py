@@ -153,7 +153,9 @@ def test_first_last_most_frequent_and_unique_list():
     config = only(
         FirstSeenTrait(id="first_page", type="page"),
         LastSeenTrait(id="last_any"),
-        MostFrequentTrait(id="top", event="Product Viewed", property="category", window="7d"),
+        MostFrequentTrait(
+            id="top", event="Product Viewed", property="category", window="7d", max_values=5
+        ),
         UniqueListTrait(id="cats", event="Product Viewed", property="category", max_values=2),
     )
     state = apply(
