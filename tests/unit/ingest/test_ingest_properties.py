@@ -34,7 +34,13 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import functions.ingest.handler as ingest_handler
-from functions.ingest.canonicalize import RequestMeta
+from functions.ingest.canonicalize import (
+    FUTURE_TOLERANCE,
+    MAX_BATCH_BYTES,
+    MAX_RECORD_BYTES,
+    MAX_WRITTEN_PER_REQUEST,
+    RequestMeta,
+)
 from functions.ingest.collector import Collected, Collector
 from functions.ingest.http import PIXEL_GIF, HttpRequest
 from functions.ingest.segment import ALL_CALLS, BATCH_CALLS, SINGLE_CALLS
@@ -109,13 +115,16 @@ def harness(*, failing: bool = False) -> Harness:
     return Harness(collector, sink, failed)
 
 
-def meta(path: str, source_ip: str | None = RAW_IPV4) -> RequestMeta:
+DEFAULT_UA = "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"
+
+
+def meta(path: str, source_ip: str | None = RAW_IPV4, user_agent: str = DEFAULT_UA) -> RequestMeta:
     return RequestMeta(
         request_id=str(uuid.uuid4()),
         received_at=RECEIVED,
         path=path,
         source_ip=source_ip,
-        user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+        user_agent=user_agent,
     )
 
 
@@ -247,14 +256,45 @@ batch_items = st.one_of(
 def tricky_segment_texts(draw: st.DrawFn, call: str) -> str:
     """Valid JSON that stresses the parser or the models: depth, big numbers, odd text."""
     shape = draw(
-        st.sampled_from(["deep", "big-int", "surrogate", "extreme-time", "nan", "long-id"])
+        st.sampled_from(
+            [
+                "deep",
+                "deep-property",
+                "big-int",
+                "surrogate",
+                "extreme-time",
+                "future-time",
+                "nan",
+                "non-finite-literal",
+                "huge-number",
+                "huge-context",
+                "long-id",
+            ]
+        )
     )
     if shape == "deep":
         depth = draw(st.sampled_from([10, 1_000, 100_000]) | st.integers(1, 120_000))
         opener = draw(st.sampled_from(["[", '{"a":']))
         return opener * depth
     item = draw(valid_segment_events(None if call in BATCH_CALLS else SINGLE_CALLS[call]))
-    if shape == "big-int":
+    if shape == "deep-property":
+        # Valid JSON nested around ingest's limit and far past it, beside other items.
+        depth = draw(st.sampled_from([31, 32, 33, 299, 300, 330, 900]) | st.integers(1, 950))
+        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+        text = json.dumps({**item, "properties": {"n": 0}}).replace(
+            '"n": 0', '"n": ' + opener * depth + "1" + closer * depth
+        )
+    elif shape == "non-finite-literal":
+        literal = draw(st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e999"]))
+        where = draw(st.sampled_from(["userId", "anonymousId", "properties", "context"]))
+        text = json.dumps({**item, where: 0}).replace(f'"{where}": 0', f'"{where}": {literal}')
+    elif shape == "huge-context":
+        # A batch-level context merged into many items: what one request makes Beacon write.
+        blob = "x" * draw(st.sampled_from([1_000, 30_000, 39_000, 45_000, 120_000]))
+        items = [item] * draw(st.integers(min_value=1, max_value=60))
+        text = json.dumps({"batch": items, "context": {"blob": blob}})
+        return text if call in BATCH_CALLS else json.dumps({**item, "context": {"blob": blob}})
+    elif shape == "big-int":
         digits = draw(st.integers(min_value=4000, max_value=6000))
         text = json.dumps({**item, "properties": {"n": 0}}).replace(
             '"n": 0', '"n": ' + "7" * digits
@@ -266,6 +306,18 @@ def tricky_segment_texts(draw: st.DrawFn, call: str) -> str:
             item["timestamp"] = draw(extreme_times)
             if draw(st.integers(min_value=0, max_value=3)):
                 item["sentAt"] = draw(extreme_times)
+        elif shape == "future-time":
+            # Without sentAt nothing corrects the clock: time must come from the server.
+            item.pop("sentAt", None)
+            item["timestamp"] = draw(
+                st.sampled_from(["2999-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+                | st.integers(min_value=2_000_000_000_000, max_value=10**16)
+            )
+        elif shape == "huge-number":
+            number = draw(
+                st.sampled_from([1e308, -1e308, 10**30, -(10**300), 1.7976931348623157e308])
+            )
+            item["properties"] = {"total": number, "price": number, "quantity": number}
         elif shape == "long-id":
             # The model allows ids up to 400 characters; a Kinesis partition key holds 256.
             item["anonymousId"] = "a" * draw(st.integers(min_value=200, max_value=400))
@@ -405,6 +457,7 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     source_ip: str | None = RAW_IPV4
+    user_agent: str = DEFAULT_UA  # the header; a hostile one is huge
 
     @property
     def call(self) -> str:
@@ -412,7 +465,7 @@ class Request:
 
     def http(self) -> HttpRequest:
         method = "GET" if self.path == "/i" else "POST"
-        request_meta = meta(self.path, self.source_ip)
+        request_meta = meta(self.path, self.source_ip, self.user_agent)
         return HttpRequest(request_meta, method, self.headers, self.query, self.body)
 
 
@@ -481,7 +534,10 @@ def segment_requests(draw: st.DrawFn, *, realistic_only: bool = False) -> Reques
         | st.text(max_size=12)
     )
     event(f"segment body: {kind}")
-    return Request(f"/v1/{call}", body.data, headers, query)
+    user_agent = DEFAULT_UA
+    if not realistic_only and draw(st.integers(min_value=0, max_value=9)) == 0:
+        user_agent = "U" * draw(st.sampled_from([2_000, 41_000, 60_000]))  # a huge header
+    return Request(f"/v1/{call}", body.data, headers, query, user_agent=user_agent)
 
 
 @st.composite
@@ -571,10 +627,19 @@ def check_ledger(h: Harness, request: Request, collected: Collected) -> None:
         # What PutRecords accepts: a key of 1 to 256 characters, at most 1 MiB with the data.
         assert 1 <= len(record.partition_key) <= 256, len(record.partition_key)
         assert len(record.data) + len(record.partition_key.encode()) <= 1024 * 1024
+    # What a request makes Beacon write is bounded, whatever it holds.
+    assert sum(len(r.data) for r in h.sink.records) <= MAX_WRITTEN_PER_REQUEST
+    for record in h.sink.records:
+        assert len(record.data) <= MAX_RECORD_BYTES
+        canonical = CanonicalEvent.model_validate_json(record.data)
+        assert canonical.timestamp <= canonical.received_at + FUTURE_TOLERANCE  # server's time
     for failure in h.failed.failures:
         assert failure.step == "ingest"
         assert not failure.retryable
         assert failure.path == request.path
+        # Evidence, not payloads: a refused body is kept whole only up to the request limit.
+        assert len(failure.raw.encode("utf-8")) <= MAX_BATCH_BYTES + 64 * 1024
+        assert RAW_IPV4 not in failure.raw and RAW_IPV6 not in failure.raw
     payload = answer_json(collected)
     event(f"{request.path.split('/')[-1]}: {status}")
     if payload is None or "reason" in payload:
