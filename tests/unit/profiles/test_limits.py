@@ -68,7 +68,9 @@ def hostile_events() -> list[Incoming]:
                 )
             )
         )
-        out.append(Incoming(event("track", at, event="Order Completed", properties={"total": 1e15})))
+        out.append(
+            Incoming(event("track", at, event="Order Completed", properties={"total": 1e15}))
+        )
         traits = {f"t{hour}_{k}": "x" * 2_000 for k in range(10)}
         out.append(Incoming(event("identify", at, traits=traits)))
     return out
