@@ -52,7 +52,8 @@ def track(stack: RunningStack, anon: str, name: str, user: str | None = None, **
 
 
 def consented(stack: RunningStack, marker: str) -> list[str]:
-    return [r["event"] for r in stack.stream_records("beacon-consented") if marker in json.dumps(r)]
+    records = stack.stream_records("beacon-consented")
+    return [r.get("event") or r["type"] for r in records if marker in json.dumps(r)]
 
 
 def consent_counts(stack: RunningStack) -> Counter:
@@ -199,3 +200,53 @@ def test_export_then_erase_then_suppressed(stack):
 
 def test_bad_profile_reference_is_400(stack):
     assert call(stack, "GET", "/v1/profiles/no-colon", headers=ADMIN)[0] == 400
+
+
+def test_an_opt_out_after_a_future_dated_grant_stops_forwarding_and_delivery(stack):
+    """Issue 13, finding 1: an identify dated 2999 granting all, an opt-out now, then an
+    order dated 2999. The order used to reach the profile (and Braze got
+    `segment.entered` seconds after the opt-out)."""
+    user = f"u-{uuid.uuid4()}"
+    far = "2999-01-01T00:00:00Z"
+    everything = {"necessary": True, "analytics": True, "personalization": True}
+    status, _ = call(
+        stack,
+        "POST",
+        "/v1/identify",
+        {
+            "userId": user,
+            "timestamp": far,
+            "context": {"consent": {"categoryPreferences": everything}},
+        },
+        basic_auth("local-write-key"),
+    )
+    assert status == 200
+    assert eventually(lambda: consented(stack, user))
+    status, _ = call(
+        stack,
+        "POST",
+        "/v1/consent",
+        {"userId": user, "categoryPreferences": {"personalization": False}},
+        basic_auth("local-write-key"),
+    )
+    assert status == 200
+    denied_before = consent_counts(stack)["consent_denied"]
+    track(
+        stack,
+        f"a-{uuid.uuid4()}",
+        "Order Completed",
+        user=user,
+        timestamp=far,
+        properties={"total": 900},
+    )
+    assert eventually(lambda: consent_counts(stack)["consent_denied"] > denied_before)
+    assert "Order Completed" not in consented(stack, user)
+    status, history = call(stack, "GET", f"/v1/profiles/user_id:{user}/consent", headers=ADMIN)
+    assert status == 200
+    assert history["consent"]["personalization"]["granted"] is False
+    # Nothing after the opt-out reached a destination.
+    status, deliveries = call(
+        stack, "GET", f"/v1/profiles/user_id:{user}/deliveries", headers=ADMIN
+    )
+    assert status in (200, 404)
+    assert not [d for d in deliveries.get("deliveries", []) if "stage_purchase" in json.dumps(d)]
