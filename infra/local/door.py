@@ -146,9 +146,19 @@ def _transfer_encoding_refusal(
     return None
 
 
-def malformed_chunks(path: str) -> Refusal:
+def unreadable_body(path: str, *, chunked: bool) -> Refusal:
+    """A chunked body that breaks its framing, or one that ends before its Content-Length
+    (the client went away: the answer may reach no one, the record still counts)."""
+    if chunked:
+        return Refusal(
+            400, "malformed_chunked_body", "Bad Request: malformed chunked body", path, "body"
+        )
     return Refusal(
-        400, "malformed_chunked_body", "Bad Request: malformed chunked body", path, "body"
+        400,
+        "incomplete_body",
+        "Bad Request: the body ended before its Content-Length",
+        path,
+        "body",
     )
 
 

@@ -35,10 +35,10 @@ from werkzeug.wsgi import get_input_stream
 from infra.local.door import (
     MAX_PAYLOAD_BYTES,
     Refusal,
-    malformed_chunks,
     path_of,
     refusal_at_door,
     too_large,
+    unreadable_body,
     unreadable_request,
 )
 from infra.local.invoke import LocalFunction
@@ -180,11 +180,17 @@ class Gateway:
         target = _request_target(environ)
         path = urllib.parse.urlsplit(target).path
         try:
-            body = get_input_stream(environ, max_content_length=MAX_PAYLOAD_BYTES).read()
+            # One byte over the limit: werkzeug stops a chunked body at its limit without
+            # saying whether more followed. A Content-Length over it never gets here.
+            stream = get_input_stream(environ, max_content_length=MAX_PAYLOAD_BYTES + 1)
+            body = stream.read()
         except RequestEntityTooLarge:
             return self._refuse(too_large(path_of(target)))
         except ClientDisconnected:
-            return self._refuse(malformed_chunks(path_of(target)))
+            chunked = "wsgi.input_terminated" in environ
+            return self._refuse(unreadable_body(path_of(target), chunked=chunked))
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return self._refuse(too_large(path_of(target)))
         method = environ["REQUEST_METHOD"]
         headers = _headers(environ)
         for prefix, page in list(self.pages.items()):  # pages may be added while serving
@@ -266,6 +272,9 @@ class _Handler(WSGIRequestHandler):
     ) -> None:
         words = self.requestline.split()
         refusal = unreadable_request(int(code), words[1] if len(words) >= 2 else None)
+        # An unreadable version leaves http.server at HTTP/0.9, which answers without a
+        # status line; API Gateway answers HTTP/1.1.
+        self.request_version = self.protocol_version
         self.gateway.refused(refusal)
         self._answer(*refusal.answer())
 
