@@ -82,6 +82,7 @@ class BeaconStack(Stack):
             self,
             "Http",
             routes=[(fn.row, fn.function) for fn in self.functions.values() if fn.row.http_routes],
+            key=key,
         )
 
         self.alarms = Alarms(
