@@ -91,6 +91,8 @@ def test_api_url_output(beacon: Synth) -> None:
     api_id = next(iter(beacon.of_type("AWS::ApiGatewayV2::Api")))
     value = json.dumps(outputs["ApiUrl"]["Value"])
     assert api_id in value
+    log_group_id = beacon.logical_id(beacon.stack.http_api.access_logs)
+    assert outputs["ApiAccessLogs"]["Value"] == {"Ref": log_group_id}
 
 
 def _routes(beacon: Synth) -> list[dict[str, Any]]:
