@@ -72,7 +72,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         for source in stack.config.sources:
             key = stack.settings.write_keys.get(source.name, source.local_write_key)
             print(f"  write key    {key}   (source '{source.name}')")
-        print(f"  admin key    {stack.settings.admin_key or stack.config.admin.local_admin_key}")
+        print(f"  admin key    {stack.admin_key}")
+        print(f"  dashboard    {stack.url}/   (sign in: any user name, the admin key as password)")
         print("Ctrl-C stops.", flush=True)
         wait_for_interrupt()
     return 0
