@@ -171,9 +171,8 @@ class Gateway:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         status, headers, body = self.answer(environ)
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         fields = [(k, v) for k, v in headers.items() if k.lower() != "content-length"]
-        start_response(f"{status} {phrase}", [*fields, ("Content-Length", str(len(body)))])
+        start_response(f"{status} {_phrase(status)}", [*fields, ("Content-Length", str(len(body)))])
         return [body]
 
     def answer(self, environ: dict[str, Any]) -> Response:
