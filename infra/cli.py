@@ -72,7 +72,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         for source in stack.config.sources:
             key = stack.settings.write_keys.get(source.name, source.local_write_key)
             print(f"  write key    {key}   (source '{source.name}')")
-        print(f"  admin key    {stack.settings.admin_key or stack.config.admin.local_admin_key}")
+        print(f"  admin key    {stack.admin_key}")
+        print(f"  dashboard    {stack.url}/   (sign in: any user name, the admin key as password)")
         print("Ctrl-C stops.", flush=True)
         wait_for_interrupt()
     return 0
@@ -165,16 +166,26 @@ def cmd_models_status(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from infra.dashboard import Dashboard, ReadApi
     from infra.demo import wait_for_interrupt
-    from infra.local.gateway import Gateway
+    from infra.local.gateway import Gateway, LocalPage
+    from infra.operator_access import OperatorAccess
 
     class _Clients:
         def client(self, service: str):  # type: ignore[no-untyped-def]
             return _aws_client(args, service)
 
     dashboard = Dashboard(_Clients(), _names(args), ReadApi(args.endpoint, args.admin_key))
-    gateway = Gateway([], {"/": dashboard.page, "/dashboard": dashboard.page})
-    port = gateway.start("127.0.0.1", args.port)
-    print(f"Beacon dashboard on http://127.0.0.1:{port}/ (Ctrl-C stops)", flush=True)
+    pages: dict[str, LocalPage] = {}
+    gateway = Gateway([], pages)
+    host = "127.0.0.1"  # loopback only: the pages show people's data
+    port = gateway.start(host, args.port)
+    # The same key opens the pages as the read API: Bearer, or Basic with it as password.
+    page = OperatorAccess.served_at(args.admin_key, host, port).guard(dashboard.page)
+    pages.update({"/": page, "/dashboard": page})
+    print(
+        f"Beacon dashboard on http://{host}:{port}/ (Ctrl-C stops); the browser asks for "
+        "the admin key as password (any user name)",
+        flush=True,
+    )
     try:
         wait_for_interrupt()
     finally:

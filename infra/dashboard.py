@@ -213,6 +213,7 @@ def _lookup_form(ref: str = "") -> str:
 
 def _pipeline(o: Outcome) -> str:
     rows = [
+        ("gateway: requests refused at the door", sum(o.refused_at_door.values())),
         ("ingest: events accepted", o.in_stream),
         ("ingest: refused (failed events)", o.failed_total),
         ("consent: forwarded", o.forwarded),

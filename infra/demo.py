@@ -121,7 +121,11 @@ def run_demo(
         failed = bool(ledger_problems(report, outcome))
         if exit_after:
             return 1 if failed else 0
-        print("The stack stays up; press Ctrl-C to stop.", flush=True)
+        print(
+            f"The stack stays up; the dashboard is at {stack.url}/ (sign in with any user "
+            f"name and the admin key, {stack.admin_key}); press Ctrl-C to stop.",
+            flush=True,
+        )
         wait_for_interrupt()
         return 1 if failed else 0
 

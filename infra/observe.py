@@ -27,6 +27,7 @@ from functions.shared.events import CanonicalEvent
 from functions.shared.profiles.codec import decode_state
 from functions.shared.resolved import ProfileMerged, parse_record
 from functions.shared.stream_batch import MALFORMED
+from infra.local.door import STEP as GATEWAY_STEP
 from infra.topology import ResourceNames
 
 
@@ -73,6 +74,9 @@ class Outcome:
     deliveries: Counter[tuple[str, str]]  # (destination, outcome) -> activations
     # Failed after consent, by "<step>: <reason>" (consent counts its own).
     failed_downstream: Counter[str] = field(default_factory=Counter)
+    # Requests the local gateway refused before any function ran (as API Gateway
+    # does: oversized, malformed framing), by reason; no event of them was read.
+    refused_at_door: Counter[str] = field(default_factory=Counter)
 
     @property
     def in_stream(self) -> int:
@@ -271,6 +275,17 @@ def observe(aws: Clients, names: ResourceNames) -> Outcome:
         profiles=ProfilesOutcome.read(aws, names.table("profiles")),
         deliveries=delivery_outcomes(aws, names.table("deliveries")),
         failed_downstream=Counter(
-            {k: n for k, n in failed.items() if not k.startswith(("ingest: ", "consent: "))}
+            {
+                k: n
+                for k, n in failed.items()
+                if not k.startswith(("ingest: ", "consent: ", f"{GATEWAY_STEP}: "))
+            }
+        ),
+        refused_at_door=Counter(
+            {
+                k.removeprefix(f"{GATEWAY_STEP}: "): n
+                for k, n in failed.items()
+                if k.startswith(f"{GATEWAY_STEP}: ")
+            }
         ),
     )

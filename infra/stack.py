@@ -82,6 +82,7 @@ class BeaconStack(Stack):
             self,
             "Http",
             routes=[(fn.row, fn.function) for fn in self.functions.values() if fn.row.http_routes],
+            key=key,
         )
 
         self.alarms = Alarms(
@@ -111,6 +112,12 @@ class BeaconStack(Stack):
         )
 
         CfnOutput(self, "ApiUrl", value=self.http_api.url, description="Beacon HTTP API base URL")
+        CfnOutput(
+            self,
+            "ApiAccessLogs",
+            value=self.http_api.access_logs.log_group_name,
+            description="Log group of the HTTP API access logs (refusals at the door too)",
+        )
         # The names from the config, not `secret.secret_name`: CDK derives that
         # from the ARN by splitting on '-', which breaks on names with several.
         for source in config.sources:

@@ -111,4 +111,19 @@ def _answer(collected: Collected) -> Response[bytes | str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app().resolve(event, context)
+    return vary_on_origin(app().resolve(event, context))
+
+
+def vary_on_origin(answer: dict[str, Any]) -> dict[str, Any]:
+    """Add `Vary: Origin` to an answer of the CORS-enabled resolver.
+
+    Its CORS headers are granted to allowed origins only, so every answer
+    depends on the request's Origin; without saying so, a shared cache would
+    serve one origin's answer (grant or refusal) to another.
+    """
+    headers = answer.setdefault("headers", {})
+    name = next((k for k in headers if k.lower() == "vary"), "Vary")
+    present = [v.strip().lower() for v in str(headers.get(name, "")).split(",") if v.strip()]
+    if "origin" not in present and "*" not in present:
+        headers[name] = f"{headers[name]}, Origin" if present else "Origin"
+    return answer

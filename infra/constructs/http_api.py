@@ -6,10 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import jsii
-from aws_cdk import RemovalPolicy
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -25,11 +27,15 @@ class Throttle:
     rate: int = 500
 
 
-# Access log fields. Deliberately no $context.identity.sourceIp: raw IPs never
-# reach Beacon's logs (ingest truncates or hashes them before anything else).
+# Access log fields: one record per request, those refused before any function ran
+# included (413 over 10 MB, 431 over 10240 bytes of request line and headers, ...:
+# status, errorMessage and errorType say which). Deliberately no
+# $context.identity.sourceIp (raw IPs never reach Beacon's logs) and no
+# $context.path (a read-API path names a person: routeKey says which route).
 _ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
     "routeKey": "$context.routeKey",
     "status": "$context.status",
     "protocol": "$context.protocol",
@@ -38,6 +44,7 @@ _ACCESS_LOG_FIELDS = {
     "integrationStatus": "$context.integrationStatus",
     "integrationError": "$context.integrationErrorMessage",
     "errorMessage": "$context.error.message",
+    "errorType": "$context.error.responseType",
 }
 
 
@@ -56,6 +63,7 @@ class HttpApi(Construct):
         construct_id: str,
         *,
         routes: Iterable[tuple[Function, lambda_.IFunction]],
+        key: kms.IKey,
         throttle: Throttle | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -64,8 +72,10 @@ class HttpApi(Construct):
             self,
             "AccessLogs",
             retention=logs.RetentionDays.ONE_MONTH,
+            encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,  # operational, no personal data
         )
+        _let_logs_use(key, self.access_logs)
         self.api = apigwv2.HttpApi(
             self,
             "Api",
@@ -114,6 +124,36 @@ class _AccessLogSettings:
     @property
     def format(self) -> apigateway.AccessLogFormat:
         return apigateway.AccessLogFormat.custom(_json(_ACCESS_LOG_FIELDS))
+
+
+def _let_logs_use(key: kms.IKey, log_group: logs.LogGroup) -> None:
+    """CloudWatch Logs encrypts a log group's events with `key` as the service itself,
+    so the key policy must allow it, for this account's log groups only."""
+    stack = Stack.of(log_group)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchLogsEncryptsAccessLogs",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=[
+                "kms:Encrypt*",
+                "kms:Decrypt*",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        )
+    )
 
 
 def _json(fields: dict[str, str]) -> str:

@@ -18,15 +18,17 @@ from types import TracebackType
 
 from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig, load_config
+from functions.shared.dal.failed_events_store import S3FailedEventStore
 from infra.dashboard import Dashboard, ReadApi
-from infra.local import checkpoints
+from infra.local import checkpoints, door
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.invoke import Handler, LocalFunction
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
 from infra.local.schedules import LocalSchedule
 from infra.local.sinks import PREFIX as SINKS_PREFIX
-from infra.local.sinks import Sinks
+from infra.local.sinks import Sinks, is_operator_request
+from infra.operator_access import OperatorAccess
 from infra.topology import TOPOLOGY, ResourceNames, Topology
 
 DEFAULT_HOST = "127.0.0.1"
@@ -70,7 +72,8 @@ class LocalStack:
         # The demo destinations' receivers: they verify signatures and auth as the
         # real APIs do, and keep what arrived (GET /_sink/<name>/received).
         self.sinks = Sinks.for_destinations(self.config.destinations)
-        self.pages: dict[str, LocalPage] = {SINKS_PREFIX: self.sinks.page}
+        # Mounted once the gateway's port is known: the operator pages check the Host.
+        self.pages: dict[str, LocalPage] = {}
         self.aws: LocalAws | None = None
         self.port: int | None = None
         self._exit = ExitStack()
@@ -78,6 +81,10 @@ class LocalStack:
     @property
     def url(self) -> str:
         return f"http://{self.settings.host}:{self.port}"
+
+    @property
+    def admin_key(self) -> str:
+        return self.settings.admin_key or self.config.admin.local_admin_key
 
     def __enter__(self) -> LocalStack:
         try:
@@ -123,17 +130,26 @@ class LocalStack:
                 for route in fn.http_routes
             ],
             self.pages,
+            # What API Gateway refuses before any function runs still leaves a record.
+            record_refusal=door.recorder(
+                S3FailedEventStore(self.names.bucket("failed-events"), self.aws.client("s3"))
+            ),
         )
         self.port = gateway.start(self.settings.host, self.settings.port)
         self._exit.callback(gateway.stop)
         # The webhook function sends to this gateway's sinks (plain http on loopback).
         os.environ["BEACON_LOCAL_GATEWAY"] = self.url
-        dashboard = Dashboard(
-            self.aws,
-            self.names,
-            ReadApi(self.url, self.settings.admin_key or self.config.admin.local_admin_key),
+        access = OperatorAccess.served_at(self.admin_key, self.settings.host, self.port)
+        dashboard = access.guard(
+            Dashboard(self.aws, self.names, ReadApi(self.url, self.admin_key)).page
         )
-        self.pages.update({"/": dashboard.page, "/dashboard": dashboard.page})
+        self.pages.update(
+            {
+                SINKS_PREFIX: access.guard(self.sinks.page, applies=is_operator_request),
+                "/": dashboard,
+                "/dashboard": dashboard,
+            }
+        )
         self._start_pollers()
         self._start_schedules()
 

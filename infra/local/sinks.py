@@ -15,6 +15,9 @@ Mounted by the local gateway under `/_sink/` (a `LocalPage`):
 * `POST /_sink/<name>/faults` with `[{"status": 500, "times": 3}, ...]` — the
   next requests to that sink fail as scripted (also `Sinks.script`). The
   Salesforce token endpoint has its own sink name, `sfmc-token`.
+
+The last three are operator pages (`is_operator_request`): the local stack
+serves them behind the admin key and a loopback Host (`infra/operator_access.py`).
 """
 
 from __future__ import annotations
@@ -178,16 +181,15 @@ class Sinks:
     # -- the page -------------------------------------------------------------------------------
 
     def page(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
-        route = urllib.parse.urlsplit(path).path.removeprefix(PREFIX).strip("/")
-        parts = route.split("/") if route else []
-        if not parts:
+        name, rest = _route(path)
+        if not name:
             return _json(404, {"message": "no sink named"})
-        name, rest = parts[0], "/".join(parts[1:])
-        if rest == "received" and method == "GET":
+        operation = _operator_operation(method, rest)
+        if operation == "received":
             return _json(200, [asdict(r) for r in self.received(name)])
-        if rest == "faults" and method == "POST":
+        if operation == "faults":
             return self._program(name, body)
-        if not rest and method == "DELETE":
+        if operation == "reset":
             self.reset(name)
             return 204, {}, b""
         handler = _PRESET_ROUTES.get((name, rest))
@@ -196,7 +198,7 @@ class Sinks:
             return self._serve(sink, method, path, headers, body, handler)
         if not rest:
             return self._serve(name, method, path, headers, body, Sinks._webhook)
-        return _json(404, {"message": f"no sink route {route!r}"})
+        return _json(404, {"message": f"no sink route {f'{name}/{rest}'!r}"})
 
     def _serve(
         self,
@@ -364,6 +366,29 @@ class Sinks:
                 "params": {"id": event_id},
             },
         )
+
+
+def is_operator_request(method: str, path: str) -> bool:
+    """The pages an operator reads or resets the sinks with (admin key); the rest of
+    `/_sink/` plays the journey platforms, with their own auth."""
+    name, rest = _route(path)
+    return bool(name) and _operator_operation(method, rest) is not None
+
+
+def _route(path: str) -> tuple[str, str]:
+    """`/_sink/<name>/<rest>` -> (name, rest); ("", "") when no sink is named."""
+    route = urllib.parse.urlsplit(path).path.removeprefix(PREFIX).strip("/")
+    name, _, rest = route.partition("/")
+    return name, rest
+
+
+def _operator_operation(method: str, rest: str) -> str | None:
+    operations = {
+        ("GET", "received"): "received",
+        ("POST", "faults"): "faults",
+        ("DELETE", ""): "reset",
+    }
+    return operations.get((method, rest))
 
 
 _PRESET_ROUTES: dict[

@@ -1,6 +1,9 @@
 """The dashboard in headless Chromium: the overview and one profile's timeline render
 with the expected elements, and both are captured as screenshots.
 
+The dashboard needs the admin key: Chromium is given it as Basic credentials in
+the URL (`http://operator:<key>@host/`), as a person types it at the browser's prompt.
+
 Needs the Debian `chromium` package; skipped, saying so, where it is missing.
 Screenshots go to the test's temporary folder, or to $BEACON_SCREENSHOTS if set.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import urllib.parse
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -44,6 +48,12 @@ def screenshot(url: str, path: Path) -> None:
     assert data.startswith(PNG) and len(data) > 20_000, "an empty or broken screenshot"
 
 
+def with_admin_key(url: str, key: str = "local-admin-key") -> str:
+    """The URL with Basic credentials: any user name, the admin key as password."""
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=f"operator:{key}@{parts.netloc}").geturl()
+
+
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("BEACON_SCREENSHOTS", tmp_path))
@@ -65,14 +75,15 @@ def test_overview_and_profile_timeline_in_chromium(stack: RunningStack, shots: P
 
     assert eventually(in_segment, timeout_s=40)
 
-    overview = chromium("--dump-dom", f"{stack.url}/")
+    assert "Pipeline today" not in chromium("--dump-dom", f"{stack.url}/")  # no key: 401
+    overview = chromium("--dump-dom", with_admin_key(f"{stack.url}/"))
     for testid in ("pipeline", "segments", "deliveries"):
         assert f'data-testid="{testid}"' in overview
     assert "frequent_viewers" in overview and "Pipeline today" in overview
     assert "scores-churn" in overview  # a histogram per model
-    screenshot(f"{stack.url}/", shots / "dashboard-overview.png")
+    screenshot(with_admin_key(f"{stack.url}/"), shots / "dashboard-overview.png")
 
-    page = f"{stack.url}/dashboard/profile?ref=user_id:{user}"
+    page = with_admin_key(f"{stack.url}/dashboard/profile?ref=user_id:{user}")
     timeline = chromium("--dump-dom", page)
     assert 'data-testid="timeline"' in timeline and 'data-testid="summary"' in timeline
     for expected in ("Product Viewed", "Product Added", "segment.entered", "frequent_viewers"):

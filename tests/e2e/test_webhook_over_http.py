@@ -18,7 +18,9 @@ pytestmark = pytest.mark.e2e
 
 
 def received(stack: RunningStack, sink: str) -> list[dict]:
-    with urllib.request.urlopen(f"{stack.url}/_sink/{sink}/received", timeout=10) as answer:
+    """What a sink kept: an operator page, behind the admin key."""
+    request = urllib.request.Request(f"{stack.url}/_sink/{sink}/received", headers=ADMIN)
+    with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())
 
 

@@ -4,13 +4,17 @@ before its fix; its docstring names the finding.
 
 The ingest tests drive the real `Collector` on in-memory storage (the fakes of
 tests/unit/ingest); tests that need the next steps feed what ingest wrote into
-the real step logic.
+the real step logic. Tests of the local gateway and the operator pages share
+one `beacon local` subprocess (`stack`): they send what no well-behaved client
+sends, and the stack's environment and cached clients must not outlive them in
+the test worker.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -24,6 +28,7 @@ from functions.ingest.http import HttpRequest
 from functions.shared.config import load_config
 from functions.shared.events import CanonicalEvent
 from functions.shared.privacy import anonymize_ip
+from tests.e2e.conftest import RunningStack, start_beacon, stop_beacon, wait_until_ready
 from tests.integration.conftest import aws_environment, mocked_aws  # noqa: F401 - moto fixtures
 from tests.unit.ingest.conftest import WRITE_KEYS, MemoryFailedStore, MemoryStream
 
@@ -93,3 +98,13 @@ class Ingest:
 @pytest.fixture
 def ingest() -> Ingest:
     return Ingest()
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[RunningStack]:
+    process, port, aws_port = start_beacon("local")
+    wait_until_ready(process)
+    try:
+        yield RunningStack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{aws_port}", process)
+    finally:
+        stop_beacon(process)

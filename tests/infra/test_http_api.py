@@ -58,6 +58,32 @@ def test_default_stage_logs_and_throttles(beacon: Synth) -> None:
     fields = json.loads(props["AccessLogSettings"]["Format"])
     assert fields["requestId"] == "$context.requestId"
     assert not any("sourceIp" in value for value in fields.values()), "no raw IPs in logs"
+    assert "$context.path" not in fields.values(), "a read-API path names a person"
+
+
+def test_requests_refused_before_the_functions_are_logged(beacon: Synth) -> None:
+    """API Gateway answers 413/431 itself: the access log is their record (the local
+    gateway writes failed events under gateway/ instead)."""
+    (stage,) = beacon.of_type("AWS::ApiGatewayV2::Stage").values()
+    fields = json.loads(stage["Properties"]["AccessLogSettings"]["Format"])
+    assert fields["status"] == "$context.status"
+    assert fields["errorMessage"] == "$context.error.message"
+    assert fields["errorType"] == "$context.error.responseType"
+
+
+def test_access_logs_are_encrypted_with_the_stack_key(beacon: Synth) -> None:
+    log_group_id = beacon.logical_id(beacon.stack.http_api.access_logs)
+    (key_id,) = beacon.of_type("AWS::KMS::Key")
+    props = beacon.resources[log_group_id]["Properties"]
+    assert props["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    statements = beacon.resources[key_id]["Properties"]["KeyPolicy"]["Statement"]
+    [logs] = [s for s in statements if s.get("Sid") == "CloudWatchLogsEncryptsAccessLogs"]
+    assert logs["Principal"] == {
+        "Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+    }
+    assert "kms:GenerateDataKey*" in logs["Action"]
+    condition = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert ":log-group:*" in json.dumps(condition), "this account's log groups only"
 
 
 def test_api_url_output(beacon: Synth) -> None:
@@ -65,6 +91,8 @@ def test_api_url_output(beacon: Synth) -> None:
     api_id = next(iter(beacon.of_type("AWS::ApiGatewayV2::Api")))
     value = json.dumps(outputs["ApiUrl"]["Value"])
     assert api_id in value
+    log_group_id = beacon.logical_id(beacon.stack.http_api.access_logs)
+    assert outputs["ApiAccessLogs"]["Value"] == {"Ref": log_group_id}
 
 
 def _routes(beacon: Synth) -> list[dict[str, Any]]:

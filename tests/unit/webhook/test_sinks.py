@@ -14,7 +14,7 @@ from functions.webhook.delivery import Deliverer
 from functions.webhook.presets import TokenCache
 from functions.webhook.sender import HttpResult, PreparedRequest
 from functions.webhook.signing import signature_headers
-from infra.local.sinks import Fault, Sinks
+from infra.local.sinks import Fault, Sinks, is_operator_request
 from tests.unit.webhook.factories import (
     OLD_SECRET,
     SECRET,
@@ -246,3 +246,20 @@ def test_every_preset_is_accepted_by_its_sink():
     assert len(sinks.received("sfmc")) == 2
     assert len(sinks.received("sfmc-token")) == 1  # the token was reused
     assert sinks.received("braze")[0].headers["authorization"] == "***"
+
+
+def test_the_operator_pages_are_the_read_and_admin_ones():
+    operator = [
+        ("GET", "/_sink/hooks/received"),
+        ("DELETE", "/_sink/hooks"),
+        ("POST", "/_sink/hooks/faults"),
+    ]
+    assert all(is_operator_request(method, path) for method, path in operator)
+    receivers = [
+        ("POST", "/_sink/hooks"),
+        ("POST", "/_sink/braze/users/track"),
+        ("POST", "/_sink/sfmc/v2/token"),
+        ("GET", "/_sink/hooks"),
+        ("GET", "/_sink/"),
+    ]
+    assert not any(is_operator_request(method, path) for method, path in receivers)
