@@ -16,6 +16,7 @@ from functions.shared.dal.dynamo import DynamoTable
 
 STATE = "state"
 AUDIT = "audit#"
+ERASURE = "erasure"  # the message id of an erasure's own audit entry
 
 
 class ConsentStore:
@@ -50,16 +51,37 @@ class ConsentStore:
         return state, audit
 
     def erase(self, keys: Iterable[str], at: datetime) -> int:
-        """Delete everything under each key; keep only a suppression record and the fact."""
-        deleted = 0
-        for key in keys:
-            items = self.table.query_partition(key)
-            self.table.batch_write(deletes=[{"pk": key, "sk": i["sk"]} for i in items])
-            deleted += len(items)
-            suppression = ConsentState(key, suppressed=True, erased_at=at, changed=True)
-            erasure = AuditEntry(key, at, "erasure", "erasure", {})
-            self.table.batch_write([state_to_item(suppression), audit_to_item(erasure)])
+        """Suppress each key, then delete everything else held under it; how many
+        records about the person went.
+
+        The suppressions go in first: an event judged meanwhile finds its identifiers
+        suppressed, never absent (an absent one would file the event's own stamp as
+        its first decision). What an erasure leaves (the suppression, an `erasure`
+        audit entry per request) is not a record about the person, so erasing again
+        deletes and counts nothing.
+        """
+        wanted = sorted(set(keys))
+        before = self.load(wanted)
+        self.table.batch_write(
+            [
+                state_to_item(ConsentState(key, suppressed=True, erased_at=at, changed=True))
+                for key in wanted
+            ]
+            + [audit_to_item(AuditEntry(key, at, ERASURE, ERASURE, {})) for key in wanted]
+        )
+        deleted = sum(1 for state in before.values() if not _left_by_an_erasure(state))
+        for key in wanted:
+            entries = self.table.query_partition(key, AUDIT)
+            gone = [
+                {"pk": key, "sk": str(i["sk"])} for i in entries if i.get("message_id") != ERASURE
+            ]
+            self.table.batch_write(deletes=gone)
+            deleted += len(gone)
         return deleted
+
+
+def _left_by_an_erasure(state: ConsentState) -> bool:
+    return state.suppressed and not state.categories and not state.linked
 
 
 def state_to_item(state: ConsentState) -> dict[str, Any]:
