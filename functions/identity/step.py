@@ -44,6 +44,7 @@ class GraphPort(Protocol):
     def write_node(self, identifier: Identifier, profile_id: str, was: str | None) -> None: ...
     def write_profile(self, profile: Profile) -> None: ...
     def write_audit(self, notes: Sequence[tuple[str, MergeNote]]) -> None: ...
+    def forget_node(self, identifier: Identifier, was: str) -> None: ...
 
 
 class ErasuresPort(Protocol):
@@ -109,6 +110,10 @@ class IdentityBatch:
         # nodes, so a graph read from before the deletion is met by the record here.
         self.erasures = step.erasures.recent_erasures(step.clock())
         self.erased: list[int] = []  # indexes of the events dropped for an erasure
+        self.dangling = dangling
+        # Nodes of dropped events left pointing at an erased profile: a batch that read the
+        # graph before the erasure claimed them, then lost its write to it.
+        self.forget: dict[int, dict[Identifier, str]] = {}
         if step.matcher is not None:
             step.matcher.begin_batch()
             step.matcher.prefetch(
@@ -142,6 +147,9 @@ class IdentityBatch:
         identifiers = self.identifiers[index]
         if self.erasures and self._erased(index, event):
             self.erased.append(index)
+            left = {i: self.dangling[i] for i in identifiers if i in self.dangling}
+            if left:
+                self.forget[index] = left
             return
         resolution = self.graph.resolve(identifiers, event.timestamp, event.message_id)
         merges = list(resolution.merges)
@@ -257,6 +265,10 @@ class IdentityBatch:
         failures = [f for i, f in self.failures if self.order.committed(i)]
         if failures:
             self.step.failed_events.put_each(failures)
+        for index, nodes in self.forget.items():
+            if self.order.committed(index):
+                for identifier, was in nodes.items():
+                    store.forget_node(identifier, was)
         # Keyed by the batch's first and last record: a retry overwrites its own count.
         self.outcome.erased = sum(1 for i in self.erased if self.order.committed(i))
         day = self.step.clock().date().isoformat()

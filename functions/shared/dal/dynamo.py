@@ -225,6 +225,16 @@ class DynamoTable:
             arguments["ExpressionAttributeValues"] = values
         self._single_write(str(item.get("pk")), lambda: self.dynamodb.put_item(**arguments))
 
+    def delete_if(self, key: dict[str, str], condition: str, values: dict[str, Any]) -> None:
+        """One conditional DeleteItem (`values` in wire format); ConditionFailed if it failed."""
+        arguments: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": to_item(key),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        self._single_write(str(key.get("pk")), lambda: self.dynamodb.delete_item(**arguments))
+
     def _single_write(self, what: str, call: Callable[[], Any]) -> None:
         self.write_calls += 1
         self.items_written += 1

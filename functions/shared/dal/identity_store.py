@@ -18,6 +18,7 @@ retried and reads the winner's profile.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -78,6 +79,13 @@ class IdentityStore:
             self._put(item, "attribute_not_exists(pk)", {})
         else:
             self._put(item, "profile_id = :was", {":was": {"S": was}})
+
+    def forget_node(self, identifier: Identifier, was: str) -> None:
+        """Delete a node left pointing at a profile an erasure deleted (a batch that read
+        the graph before the erasure claimed it), if it still points there."""
+        # Claimed again meanwhile (ConditionFailed): no longer the erased profile's.
+        with contextlib.suppress(ConditionFailed):
+            self.table.delete_if(node_key(identifier), "profile_id = :was", {":was": {"S": was}})
 
     def write_profile(self, profile: Profile) -> None:
         """Optimistic concurrency: only over the version that was read."""
