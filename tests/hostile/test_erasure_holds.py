@@ -17,13 +17,40 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
+from functions.api.consent_data import ConsentData
+from functions.api.delivery_data import DeliveryData
+from functions.api.identity_data import IdentityData
+from functions.api.people import People
+from functions.api.profile_data import ProfileData
 from functions.consent.decisions import ERASED, ConsentBook
-from functions.shared.config import Consent
+from functions.identity import handler as identity_handler
+from functions.segments import handler as segments_handler
+from functions.shared.config import Consent, load_config
 from functions.shared.consent_records import ConsentState
+from functions.shared.dal.consent_store import ConsentStore
+from functions.shared.dal.counters import DailyCounters
+from functions.shared.dal.deliveries_store import DeliveriesStore
+from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.identity_store import IdentityStore
+from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.events import CanonicalEvent
 from functions.shared.identifiers import Identifier
+from infra.topology import ResourceNames
+from tests.integration.aws_helpers import (
+    REGION,
+    create_bucket,
+    create_stream,
+    create_table,
+    read_stream,
+)
+from tests.integration.conftest import aws_environment, mocked_aws  # noqa: F401 - fixtures
+from tests.integration.identity_rig import IdentityRig
+from tests.integration.identity_rig import event as identity_event
+from tests.integration.segments_rig import SegmentsRig
+from tests.integration.stream_rig import CONFIG, use_function_environment
 
 SALT = b"hostile-salt"
 ERASED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -136,3 +163,92 @@ def test_a_snowplow_consent_event_after_the_erasure_lifts_it(
     book = erased_book()
     granted = event(name, at=after(30), protocol="snowplow", properties=properties)
     assert book.apply(granted).allowed
+
+
+# --- on moto: what was already past consent when the erasure ran ----------------------
+
+NAMES = ResourceNames()
+HOSTILE_SALT = "hostile-integration-salt"
+EMAIL = "ana@example.org"
+
+
+def people_on_moto(raw_dynamodb: Any) -> People:
+    """The API's erasure, as `functions/api/handler.py` builds it, on moto's tables."""
+
+    def table(logical: str) -> DynamoTable:
+        return DynamoTable(NAMES.table(logical), raw_dynamodb)
+
+    salt = HOSTILE_SALT.encode()
+    return People(
+        identity=IdentityData(IdentityStore(table("identity")), salt),
+        consent=ConsentData(ConsentStore(table("consent"))),
+        others=(
+            ProfileData(ProfilesStore(table("profiles")), load_config(CONFIG).segments),
+            DeliveryData(DeliveriesStore(table("deliveries"))),
+        ),
+        salt=salt,
+    )
+
+
+def counted(raw_dynamodb: Any, step: str) -> int:
+    counters = DailyCounters(DynamoTable(NAMES.table("counters"), raw_dynamodb))
+    return counters.day_totals(step, datetime.now(UTC).date().isoformat())["erased"]
+
+
+@pytest.mark.usefixtures("mocked_aws")
+def test_events_already_past_consent_do_not_bring_an_erased_person_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13, finding 7 (the erasure window): Ana browses; the erasure runs while some
+    of her events are still between consent and identity, and some between identity and
+    segments. Both steps drop them and count them as `erased`, nothing of her comes
+    back, and a second erasure finds nothing to delete."""
+    identity = IdentityRig.on_moto(NAMES)
+    raw, kinesis = identity.raw_dynamodb, identity.kinesis
+    for logical in ("identity", "counters", "profiles", "consent", "deliveries"):
+        create_table(raw, NAMES, logical)
+    for logical in ("consented", "resolved", "profile-changes"):
+        create_stream(kinesis, NAMES, logical)
+    create_bucket(identity.s3, NAMES, "failed-events")
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=load_config(CONFIG).consent.identifier_salt_secret, SecretString=HOSTILE_SALT
+    )
+    browsing = [
+        identity_event(0, kind="identify", anon="d-ana", user="u-ana", email=EMAIL),
+        *(identity_event(minute, anon="d-ana", user="u-ana") for minute in range(1, 7)),
+    ]
+    use_function_environment(monkeypatch, "identity", NAMES)
+    with identity.running(identity_handler.identity_step):
+        identity.deliver_ok(identity.batch(browsing))
+    [(shard, resolved)] = [
+        (shard, records)
+        for shard, records in read_stream(kinesis, NAMES.stream("resolved")).items()
+        if records
+    ]
+    segments = SegmentsRig.on_moto(NAMES)
+    use_function_environment(monkeypatch, "segments", NAMES)
+    with segments.running(segments_handler.segments_step):
+        segments.deliver_ok(segments.kinesis_event(resolved[:4], shard))  # the rest in flight
+
+    people = people_on_moto(raw)
+    first = people.erase(f"email:{EMAIL}")
+    assert first["records_deleted"]["identity"] > 0 and first["records_deleted"]["profile"] == 1
+
+    # Received before the erasure, judged by consent before its suppression: in flight.
+    in_flight = [identity_event(minute, anon="d-ana", user="u-ana") for minute in (7, 8, 9)]
+    use_function_environment(monkeypatch, "identity", NAMES)
+    with identity.running(identity_handler.identity_step):
+        mark = identity.mark()
+        identity.deliver_ok(identity.batch(in_flight))
+        assert identity.resolved_after(mark) == []
+        assert identity.nodes() == {}
+    use_function_environment(monkeypatch, "segments", NAMES)
+    with segments.running(segments_handler.segments_step):
+        segments.deliver_ok(segments.kinesis_event(resolved[4:], shard))
+
+    assert counted(raw, "identity") == len(in_flight)
+    assert counted(raw, "segments") == len(resolved) - 4
+    [profile_id] = {r.profile_id for _, r in identity.resolved_events()}
+    assert "state" not in segments.item(profile_id)  # an erasure marker, never recreated
+    again = people.erase(f"email:{EMAIL}")
+    assert again["records_deleted"] == {"consent": 0, "identity": 0, "profile": 0, "deliveries": 0}
