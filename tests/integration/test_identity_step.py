@@ -23,7 +23,8 @@ from functions.identity import handler
 from functions.identity.graph import merge_id
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
-from functions.shared.dal.identity_store import ERASED_KEYS_PER_ITEM, IdentityStore
+from functions.shared.dal.erasures import KEYS_PER_ITEM
+from functions.shared.dal.identity_store import IdentityStore
 from functions.shared.erasure import IN_FLIGHT_BOUND, Person
 from functions.shared.identifiers import Identifier
 from functions.shared.resolved import ProfileMerged, ResolvedEvent
@@ -721,7 +722,7 @@ def test_a_large_erasure_is_split_below_the_item_size_limit_and_read_in_one_quer
     rig: IdentityRig,
 ) -> None:
     store = IdentityStore(DynamoTable(rig.names.table("identity"), rig.raw_dynamodb))
-    keys = [sha256(f"k{n}") for n in range(2 * ERASED_KEYS_PER_ITEM + 500)]
+    keys = [sha256(f"k{n}") for n in range(2 * KEYS_PER_ITEM + 500)]
     store.record_erasure(keys, ERASED_AT)
     records = [i for i in rig.items() if i["pk"] == "erasures"]
     assert [len(r["keys"]) for r in records] == [1000, 1000, 500]

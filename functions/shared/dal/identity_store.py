@@ -7,8 +7,8 @@ Layout (table `identity`, string pk/sk):
 - `block#<key>` / `<profile id>`        -> match traits under a blocking key (probabilistic)
 - `suggestions` / `<a>#<b>`             -> suggested links awaiting review
 - `erasures` / `<erased at>#<digest>#<n>` -> recent erasures: the erased identifiers'
-  salted hashes (never raw values), read by the identity step once per batch; an
-  `expires_at` TTL removes them after `IN_FLIGHT_BOUND`, and the read skips older ones
+  salted hashes (never raw values), read by the identity step once per batch; kept for
+  `IN_FLIGHT_BOUND` (functions/shared/dal/erasures.py)
 
 Graph writes are conditional (a node only if absent or still pointing where
 we read it; a profile only at the version we read), so two shards resolving
@@ -19,22 +19,18 @@ retried and reads the winner's profile.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, Update
+from functions.shared.dal.erasures import ErasureRecord
 from functions.shared.erasure import IN_FLIGHT_BOUND, RecentErasures
 from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import MergeNote, Profile
 
 NODE, META = "node", "meta"
 SUGGESTIONS = "suggestions"
-ERASURES = "erasures"
-# Hashes per recent-erasure item: 64 hex characters each, so about 70 KB an item, far
-# below DynamoDB's 400 KB. A person with more identifiers takes several items.
-ERASED_KEYS_PER_ITEM = 1000
 
 
 class GraphConflict(RuntimeError):
@@ -175,41 +171,12 @@ class IdentityStore:
 
     def record_erasure(self, keys: Iterable[str], at: datetime) -> None:
         """The erased identifiers' salted hashes, for the identity step to drop events
-        received before `at` that are still in flight. Keyed by the moment and the
-        hashes, so a retried request writes the same items."""
-        hashes = sorted(set(keys))
-        if not hashes:
-            return
-        stamp = erasure_stamp(at)
-        digest = hashlib.sha256("\n".join(hashes).encode()).hexdigest()[:16]
-        expires = int((at + IN_FLIGHT_BOUND).timestamp())
-        self.table.batch_write(
-            [
-                {
-                    "pk": ERASURES,
-                    "sk": f"{stamp}#{digest}#{n}",
-                    "keys": set(hashes[start : start + ERASED_KEYS_PER_ITEM]),
-                    "erased_at": at.isoformat(),
-                    "expires_at": expires,
-                }
-                for n, start in enumerate(range(0, len(hashes), ERASED_KEYS_PER_ITEM))
-            ]
-        )
+        received before `at` that are still in flight."""
+        ErasureRecord(self.table, IN_FLIGHT_BOUND).record(keys, at)
 
     def recent_erasures(self, now: datetime) -> RecentErasures:
-        """Every erasure within `IN_FLIGHT_BOUND` of `now`: one strongly consistent Query
-        (TTL deletion lags by up to two days, so the sort key bounds the read)."""
-        erased_at: dict[str, datetime] = {}
-        for item in self.table.query_from(ERASURES, erasure_stamp(now - IN_FLIGHT_BOUND)):
-            at = datetime.fromisoformat(str(item["erased_at"]))
-            for key in item.get("keys") or ():
-                erased_at[str(key)] = max(at, erased_at.get(str(key), at))
-        return RecentErasures(erased_at)
-
-
-def erasure_stamp(moment: datetime) -> str:
-    """Sortable as a string (the sort key): fixed width, UTC, microseconds."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        """Every erasure within `IN_FLIGHT_BOUND` of `now`: one strongly consistent Query."""
+        return ErasureRecord(self.table, IN_FLIGHT_BOUND).since(now - IN_FLIGHT_BOUND)
 
 
 def merge_to_dict(note: MergeNote) -> dict[str, Any]:
