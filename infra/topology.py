@@ -275,7 +275,11 @@ STREAMS = (
 )
 
 TABLES = (
-    Table("consent", "consent state per identifier, audit trail, erasure suppressions"),
+    Table(
+        "consent",
+        "consent state per identifier, audit trail, erasure suppressions",
+        ttl_attribute="expires_at",  # recent erasures
+    ),
     Table(
         "identity",
         "identity graph: identifier -> profile, profile -> identifiers, merges, blocking keys",
