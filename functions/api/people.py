@@ -16,8 +16,8 @@ from functions.shared.identifiers import Identifier
 @dataclass(frozen=True)
 class Lookup:
     """`GET /v1/profiles/{ref}`: the profile, which always has a `profile_id`, or None
-    with what is known without one (consent is recorded before identity has caught up,
-    and outlives nothing: an erased person has neither)."""
+    and what is known without one (the consent step records a person before the
+    identity step has given them a profile)."""
 
     profile: dict[str, Any] | None
     known: dict[str, Any] = field(default_factory=dict)
