@@ -249,7 +249,7 @@ def measure(seconds: float) -> Results:
             return Cost(
                 batches=len(batches),
                 events=events,
-                batch_get_calls=states_table.read_calls - before[0],
+                batch_get_calls=operations["BatchGetItem"] - before[6]["BatchGetItem"],
                 items_read=states_table.items_read - before[1],
                 consent_write_calls=states_table.write_calls - before[2],
                 consent_items_written=states_table.items_written - before[3],
@@ -427,7 +427,8 @@ def section(results: Results, command: str, seconds: float) -> str:
         """PutRecords: one call per batch for everything it forwards. "other
         DynamoDB calls" counts every call that is not BatchGetItem/BatchWriteItem
         (GetItem, PutItem, Query ...) seen by a botocore hook on the handler's own
-        client.""",
+        client: a batch that wrote states reads the erasures made since it opened
+        (one Query), to put back a suppression its save may have written over.""",
         f"""Speed: the first pass once on fresh tables, then replays of all batches
         for {seconds:g} s, one invocation at a time; "bare" is `ConsentBook.apply`
         alone on the same parsed events with the states the handler would load

@@ -379,9 +379,16 @@ def measure(people: int) -> Results:
     simulation = simulate(people)
     canonical = [CanonicalEvent.model_validate(fields) for fields in simulation.events]
 
+    from functions.shared.config import load_config
+
     with mock_aws():
         create_resources(function, names)
         dynamodb, kinesis = boto3.client("dynamodb"), boto3.client("kinesis")
+        # The consent step's identifier salt: the step hashes identifiers with it to
+        # check them against recent erasures.
+        boto3.client("secretsmanager").create_secret(
+            Name=load_config(CONFIG).consent.identifier_salt_secret, SecretString="bench-salt"
+        )
 
         # The simulated stream: onto `consented` in time order, then read back per shard.
         consented = TOPOLOGY.stream(source.stream)

@@ -66,6 +66,14 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
         f"({outcome.segments['retried']} client retries applied once, "
         f"{outcome.segments['merges']} merges folded)",
         *(
+            [
+                f"  erasures      {outcome.profiles.erased_applied:6d} applied events left with "
+                f"erased profiles; {outcome.erased_after_consent} in flight dropped as erased"
+            ]
+            if outcome.profiles.erased_applied or outcome.erased_after_consent
+            else []
+        ),
+        *(
             f"                {segment:22s} {size:5d} members"
             for segment, size in sorted(outcome.sizes.items())
             if size

@@ -20,9 +20,11 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from functions.consent.step import COUNTER, FORWARDED
+from functions.identity.step import COUNTER as IDENTITY_COUNTER
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
-from functions.shared.dal.profiles_store import ProfilesStore
+from functions.shared.dal.profiles_store import ERASED_APPLIED, ProfilesStore
+from functions.shared.erasure import ERASED
 from functions.shared.events import CanonicalEvent
 from functions.shared.profiles.codec import decode_state
 from functions.shared.resolved import ProfileMerged, parse_record
@@ -77,6 +79,8 @@ class Outcome:
     # Requests the local gateway refused before any function ran (as API Gateway
     # does: oversized, malformed framing), by reason; no event of them was read.
     refused_at_door: Counter[str] = field(default_factory=Counter)
+    # Today's identity counters: events dropped after consent (an erasure), by reason.
+    identity_counts: Counter[str] = field(default_factory=Counter)
 
     @property
     def in_stream(self) -> int:
@@ -102,8 +106,13 @@ class Outcome:
     def scores(self) -> dict[str, list[float]]:
         return self.profiles.scores
 
+    @property
+    def erased_after_consent(self) -> int:
+        """Events of erased people dropped after consent (identity and segments)."""
+        return self.identity_counts[ERASED] + self.segments[ERASED]
+
     def pipeline_problems(self) -> list[str]:
-        """Where the steps after ingest do not add up (empty: every event is accounted for).
+        """Where the steps after consent do not add up (empty: every event is accounted for).
 
         Counted in distinct events (message ids) wherever a stream may hold a
         redelivered copy, and applied events are summed from the profiles
@@ -111,6 +120,16 @@ class Outcome:
         holds after a crash and a redone batch, and fails if an event was lost
         or applied twice. Ingest's and consent's failed events are their own
         business (bad input, counted above); anything failed later is a problem.
+
+        An erasure takes the erased profiles' applied events with them: the sum
+        over the profiles drops by what they had applied. The erasure adds that to
+        the `erased-applied` counters in the same transaction as its markers, and
+        the ledger adds them back (`ProfilesOutcome.erased_applied`). Events of the
+        person still in flight when it ran are dropped by identity or segments and
+        counted as `erased`: dropped, not lost. A copy of one event on each side of
+        an erasure (a batch redone across it) is both applied and dropped, so with
+        erasures the sums may exceed the distinct events by the copies the streams
+        hold, never fall short of them.
         """
         problems = []
         judged = sum(self.consent.values())
@@ -123,14 +142,29 @@ class Outcome:
                 f"consent forwarded {self.forwarded} but its stream holds "
                 f"{self.consented.records} records of {self.consented.events} events"
             )
-        if self.identity.stream.message_ids != self.consented.message_ids:
-            lost = len(self.consented.message_ids - self.identity.stream.message_ids)
-            extra = len(self.identity.stream.message_ids - self.consented.message_ids)
-            problems.append(f"identity lost {lost} forwarded events and invented {extra}")
-        if self.profiles.events_applied != self.identity.events:
+        resolved = self.identity.stream.message_ids
+        missing = len(self.consented.message_ids - resolved)
+        invented = len(resolved - self.consented.message_ids)
+        dropped = self.identity_counts[ERASED]
+        copies = self.consented.records - self.consented.events
+        if invented or not missing <= dropped <= missing + copies:
+            erased = f" ({dropped} dropped as erased)" if dropped else ""
+            problems.append(
+                f"identity lost {max(missing - dropped, 0)} forwarded events and invented "
+                f"{invented}{erased}"
+            )
+        applied = self.profiles.events_applied + self.profiles.erased_applied
+        dropped = self.segments[ERASED]
+        copies = self.identity.stream.records - self.identity.events
+        if (
+            not self.identity.events
+            <= applied + dropped
+            <= self.identity.events + (copies if dropped else 0)
+        ):
+            erased = f" ({dropped} dropped as erased)" if dropped else ""
             problems.append(
                 f"identity resolved {self.identity.events} events but profiles applied "
-                f"{self.profiles.events_applied}"
+                f"{applied}{erased}"
             )
         # Internal streams carry only what the steps wrote: a record failed after
         # consent (unreadable, or given up by Lambda) means something is wrong.
@@ -194,6 +228,7 @@ class ProfilesOutcome:
     """One Scan of the profiles table (a local or small deployment)."""
 
     events_applied: int = 0  # summed over live profiles (tombstones folded theirs in)
+    erased_applied: int = 0  # what erased profiles had applied (`erased-applied` counters)
     scores: dict[str, list[float]] = field(default_factory=dict)  # model -> probabilities
     sizes: dict[str, int] = field(default_factory=dict)
 
@@ -202,6 +237,9 @@ class ProfilesOutcome:
         outcome = cls()
         for page in aws.client("dynamodb").get_paginator("scan").paginate(TableName=table):
             for item in page["Items"]:
+                if item["pk"]["S"] == ERASED_APPLIED:
+                    outcome.erased_applied += int(item["events"]["N"])
+                    continue
                 if not item["pk"]["S"].startswith("profile#") or "state" not in item:
                     continue
                 outcome.events_applied += decode_state(item["state"]["B"]).events_applied
@@ -288,4 +326,5 @@ def observe(aws: Clients, names: ResourceNames) -> Outcome:
                 if k.startswith(f"{GATEWAY_STEP}: ")
             }
         ),
+        identity_counts=day_counters(aws, names.table("counters"), IDENTITY_COUNTER),
     )

@@ -275,10 +275,15 @@ STREAMS = (
 )
 
 TABLES = (
-    Table("consent", "consent state per identifier, audit trail, erasure suppressions"),
+    Table(
+        "consent",
+        "consent state per identifier, audit trail, erasure suppressions",
+        ttl_attribute="expires_at",  # recent erasures
+    ),
     Table(
         "identity",
         "identity graph: identifier -> profile, profile -> identifiers, merges, blocking keys",
+        ttl_attribute="expires_at",  # recent erasures
     ),
     Table(
         "profiles",
@@ -374,8 +379,10 @@ FUNCTIONS = (
         kinesis_sources=(KinesisSource("consented", batch_size=200, max_batching_window_s=1),),
         writes_streams=("resolved",),
         reads_tables=("identity",),
-        writes_tables=("identity",),
+        writes_tables=("identity", "counters"),
         writes_buckets=("failed-events",),
+        # Erased identifiers are the consent step's salted hashes: the same salt.
+        secrets=("identifier_salt",),
     ),
     Function(
         "segments",

@@ -13,7 +13,7 @@ from functions.shared.erasure import Person
 
 class DeliveryLog(Protocol):
     def for_profiles(self, profile_ids: Iterable[str]) -> list[DeliveryRecord]: ...
-    def delete_profiles(self, profile_ids: Iterable[str]) -> int: ...
+    def erase_profiles(self, profile_ids: Iterable[str], at: datetime) -> int: ...
 
 
 class DeliveryData:
@@ -36,5 +36,7 @@ class DeliveryData:
     def export(self, person: Person) -> dict[str, Any]:
         return {"deliveries": self.history(person)}
 
-    def erase(self, person: Person, at: datetime) -> int:  # noqa: ARG002 - the protocol's
-        return self.log.delete_profiles(person.profile_ids)
+    def erase(self, person: Person, at: datetime) -> int:
+        """The delivery records; an `erased` marker per profile keeps the webhook step
+        from delivering (and logging) the person's activations still queued."""
+        return self.log.erase_profiles(person.profile_ids, at)

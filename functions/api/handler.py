@@ -110,7 +110,12 @@ def app() -> APIGatewayHttpResolver:
     @resolver.get("/v1/profiles/<ref>")
     @admin
     def get_profile(ref: str) -> Response[str]:
-        return found(people().profile(ref), ref)
+        # A 200 always carries a profile id: a caller waiting for 200 (identity still
+        # catching up) must not read a profile that does not exist yet.
+        lookup = people().profile(ref)
+        if lookup.profile is None:
+            return _json(404, {"error": f"no profile for {ref}", "known": lookup.known})
+        return _json(200, lookup.profile)
 
     @resolver.get("/v1/profiles/<ref>/consent")
     @admin

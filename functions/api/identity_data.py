@@ -16,6 +16,7 @@ class IdentityRecords(Protocol):
     def profile_records(self, profile_id: str) -> list[dict[str, Any]]: ...
     def suggestions(self) -> list[dict[str, Any]]: ...
     def delete(self, keys: list[dict[str, str]]) -> int: ...
+    def record_erasure(self, keys: list[str], at: datetime) -> None: ...
 
 
 def _live(profiles: dict[str, Profile], profile_id: str) -> Profile | None:
@@ -67,9 +68,15 @@ class IdentityData:
             ]
         }
 
-    def erase(self, person: Person, at: datetime) -> int:  # noqa: ARG002 - the protocol's
+    def erase(self, person: Person, at: datetime) -> int:
         """Graph nodes, profiles (and the redirects merged into them), audit, blocking keys,
-        suggestions. `at` is unused: the graph keeps no trace (consent keeps the suppression)."""
+        suggestions; how many existed (erasing again finds none).
+
+        First the person's identifiers go on the recent erasures, as salted hashes: from
+        then on the identity step drops their events received before `at` that are still
+        in flight, so they cannot write back the nodes deleted here.
+        """
+        self.store.record_erasure(sorted(person.keys), at)
         keys: list[dict[str, str]] = [
             {"pk": f"id#{identifier}", "sk": "node"} for identifier in sorted(person.identifiers)
         ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,12 +13,23 @@ from functions.shared.erasure import Person, PersonalData
 from functions.shared.identifiers import Identifier
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """`GET /v1/profiles/{ref}`: the profile, which always has a `profile_id`, or None
+    and what is known without one (the consent step records a person before the
+    identity step has given them a profile)."""
+
+    profile: dict[str, Any] | None
+    known: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class People:
     identity: IdentityData  # widens first: the graph knows all of a person's identifiers
     consent: ConsentData
     others: tuple[PersonalData, ...]  # later steps' participants (profiles, deliveries)
     salt: bytes
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @property
     def participants(self) -> tuple[PersonalData, ...]:
@@ -35,22 +47,19 @@ class People:
             participant.widen(person)
         return person
 
-    def profile(self, ref: str) -> dict[str, Any] | None:
+    def profile(self, ref: str) -> Lookup:
         """Identity (profile id, identifiers) and profile (traits, computed, segments, scores)
-        fields at the top; other participants (consent) by name."""
+        fields at the top; other participants (consent) by name. Without a profile id
+        there is no profile to show, whatever else is known."""
         person = self.find(ref)
         views = {p.name: p.view(person) for p in self.participants}
-        if all(v is None for v in views.values()):
-            return None
-        # The profile's own fields at the top, as DESIGN.md lists them; the rest by name.
         identity = views.pop("identity") or {}
         profile = views.pop("profile", None) or {}
-        return {
-            "identifier": str(person.asked_for),
-            **identity,
-            **profile,
-            **{k: v for k, v in views.items() if v is not None},
-        }
+        others = {k: v for k, v in views.items() if v is not None}
+        if "profile_id" not in identity:
+            return Lookup(None, others)
+        # The profile's own fields at the top, as DESIGN.md lists them; the rest by name.
+        return Lookup({"identifier": str(person.asked_for), **identity, **profile, **others})
 
     def consent_history(self, ref: str) -> dict[str, Any] | None:
         person = self.find(ref)
@@ -75,10 +84,19 @@ class People:
         }
 
     def erase(self, ref: str) -> dict[str, Any]:
-        """Idempotent: erasing again deletes nothing more and keeps the suppression."""
+        """Idempotent: erasing again deletes nothing more and keeps the suppression.
+
+        Consent goes first: once its suppression is written, the consent step drops
+        the person's events unless they opt in afresh. Every event received before
+        that moment may still be in flight past consent, so the later steps are given
+        that moment: they drop the person's events received up to it.
+        """
         person = self.find(ref)
-        at = datetime.now(UTC)
-        deleted = {p.name: p.erase(person, at) for p in self.participants}
+        at = self.clock()
+        deleted = {self.consent.name: self.consent.erase(person, at)}
+        suppressed_at = self.clock()
+        for participant in (self.identity, *self.others):
+            deleted[participant.name] = participant.erase(person, suppressed_at)
         return {
             "identifier": str(person.asked_for),
             "erased_at": at.isoformat(),

@@ -29,7 +29,7 @@ class ProfileData:
 
     def _live(self, person: Person) -> list[StoredProfile]:
         stored = self.store.load(person.profile_ids)
-        return [p for p in stored.values() if p.merged_into is None]
+        return [p for p in stored.values() if p.live]
 
     def widen(self, person: Person) -> None:
         """Profiles know no identifiers of their own: the identity graph widens."""
@@ -62,9 +62,10 @@ class ProfileData:
         now = self.clock()
         return {"profiles": [self.render(p, now) for p in self._live(person)]}
 
-    def erase(self, person: Person, at: datetime) -> int:  # noqa: ARG002 - the protocol's
-        """The profiles and their tombstones; `at` is unused (consent keeps the suppression)."""
-        return self.store.delete(person.profile_ids)
+    def erase(self, person: Person, at: datetime) -> int:
+        """The profiles and their tombstones, each replaced by an erasure marker (no data
+        about the person) so that events still in flight cannot recreate it."""
+        return self.store.erase(person.profile_ids, at)
 
     def segments(self) -> list[dict[str, Any]]:
         """Every configured segment with its current size (members, held-out included)."""

@@ -10,7 +10,8 @@ Rules:
   category; ties break on message id so replays always resolve the same way.
 - What an event resolves to is recorded under every identifier it carries, so
   a decision made under a user id reaches each new anonymous id seen with it.
-- An erased person's identifiers stay suppressed until a fresh opt-in.
+- An erased person's identifiers stay suppressed until a fresh opt-in: a consent
+  change event received and made after the erasure (`_fresh_opt_in`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ _AFTER = timedelta(microseconds=1)
 CONSENT_DENIED = "consent_denied"
 CONSENT_UNKNOWN = "consent_unknown"
 ERASED = "erased"
+# The events that carry a consent decision being made (not one being repeated): what
+# can lift an erasure's suppression. `POST /v1/consent` becomes the first.
+CONSENT_CHANGE_EVENTS = frozenset(
+    {"Segment Consent Preference Updated", "consent_preferences", "consent_granted"}
+)
 
 
 @dataclass(frozen=True)
@@ -231,10 +237,23 @@ class ConsentBook:
     def _fresh_opt_in(
         self, decided: dict[str, bool], event: CanonicalEvent, states: list[ConsentState]
     ) -> bool:
+        """Only a new decision lifts an erasure's suppression: a consent change event
+        (a banner answer, `POST /v1/consent`, Snowplow's consent events) that Beacon
+        received after the erasure, made after it, granting what profiles need.
+
+        A `categoryPreferences` stamp on an ordinary event repeats what the browser
+        held before the erasure, and a client's clock can say anything: neither is a
+        decision made after it, so both are checked against the server's receipt too.
+        """
         erased_at = max((s.erased_at for s in states if s.erased_at), default=None)
-        newer = erased_at is None or event.timestamp > erased_at
+        newer = erased_at is None or (event.received_at > erased_at and event.timestamp > erased_at)
         required = self.policy.required_for_profiles
-        return newer and bool(decided) and all(decided.get(c) is True for c in required)
+        return (
+            event.event in CONSENT_CHANGE_EVENTS
+            and newer
+            and bool(decided)
+            and all(decided.get(c) is True for c in required)
+        )
 
     def _record(
         self,

@@ -1,17 +1,25 @@
 """The consent step for one Kinesis batch: load, decide in order, commit once.
 
 Reads: one BatchGetItem for the consent state of every identifier in the
-batch. Writes: one PutRecords for the permitted events, BatchWriteItem for
-the identifiers whose consent changed and their audit entries, and one
-counter item for the whole batch. Nothing is written per event.
+batch, and one Query for the erasures made since it was opened. Writes: one
+PutRecords for the permitted events, BatchWriteItem for the identifiers whose
+consent changed and their audit entries, and one counter item for the whole
+batch. Nothing is written per event.
+
+An erasure that runs while a batch is being judged may find its suppression
+written over by the batch's save (which read the states before it). The batch
+checks, after saving, for erasures of the keys it wrote, and puts their
+suppressions back and takes its audit entries back: the erasure holds, and
+asked again it finds nothing. The events the batch forwarded were received
+before the erasure, so the identity step drops them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -19,6 +27,7 @@ from pydantic import ValidationError
 from functions.consent.decisions import ConsentBook
 from functions.shared.config import Consent
 from functions.shared.consent_records import AuditEntry, ConsentState
+from functions.shared.erasure import RecentErasures
 from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
 from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
@@ -27,11 +36,16 @@ from functions.shared.streams import StreamRecord
 
 COUNTER = "consent"  # per-day counter: forwarded, and drops by reason
 FORWARDED = "forwarded"
+CLOCK_SKEW = timedelta(minutes=1)  # between this function's clock and the API's
 
 
 class ConsentStatePort(Protocol):
     def load(self, keys: Sequence[str]) -> dict[str, ConsentState]: ...
     def save(self, states: Sequence[ConsentState], audit: Sequence[AuditEntry]) -> None: ...
+    def erasures_since(self, moment: datetime) -> RecentErasures: ...
+    def restore_suppressions(
+        self, erased: Mapping[str, datetime], written: Sequence[AuditEntry]
+    ) -> None: ...
 
 
 @dataclass
@@ -42,6 +56,7 @@ class ConsentStep:
     consented: StreamPort
     failed_events: FailedRecordsPort
     counters: CountersPort
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def open_batch(self, items: list[StreamItem]) -> ConsentBatch:
         return ConsentBatch(self, items)
@@ -58,6 +73,7 @@ class ConsentBatch:
     def __init__(self, step: ConsentStep, items: list[StreamItem]) -> None:
         self.step = step
         self.order = OrderedBatch(items)
+        self.opened_at = step.clock()  # before the states are read
         self.events: dict[int, CanonicalEvent | str] = {}  # index -> event, or why unreadable
         for index, item in enumerate(items):
             try:
@@ -112,6 +128,7 @@ class ConsentBatch:
         # State may reflect records past the cut: re-applying them on the retry
         # resolves to the same decisions, so that is harmless.
         self.step.states.save(list(self.book.states.values()), self.book.audit)
+        self._hold_erasures()
         failures = [f for i, f in self.failures if self.order.committed(i)]
         if failures:
             self.step.failed_events.put_each(failures)
@@ -130,3 +147,23 @@ class ConsentBatch:
         day = datetime.now(UTC).date().isoformat()
         self.step.counters.record_batch(COUNTER, day, self.order.batch_id, counts)
         return self.order.failures(), outcome
+
+    def _hold_erasures(self) -> None:
+        """Put back what an erasure made since this batch read its states had written,
+        if the save just made wrote over it (see the module docstring)."""
+        written = {s.key: s for s in self.book.states.values() if s.changed}
+        written |= {e.key: self.book.states[e.key] for e in self.book.audit}
+        if not written:
+            return
+        recent = self.step.states.erasures_since(self.opened_at - CLOCK_SKEW)
+        # Erasures this batch did not know of when it read the state (one it knew of,
+        # and lifted with a fresh opt-in, has the same `erased_at`).
+        overrun = {
+            key: at
+            for key, at in recent.erased_at.items()
+            if (state := written.get(key)) is not None
+            and (state.erased_at is None or at > state.erased_at)
+        }
+        if overrun:
+            audit = [e for e in self.book.audit if e.key in overrun]
+            self.step.states.restore_suppressions(overrun, audit)

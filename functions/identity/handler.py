@@ -3,7 +3,8 @@
 Thin: builds the step once per container; per batch opens it (batched graph
 reads), lets Powertools' BatchProcessor resolve the records in order, and
 commits. A lost race with another shard (conditional write failed) reports
-the whole batch for retry, which then reads the winner's profile.
+the whole batch for retry, which then reads the winner's profile. Events of
+an erased person still in flight are dropped and counted (`EventsDroppedErased`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from functions.identity.probabilistic import ProbabilisticMatcher
 from functions.identity.settings import IdentitySettings
 from functions.identity.step import IdentityStep
 from functions.shared.config import load_config
+from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable, StorageThrottled
 from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.identity_store import GraphConflict, IdentityStore
 from functions.shared.dal.kinesis import KinesisWriter
+from functions.shared.dal.secrets import secret_value
 from functions.shared.observability import logger, metrics, tracer
 from functions.shared.stream_batch import run_ordered_batch
 
@@ -42,6 +45,9 @@ def identity_step() -> IdentityStep:
         graph_store=store,
         resolved=KinesisWriter(settings.resolved_stream),
         failed_events=S3FailedEventStore(settings.failed_events_bucket),
+        erasures=store,
+        salt=secret_value(config.consent.identifier_salt_secret).encode(),
+        counters=DailyCounters(DynamoTable(settings.counters_table)),
         matcher=matcher,
     )
 
@@ -64,6 +70,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(
             name="ProfilesCreated", unit=MetricUnit.Count, value=outcome.new_profiles
         )
+        if outcome.erased:
+            metrics.add_metric(
+                name="EventsDroppedErased", unit=MetricUnit.Count, value=outcome.erased
+            )
         if outcome.suggestions:
             metrics.add_metric(
                 name="LinksSuggested", unit=MetricUnit.Count, value=outcome.suggestions

@@ -9,5 +9,6 @@ class IdentitySettings(BaseSettings):
 
     resolved_stream: str = Field(validation_alias="BEACON_STREAM_RESOLVED", min_length=1)
     identity_table: str = Field(validation_alias="BEACON_TABLE_IDENTITY", min_length=1)
+    counters_table: str = Field(validation_alias="BEACON_TABLE_COUNTERS", min_length=1)
     failed_events_bucket: str = Field(validation_alias="BEACON_BUCKET_FAILED_EVENTS", min_length=1)
     config_file: str = Field(default="beacon.yaml", validation_alias="BEACON_CONFIG_FILE")

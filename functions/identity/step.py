@@ -1,16 +1,23 @@
 """The identity step for one Kinesis batch: load the graph slice, resolve in order, commit.
 
 Reads: one BatchGetItem for every identifier of the batch, one for the
-profiles they point to (plus redirects). Writes happen only where the graph
-changed: conditional puts for new or repointed identifiers and for changed
-profiles, merge audit in BatchWriteItem, then one PutRecords carrying the
-merge records and the events, keyed by profile id.
+profiles they point to (plus redirects), and one Query for the recent
+erasures. Writes happen only where the graph changed: conditional puts for new
+or repointed identifiers and for changed profiles, merge audit in
+BatchWriteItem, then one PutRecords carrying the merge records and the events,
+keyed by profile id, and a counter item when events were dropped.
+
+An event received at or before the erasure of one of its identifiers was
+already past the consent step when the erasure ran: it is dropped, and counted
+as `erased`, so it cannot write back the graph the erasure deleted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -20,11 +27,12 @@ from functions.identity.identifiers import IdentifierRules
 from functions.identity.probabilistic import ProbabilisticMatcher
 from functions.shared.commands import LinkProfiles
 from functions.shared.config import Identity
+from functions.shared.erasure import ERASED, RecentErasures
 from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
 from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import MergeNote, Profile
-from functions.shared.ports import FailedRecordsPort, StreamPort
+from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, record_json
 from functions.shared.stream_batch import OrderedBatch, StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
@@ -36,6 +44,14 @@ class GraphPort(Protocol):
     def write_node(self, identifier: Identifier, profile_id: str, was: str | None) -> None: ...
     def write_profile(self, profile: Profile) -> None: ...
     def write_audit(self, notes: Sequence[tuple[str, MergeNote]]) -> None: ...
+    def forget_node(self, identifier: Identifier, was: str) -> None: ...
+
+
+class ErasuresPort(Protocol):
+    def recent_erasures(self, now: datetime) -> RecentErasures: ...
+
+
+COUNTER = "identity"  # per-day counter: events dropped after consent, by reason
 
 
 @dataclass
@@ -44,7 +60,11 @@ class IdentityStep:
     graph_store: GraphPort
     resolved: StreamPort
     failed_events: FailedRecordsPort
+    erasures: ErasuresPort
+    salt: bytes  # the consent step's identifier salt: erased identifiers are its hashes
+    counters: CountersPort
     matcher: ProbabilisticMatcher | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def open_batch(self, items: list[StreamItem]) -> IdentityBatch:
         return IdentityBatch(self, items)
@@ -58,6 +78,7 @@ class BatchOutcome:
     malformed: int = 0
     dropped_identifiers: int = 0
     suggestions: int = 0
+    erased: int = 0  # events of an erased person that were still in flight: dropped
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,10 +89,13 @@ class IdentityBatch:
         self.screen = IdentifierRules(step.rules)
         self.events: dict[int, CanonicalEvent | LinkProfiles | str] = {}
         self.identifiers: dict[int, list[Identifier]] = {}
+        self.blocked: dict[int, list[Identifier]] = {}
         for index, item in enumerate(items):
             decoded = self.events[index] = _decode(item.data)
             if isinstance(decoded, CanonicalEvent):
-                self.identifiers[index] = self.screen.of(decoded).usable
+                screened = self.screen.of(decoded)
+                self.identifiers[index] = screened.usable
+                self.blocked[index] = screened.blocked
         wanted = sorted({i for ids in self.identifiers.values() for i in ids})
         nodes = step.graph_store.load_nodes(wanted)
         linked = {
@@ -82,6 +106,14 @@ class IdentityBatch:
         dangling = {i: pid for i, pid in nodes.items() if pid not in profiles}
         nodes = {i: pid for i, pid in nodes.items() if pid in profiles}
         self.graph = Graph(nodes, profiles, step.rules, dangling=dangling)
+        # Read after the graph: an erasure records its identifiers before deleting their
+        # nodes, so a graph read from before the deletion is met by the record here.
+        self.erasures = step.erasures.recent_erasures(step.clock())
+        self.erased: list[int] = []  # indexes of the events dropped for an erasure
+        self.dangling = dangling
+        # Nodes of dropped events left pointing at an erased profile: a batch that read the
+        # graph before the erasure claimed them, then lost its write to it.
+        self.forget: dict[int, dict[Identifier, str]] = {}
         if step.matcher is not None:
             step.matcher.begin_batch()
             step.matcher.prefetch(
@@ -113,6 +145,12 @@ class IdentityBatch:
             self._link(index, event)
             return
         identifiers = self.identifiers[index]
+        if self.erasures and self._erased(index, event):
+            self.erased.append(index)
+            left = {i: self.dangling[i] for i in identifiers if i in self.dangling}
+            if left:
+                self.forget[index] = left
+            return
         resolution = self.graph.resolve(identifiers, event.timestamp, event.message_id)
         merges = list(resolution.merges)
         self.outcome.dropped_identifiers += len(resolution.dropped)
@@ -127,6 +165,13 @@ class IdentityBatch:
         self.records.append((index, StreamRecord(profile_id, record_json(resolved)), None))
         self.outcome.events += 1
         self.outcome.merges += len(resolution.merges)
+
+    def _erased(self, index: int, event: CanonicalEvent) -> bool:
+        """Received at or before the erasure of any identifier it carries (blocked
+        ones too: consent hashed those as well)."""
+        carried = (*self.identifiers[index], *self.blocked[index])
+        keys = [identifier.hashed_key(self.step.salt) for identifier in carried]
+        return self.erasures.drops(keys, event.received_at)
 
     def _link(self, index: int, command: LinkProfiles) -> None:
         """A reviewer linked two profiles: merge them (manual), if the limits allow."""
@@ -220,6 +265,15 @@ class IdentityBatch:
         failures = [f for i, f in self.failures if self.order.committed(i)]
         if failures:
             self.step.failed_events.put_each(failures)
+        for index, nodes in self.forget.items():
+            if self.order.committed(index):
+                for identifier, was in nodes.items():
+                    store.forget_node(identifier, was)
+        # Keyed by the batch's first and last record: a retry overwrites its own count.
+        self.outcome.erased = sum(1 for i in self.erased if self.order.committed(i))
+        day = self.step.clock().date().isoformat()
+        counts = Counter({ERASED: self.outcome.erased})
+        self.step.counters.record_batch(COUNTER, day, self.order.batch_id, +counts)
         return self.order.failures(), self.outcome
 
     def _confirm_emitted(self, sent: set[str]) -> None:

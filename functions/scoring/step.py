@@ -149,7 +149,9 @@ class ScoringStep:
     ) -> None:
         now = self.clock()
         loaded = self.profiles.load(changes)
-        live = [p for pid in changes if (p := loaded.get(pid)) and p.exists and not p.merged_into]
+        # Not a tombstone, nor an erased profile (an erasure marker): nothing to score,
+        # and no activation may carry an erased person's traits to a destination.
+        live = [p for pid in changes if (p := loaded.get(pid)) and p.live]
         views = [
             activation(p.profile_id, p.state, self.segments, now, scores=p.scores)["profile"]
             for p in live

@@ -54,6 +54,10 @@ def _publish(outcome: BatchOutcome) -> None:
     metrics.add_metric(name="ProfileConflicts", unit=MetricUnit.Count, value=outcome.conflicts)
     if outcome.segment_changes:
         count_by_reason("SegmentChanges", outcome.segment_changes)
+    if outcome.erased:
+        metrics.add_metric(
+            name="EventsDroppedErased", unit=MetricUnit.Count, value=len(outcome.erased)
+        )
     if outcome.evaluation_errors:
         metrics.add_metric(
             name="ConditionErrors", unit=MetricUnit.Count, value=outcome.evaluation_errors

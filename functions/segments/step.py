@@ -25,6 +25,11 @@ profiles already written are recognised by their watermark and skipped.
 
 The sweep (`sweep_due`) runs the same evaluation for profiles whose due time
 has come, found through the sparse `sweep` index.
+
+An erased profile is an erasure marker (profiles_store.py): its events still in
+flight were all received before the erasure (the identity step took the profile
+id from a graph read before it), so they are dropped and counted as `erased`,
+its merge records are ignored, and it is never written again.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from functions.shared.erasure import ERASED
 from functions.shared.failed_events import FailedEvent
 from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
 from functions.shared.profile_changes import (
@@ -115,6 +121,8 @@ class BatchOutcome:
     evaluation_errors: int = 0
     conflicted: set[str] = field(default_factory=set)  # this round's lost races
     committed: set[str] = field(default_factory=set)  # records whose effects were written
+    erased: set[str] = field(default_factory=set)  # events of erased profiles: dropped
+    finished: bool = False  # no call failed midway (else Lambda redoes the whole batch)
 
 
 @dataclass
@@ -148,13 +156,16 @@ class SegmentsStep:
                     break
                 pending = [i for i in pending if i.sequence in outcome.conflicted]
             outcome.failed |= outcome.conflicted
+            outcome.finished = True
         finally:
             # Also when a call fails midway: what was written is counted, and the retry
             # counts the rest (what was written comes back as redelivered).
-            self._record_counts(outcome, batch_id)
+            self._record_counts(outcome, batch_id, items)
         return outcome
 
-    def _record_counts(self, outcome: BatchOutcome, batch_id: str) -> None:
+    def _record_counts(
+        self, outcome: BatchOutcome, batch_id: str, items: Sequence[StreamItem]
+    ) -> None:
         counts = Counter(
             applied=outcome.events_applied,
             retried=outcome.retried,
@@ -162,6 +173,7 @@ class SegmentsStep:
             merges=outcome.merges_folded,
             malformed=outcome.malformed,
         )
+        counts[ERASED] = _dropped_for_good(outcome, items)
         # Keyed by what this invocation committed, not by the batch alone: Lambda's retry
         # of a partly failed batch has the same first and last record but commits other
         # records, and must add its counts, not replace the first attempt's.
@@ -191,6 +203,18 @@ class SegmentsStep:
         wanted = {r.profile_id for _, r in events}
         wanted |= {p for _, m in merges for p in (m.survivor, m.loser)}
         loaded = self._load_following_tombstones(wanted)
+        erased = {pid for pid, p in loaded.items() if p.erased_at is not None}
+
+        def is_erased(profile_id: str) -> bool:
+            return profile_id in erased or _live_id(loaded, profile_id) in erased
+
+        # The person was erased: their events still in flight are dropped, their merges
+        # ignored, and nothing is written that would bring the profile back.
+        outcome.erased |= {item.sequence for item, r in events if is_erased(r.profile_id)}
+        events = [(item, r) for item, r in events if not is_erased(r.profile_id)]
+        merges = [
+            (item, m) for item, m in merges if not (is_erased(m.survivor) or is_erased(m.loser))
+        ]
         work: dict[str, _Work] = {}
 
         def working(profile_id: str) -> _Work:
@@ -276,7 +300,7 @@ class SegmentsStep:
         loaded = self.profiles.load(self.profiles.due(now, limit))
         pending = []
         for stored in loaded.values():
-            if stored.merged_into is not None:
+            if not stored.live:  # a tombstone, or erased since the index was read
                 continue
             work = _Work(stored, self._view(stored.state, now), touched=True)
             expire(stored.state, self.config, now)
@@ -405,6 +429,16 @@ def _live_id(loaded: Mapping[str, StoredProfile], profile_id: str) -> str:
         profile_id = p.merged_into
         seen.add(profile_id)
     return profile_id
+
+
+def _dropped_for_good(outcome: BatchOutcome, items: Sequence[StreamItem]) -> int:
+    """Dropped events Lambda will not deliver again, so each is counted once: those
+    before the first record handed back (the shard resumes from it), and none when
+    the batch did not finish (it is redone whole)."""
+    if not outcome.finished:
+        return 0
+    cut = next((i for i, item in enumerate(items) if item.sequence in outcome.failed), len(items))
+    return sum(1 for item in items[:cut] if item.sequence in outcome.erased)
 
 
 def _position(item: StreamItem) -> Position | None:

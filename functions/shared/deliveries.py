@@ -2,7 +2,9 @@
 
 Written by the webhook step, shown by the read API (`GET /v1/profiles/{ref}/deliveries`,
 `beacon deliveries`), erased with the person. Keyed by profile, so a person's
-deliveries are one partition: one Query to show, one to erase.
+deliveries are one partition: one Query to show, one to erase. An erasure leaves an
+`erased` marker in that partition: the webhook step reads it with the log, in the
+same BatchGetItem, and neither delivers nor logs anything for an erased profile.
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ class DeliveryRecord:
 
 
 ATTEMPTS: TypeAdapter[list[Attempt]] = TypeAdapter(list[Attempt])
+
+
+@dataclass(frozen=True)
+class LoadedLog:
+    """What the webhook step reads before delivering: the records it asked for, keyed
+    (activation, destination), and which of the batch's profiles were erased."""
+
+    records: dict[tuple[str, str], DeliveryRecord] = field(default_factory=dict)
+    erased: frozenset[str] = frozenset()
 
 
 def record_view(record: DeliveryRecord) -> dict[str, Any]:

@@ -68,5 +68,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # For the failure-rate alarm: failed for good, of all that were attempted.
         metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=failed)
         metrics.add_metric(name="DeliveriesAttempted", unit=MetricUnit.Count, value=attempted)
+    if outcome.erased:
+        metrics.add_metric(
+            name="ActivationsDroppedErased", unit=MetricUnit.Count, value=outcome.erased
+        )
     every = [m.message_id for m in messages]
     return report_failed(event, context, processor, every, outcome.failed)

@@ -20,6 +20,10 @@ down and lets a probe through after a cool-down. After an attempt:
 A task whose message cannot be sent on stays failed: SQS delivers it again.
 The attempt number comes from the delivery log, not SQS's receive count, so
 waiting for an open circuit or a long delay never uses up attempts.
+
+An activation or task of an erased profile (an `erased` marker in its log
+partition, read with the log) is neither delivered nor logged: the message is
+done, counted as `erased`. A log written while the erasure ran is taken back.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from typing import Any, Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from functions.shared.activations import Activation
-from functions.shared.deliveries import Attempt, DeliveryRecord
+from functions.shared.deliveries import Attempt, DeliveryRecord, LoadedLog
 from functions.shared.destinations import AnyDestination
 from functions.shared.failed_events import FailedEvent
 from functions.shared.ports import FailedRecordsPort
@@ -92,9 +96,11 @@ class Deliver(Protocol):
 
 class DeliveriesPort(Protocol):
     def load(
-        self, keys: Sequence[tuple[str, str, str]]
-    ) -> dict[tuple[str, str], DeliveryRecord]: ...
+        self, keys: Sequence[tuple[str, str, str]], profile_ids: Sequence[str]
+    ) -> LoadedLog: ...
     def save(self, records: Sequence[DeliveryRecord]) -> None: ...
+    def erased(self, profile_ids: Sequence[str]) -> set[str]: ...
+    def forget(self, records: Sequence[DeliveryRecord]) -> None: ...
     def disabled(self, names: Sequence[str]) -> dict[str, str]: ...
     def disable(self, name: str, reason: str, at: datetime) -> None: ...
 
@@ -112,6 +118,7 @@ class WebhookOutcome:
     outcomes: Counter[str] = field(default_factory=Counter)  # "destination:outcome" -> n
     malformed: int = 0
     waiting: int = 0  # tasks received before they were due
+    erased: int = 0  # tasks and skips of erased profiles: not delivered, not logged
 
 
 @dataclass
@@ -168,9 +175,15 @@ class WebhookStep:
             self.failed_events.put_each(malformed)
             outcome.malformed = len(malformed)
 
-        records = self.log.load(
-            [(t.activation.profile_id, t.activation.id, t.destination) for t, _ in tasks]
+        log = self.log.load(
+            [(t.activation.profile_id, t.activation.id, t.destination) for t, _ in tasks],
+            sorted({t.activation.profile_id for t, _ in tasks} | {r.profile_id for r in logged}),
         )
+        outcome.erased = sum(1 for t, _ in tasks if t.activation.profile_id in log.erased)
+        outcome.erased += sum(1 for r in logged if r.profile_id in log.erased)
+        tasks = [(t, source) for t, source in tasks if t.activation.profile_id not in log.erased]
+        logged = [r for r in logged if r.profile_id not in log.erased]
+        records = log.records
         due = [
             _Task(t, source, records.get((t.activation.id, t.destination)) or _new_record(t, now))
             for t, source in tasks
@@ -214,7 +227,13 @@ class WebhookStep:
                 # Its retry or dead letter is not queued: the source message comes again,
                 # and the log must not call the task settled (a dead letter would be lost).
                 item.record.outcome = "pending"
-        self.log.save([*logged, *(item.record for item in due)])
+        written = [*logged, *(item.record for item in due)]
+        self.log.save(written)
+        # An erasure that ran meanwhile deleted the log before this write: take it back,
+        # or the erasure asked again would find records about the person.
+        late = self.log.erased(sorted({r.profile_id for r in written})) if written else set()
+        if late:
+            self.log.forget([r for r in written if r.profile_id in late])
         return outcome
 
     # --- fan-out ----------------------------------------------------------------------

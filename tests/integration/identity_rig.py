@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from functions.identity import handler
 from functions.shared.commands import LinkProfiles
+from functions.shared.config import load_config
 from functions.shared.dal.dynamo import from_item
 from functions.shared.dal.identity_store import profile_from_item
 from functions.shared.events import CanonicalEvent
@@ -28,25 +30,28 @@ from functions.shared.identity_records import Profile
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
 from infra.topology import ResourceNames
 from tests.integration.aws_helpers import (
+    REGION,
     create_bucket,
     create_stream,
     create_table,
     read_stream,
     scan_table,
 )
-from tests.integration.stream_rig import SHARD as SHARD  # the tests import it from here
 from tests.integration.stream_rig import (
+    CONFIG,
     T0,
     Item,
     StreamRig,
     encoded,
     use_function_environment,
 )
+from tests.integration.stream_rig import SHARD as SHARD  # the tests import it from here
 from tests.integration.stream_rig import refuse_records as refuse_records
 from tests.integration.stream_rig import throttle_puts as throttle_puts
 from tests.integration.stream_rig import throttle_reads as throttle_reads
 
 OTHER_SHARD = "shardId-000000000001"
+SALT = "integration-test-identifier-salt"  # the consent step's, for erased identifiers
 
 
 # --- events ------------------------------------------------------------------
@@ -216,10 +221,14 @@ def identity_rig(monkeypatch: pytest.MonkeyPatch) -> Iterator[IdentityRig]:
     names = ResourceNames()
     use_function_environment(monkeypatch, "identity", names)
     rig = IdentityRig.on_moto(names)
-    create_table(rig.raw_dynamodb, names, "identity")
+    for table in ("identity", "counters"):
+        create_table(rig.raw_dynamodb, names, table)
     for logical in ("consented", "resolved"):
         create_stream(rig.kinesis, names, logical)
     create_bucket(rig.s3, names, "failed-events")
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=load_config(CONFIG).consent.identifier_salt_secret, SecretString=SALT
+    )
     with rig.running(handler.identity_step) as step:
         step.graph_store.table.sleep = lambda _s: None  # type: ignore[attr-defined]
         step.resolved.sleep = lambda _s: None  # type: ignore[attr-defined]

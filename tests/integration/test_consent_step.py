@@ -561,9 +561,64 @@ def test_a_batch_costs_one_batch_get_per_100_identifiers_and_no_per_event_calls(
 
     assert math.ceil(len(distinct) / 100) == batch_gets  # 100 keys per BatchGetItem
     assert rig.calls["BatchGetItem"] == batch_gets
-    per_event = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}
+    per_event = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan"}
     assert not per_event & set(rig.calls)
+    assert rig.calls["Query"] == 1  # erasures since the batch was opened, after its save
     # Audit entries and states in calls of their own (audit first), then one counter item.
     assert rig.calls["BatchWriteItem"] == 2 * math.ceil(len(distinct) / 25) + 1
     assert rig.put_records_calls == 1
     assert len(rig.consented()) == 200
+
+
+# --- erasure: a batch judging the person while it runs (issue 13) -----------------------
+
+
+def minute_now() -> int:
+    """The rig's minute offset from T0 for the present moment (events after an erasure)."""
+    return int((datetime.now(UTC) - T0).total_seconds() // 60) + 1
+
+
+def test_an_erasure_during_a_batch_is_not_written_over_by_its_save(rig: ConsentRig) -> None:
+    """Fault drill: the erasure lands after the batch read Ana's state (not suppressed)
+    and before it saves what it judged. The save writes over the suppression and files
+    audit entries; the batch then finds the erasure, puts the suppression back and takes
+    its entries back. Ana stays erased, and erasing her again finds nothing."""
+    ana = {"user": "u-ana", "anon": "d-ana"}
+    rig.deliver_ok(rig.batch([preference_update(0, True, **ana)]))
+    keys = [key("user_id:u-ana"), key("anonymous_id:d-ana"), key("anonymous_id:d-new")]
+    landed: list[int] = []
+
+    def erasure_lands(_request: dict[str, Any]) -> None:
+        if not landed:
+            landed.append(rig.store().erase(keys, datetime.now(UTC)))
+
+    rig.faults["BatchWriteItem"] = erasure_lands  # the batch's first write: its audit entries
+    rig.deliver_ok(
+        rig.batch([event(1, user="u-ana", anon="d-new", prefs={"personalization": True})])
+    )
+
+    assert landed and landed[0] > 0
+    for erased in keys:
+        state, audit = rig.store().records(erased)
+        assert state is not None and state.suppressed and not state.categories
+        assert [entry["message_id"] for entry in audit] == ["erasure"]
+    assert rig.store().erase(keys, datetime.now(UTC)) == 0
+    # The browser's next event, with the stamp it always sends: still erased.
+    rig.faults.clear()
+    later = event(minute_now(), user="u-ana", anon="d-new", prefs={"personalization": True})
+    before = rig.consented_ids()
+    rig.deliver_ok(rig.batch([later]))
+    assert rig.consented_ids() == before
+
+
+def test_a_fresh_opt_in_after_an_erasure_is_not_put_back_as_suppressed(rig: ConsentRig) -> None:
+    ana = {"user": "u-ana", "anon": "d-ana"}
+    rig.deliver_ok(rig.batch([preference_update(0, True, **ana)]))
+    rig.store().erase([key("user_id:u-ana"), key("anonymous_id:d-ana")], datetime.now(UTC))
+    fresh = preference_update(minute_now(), True, **ana)
+
+    rig.deliver_ok(rig.batch([fresh, event(minute_now() + 1, **ana)]))
+
+    state, _ = rig.records("user_id:u-ana")
+    assert state is not None and not state.suppressed
+    assert fresh.message_id in rig.consented_ids()

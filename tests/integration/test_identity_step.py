@@ -13,19 +13,28 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from functions.api.identity_data import IdentityData
 from functions.identity import handler
 from functions.identity.graph import merge_id
+from functions.shared.dal.counters import DailyCounters
+from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.erasures import KEYS_PER_ITEM
+from functions.shared.dal.identity_store import IdentityStore
+from functions.shared.erasure import IN_FLIGHT_BOUND, Person
+from functions.shared.identifiers import Identifier
 from functions.shared.resolved import ProfileMerged, ResolvedEvent
 from functions.shared.stream_batch import MALFORMED, stream_items
 from tests.integration.identity_rig import (
     OTHER_SHARD,
+    SALT,
     SHARD,
     IdentityRig,
+    at,
     event,
     identify,
     identity_rig,
@@ -607,6 +616,118 @@ def test_a_batch_of_known_people_costs_batched_reads_no_writes_and_one_put_recor
 
     assert rig.calls["BatchGetItem"] == math.ceil(distinct / 100) + math.ceil(people / 100)
     assert rig.calls["PutItem"] == rig.calls["UpdateItem"] == 0
-    assert set(rig.calls) == {"BatchGetItem"}
+    assert rig.calls["Query"] == 1  # the recent erasures, once per batch
+    assert set(rig.calls) == {"BatchGetItem", "Query"}
     assert rig.kinesis_calls["PutRecords"] == 1
     assert len(rig.resolved_events()) == people + 200
+
+
+# --- erasure: events still in flight (issue 13, the erasure window) ------------------
+
+ERASED_AT = at(60)
+
+
+def erase(rig: IdentityRig, ref: str, moment: datetime = ERASED_AT) -> int:
+    """What the API's erasure does to the identity table (its `IdentityData` participant)."""
+    salt = SALT.encode()
+    store = IdentityStore(DynamoTable(rig.names.table("identity"), rig.raw_dynamodb))
+    identifier = Identifier.parse(ref)
+    person = Person(identifier, {identifier.hashed_key(salt)}, {identifier})
+    data = IdentityData(store, salt)
+    data.widen(person)
+    return data.erase(person, moment)
+
+
+def erased_count(rig: IdentityRig) -> int:
+    table = DynamoTable(rig.names.table("counters"), rig.raw_dynamodb)
+    return DailyCounters(table).day_totals("identity", ERASED_AT.date().isoformat())["erased"]
+
+
+def test_events_of_an_erased_person_still_in_flight_are_dropped_counted_and_write_nothing_back(
+    rig: IdentityRig,
+) -> None:
+    handler.identity_step().clock = lambda: ERASED_AT + timedelta(minutes=1)
+    rig.deliver_ok(
+        rig.batch(
+            [
+                identify(0, anon="d-ana", user="u-ana", email="ana@example.org"),
+                event(1, anon="d-ana", user="u-ana"),
+            ]
+        )
+    )
+    assert erase(rig, "email:ana@example.org") > 0
+    assert rig.nodes() == {}
+    mark = rig.mark()
+    # Received before the erasure, past consent already: on their way when it ran.
+    in_flight = [
+        event(2, anon="d-ana"),
+        event(3, anon="d-new-phone", user="u-ana"),  # a device the erasure never saw
+        identify(4, user="u-ana", email="ana@example.org", phone="+1 415 555 2671"),
+    ]
+    bob = event(5, anon="d-bob")
+    rig.deliver_ok(rig.batch([*in_flight, bob]))
+
+    assert [r.event.message_id for _, r in rig.resolved_after(mark)] == [bob.message_id]
+    assert set(rig.nodes()) == {"anonymous_id:d-bob"}  # nothing of Ana came back
+    assert erased_count(rig) == len(in_flight)
+    # One received after the erasure got past consent with a fresh opt-in: it goes on.
+    fresh = event(61, anon="d-ana", user="u-ana", name="Segment Consent Preference Updated")
+    rig.deliver_ok(rig.batch([fresh]))
+    assert rig.profile_of_message(fresh.message_id)
+    assert erased_count(rig) == len(in_flight)
+
+
+def test_the_recent_erasures_hold_salted_hashes_only(rig: IdentityRig) -> None:
+    rig.deliver_ok(rig.batch([identify(0, anon="d-ana", user="u-ana", email="ana@example.org")]))
+    erase(rig, "user_id:u-ana")
+    [record] = [i for i in rig.items() if i["pk"] == "erasures"]
+    stored = json.dumps(record, default=str)
+    for raw in ("u-ana", "d-ana", "ana@example.org", sha256("ana@example.org")):
+        assert raw not in stored
+    expected = {
+        Identifier.parse(ref).hashed_key(SALT.encode())
+        for ref in ("user_id:u-ana", "anonymous_id:d-ana", "email:ana@example.org")
+    }
+    assert expected <= record["keys"]
+    assert record["expires_at"] == int((ERASED_AT + IN_FLIGHT_BOUND).timestamp())
+
+
+def test_an_erasure_between_the_graph_read_and_its_writes_is_not_written_back(
+    rig: IdentityRig,
+) -> None:
+    """Fault drill: the erasure lands while a batch that read Ana's profile is committing.
+    Its claim of a new device succeeds, its profile write finds the profile gone, the
+    batch is handed back, and the redelivery drops the event and removes the claim."""
+    handler.identity_step().clock = lambda: ERASED_AT + timedelta(minutes=1)
+    rig.deliver_ok(rig.batch([identify(0, anon="d-ana", user="u-ana")]))
+    landed: list[int] = []
+
+    def erasure_lands(_request: dict[str, Any]) -> None:
+        if not landed:
+            landed.append(erase(rig, "user_id:u-ana"))
+
+    rig.faults["PutItem"] = erasure_lands  # before the batch's first graph write
+    racing = rig.batch([event(2, anon="d-phone", user="u-ana")])
+    assert rig.deliver(racing) == sequences(racing)  # GraphConflict: handed back whole
+    assert landed and rig.nodes() == {"anonymous_id:d-phone": only(set(rig.nodes().values()))}
+
+    rig.deliver_ok(racing)
+
+    assert rig.nodes() == {} and rig.live_profiles() == {}
+    assert rig.resolved_events()[1:] == []
+    assert erased_count(rig) == 1
+
+
+def test_a_large_erasure_is_split_below_the_item_size_limit_and_read_in_one_query(
+    rig: IdentityRig,
+) -> None:
+    store = IdentityStore(DynamoTable(rig.names.table("identity"), rig.raw_dynamodb))
+    keys = [sha256(f"k{n}") for n in range(2 * KEYS_PER_ITEM + 500)]
+    store.record_erasure(keys, ERASED_AT)
+    records = [i for i in rig.items() if i["pk"] == "erasures"]
+    assert [len(r["keys"]) for r in records] == [1000, 1000, 500]
+    assert max(len(json.dumps(r, default=str)) for r in records) < 100_000  # of 400 KB
+    recent = store.recent_erasures(ERASED_AT + timedelta(hours=1))
+    assert set(recent.erased_at) == set(keys)
+    # Older than the longest an event can be in flight: no longer read.
+    assert not store.recent_erasures(ERASED_AT + IN_FLIGHT_BOUND + timedelta(seconds=1))

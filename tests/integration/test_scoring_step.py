@@ -15,6 +15,8 @@ import boto3
 import pytest
 
 from functions.scoring import handler as scoring_handler
+from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.profiles_store import ProfilesStore
 from infra.local.invoke import LocalFunction
 from infra.local.pollers import kinesis_lambda_event
 from infra.topology import TOPOLOGY
@@ -341,3 +343,46 @@ def test_a_malformed_change_record_does_not_hold_up_its_neighbours(rigs) -> None
         for o in rig.s3.list_objects_v2(Bucket=rig.names.bucket("failed-events"))["Contents"]
     ]
     assert len(keys) == 1 and "reason=malformed_record" in keys[0]
+
+
+# --- erasure (issue 13, the erasure window) --------------------------------------------
+
+
+def erase(rig: SegmentsRig, profile: str) -> int:
+    table = DynamoTable(rig.names.table("profiles"), rig.raw_dynamodb)
+    return ProfilesStore(table).erase([profile], rig.clock[0])
+
+
+MARKER = {"pk", "sk", "version", "erased_at", "expires_at"}
+
+
+def test_changes_of_an_erased_profile_are_not_scored_and_activate_nothing(rigs) -> None:
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records([*lapsed("lapsed"), *active("loyal")]))
+    assert erase(rig, "lapsed") == 1
+
+    assert score(rig, changes_event(rig)) == []
+
+    assert set(rig.item("lapsed")) == MARKER  # no scores written onto the marker
+    assert {a["profile_id"] for a in activations(sqs, queue)} == {"loyal"}
+
+
+def test_an_erasure_between_the_read_and_the_write_is_not_written_over(rigs) -> None:
+    """Fault drill: the erasure lands after scoring read the profile and sent its
+    activations (the webhook step's marker stops those), before its write. The write,
+    conditional on the version read, fails; the profile is read again and skipped."""
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records(lapsed("lapsed")))
+    landed: list[int] = []
+
+    def erasure_lands(_request: dict[str, Any]) -> None:
+        if not landed:
+            landed.append(erase(rig, "lapsed"))
+
+    rig.faults["TransactWriteItems"] = rig.faults["UpdateItem"] = erasure_lands
+    assert score(rig, changes_event(rig)) == []
+
+    assert landed == [1]
+    assert set(rig.item("lapsed")) == MARKER
+    sent = activations(sqs, queue)
+    assert len(sent) == len({a["id"] for a in sent})  # the redone round sent none again

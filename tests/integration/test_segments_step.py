@@ -7,12 +7,14 @@ wiring table; change records go to `profile-changes`. DynamoDB calls are counted
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from functions.segments.step import SegmentsStep
+from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.profiles.aggregates import Incoming, apply_events
@@ -338,3 +340,85 @@ def test_a_crash_midway_through_the_writes_loses_no_count_and_counts_nothing_twi
     rig.deliver_ok(batch)  # Lambda retries the whole batch
     assert applied_today(rig) == 5
     assert all(computed(rig, f"p{n}")["product_views_7d"] == 1 for n in range(5))
+
+
+# --- erasure: events still in flight (issue 13, the erasure window) ------------------
+
+
+def profiles_store(rig: SegmentsRig) -> ProfilesStore:
+    return ProfilesStore(DynamoTable(rig.names.table("profiles"), rig.raw_dynamodb))
+
+
+def segment_counts(rig: SegmentsRig) -> Counter[str]:
+    table = DynamoTable(rig.names.table("counters"), rig.raw_dynamodb)
+    return DailyCounters(table).day_totals("segments", rig.clock[0].date().isoformat())
+
+
+def test_events_of_an_erased_profile_in_flight_are_dropped_counted_and_never_recreate_it(
+    rig: SegmentsRig,
+) -> None:
+    rig.clock[0] = at(1)
+    rig.deliver_ok(rig.records([*views("p1", 5), identify("p1", 0.1, email="ana@example.org")]))
+    rig.deliver_ok(rig.records(views("p2", 1)))
+    assert rig.sizes()["frequent_viewers"] == 1
+    # "p-new": a profile id identity gave out whose first events are still in flight.
+    assert profiles_store(rig).erase(["p1", "p-new"], at(2)) == 1
+    assert rig.sizes()["frequent_viewers"] == 0  # its memberships left with it
+    assert profiles_store(rig).erased_applied() == 6  # and its applied events
+    changes_before = Counter(c.profile_id for c in rig.changes())
+
+    in_flight = [*views("p1", 3, start=0.5), track("p-new", 0.6), merged("p1", "p3", 0.7)]
+    rig.deliver_ok(rig.records([*in_flight, *views("p2", 2, start=0.8)]))
+
+    for erased in ("p1", "p-new"):
+        item = rig.item(erased)
+        assert set(item) == {"pk", "sk", "version", "erased_at", "expires_at"}  # no data
+    assert rig.profile("p3") is None  # the merge into an erased profile is ignored
+    assert computed(rig, "p2")["product_views_7d"] == 3
+    assert Counter(c.profile_id for c in rig.changes()) - changes_before == Counter(["p2"])
+    assert segment_counts(rig)["erased"] == 4  # three views and the new profile's event
+    rig.sweep()
+    assert set(rig.item("p1")) == {"pk", "sk", "version", "erased_at", "expires_at"}
+    # Erasing again finds nothing: markers are not records about the person.
+    assert profiles_store(rig).erase(["p1", "p-new"], at(3)) == 0
+
+
+def test_an_erasure_between_the_read_and_the_write_is_not_written_over(
+    rig: SegmentsRig,
+) -> None:
+    """Fault drill: the erasure lands while a batch that read the profile is applying
+    four more views to it. Its write, conditional on the version read, fails; the
+    profile is read again, found erased, and its events are dropped."""
+    rig.clock[0] = at(1)
+    rig.deliver_ok(rig.records(views("p1", 1)))
+    landed: list[int] = []
+
+    def erasure_lands(_request: dict[str, Any]) -> None:
+        if not landed:
+            landed.append(profiles_store(rig).erase(["p1"], at(2)))
+
+    rig.faults["TransactWriteItems"] = rig.faults["UpdateItem"] = erasure_lands
+    rig.deliver_ok(rig.records(views("p1", 4, start=0.5)))
+
+    assert landed == [1]
+    assert "state" not in rig.item("p1")
+    assert rig.sizes().get("frequent_viewers", 0) == 0
+    assert segment_counts(rig)["erased"] == 4
+    # The one view applied before the erasure left with the profile, counted as such.
+    assert segment_counts(rig)["applied"] == profiles_store(rig).erased_applied() == 1
+
+
+def test_dropped_events_of_a_batch_handed_back_in_part_are_counted_once(
+    rig: SegmentsRig,
+) -> None:
+    rig.clock[0] = at(1)
+    profiles_store(rig).erase(["gone"], at(0.5))
+    # p2's write (an update, or a transaction when it enters a segment): handed back.
+    rig.faults["UpdateItem"] = rig.faults["TransactWriteItems"] = throttle_puts(1)
+    batch = rig.records([track("gone", 0.1), track("p2", 0.2), track("gone", 0.3)])
+    failed = rig.deliver(batch)
+    assert failed == sequences(batch)[1:2]
+    rig.faults.clear()
+    rig.deliver_ok(dict(batch, Records=batch["Records"][1:]))  # Lambda resumes at p2
+    assert segment_counts(rig)["erased"] == 2
+    assert computed(rig, "p2")["product_views_7d"] == 1

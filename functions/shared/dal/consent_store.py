@@ -3,19 +3,28 @@
 Layout (table `consent`): pk = salted SHA-256 of `type:value`;
 sk = `state` for the current decisions, `audit#<time>#<message id>` for each
 change (append-only; a replay writes the same key again, so it stays once).
+Recent erasures (`pk = erasures`, functions/shared/dal/erasures.py): the keys an
+erasure suppressed, kept for `RACE_BOUND`, against which the consent step checks
+what it has just written (see `ConsentBatch.commit`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from functions.shared.consent_records import AuditEntry, CategoryDecision, ConsentState
 from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.erasures import ErasureRecord
+from functions.shared.erasure import RecentErasures
 
 STATE = "state"
 AUDIT = "audit#"
+ERASURE = "erasure"  # the message id of an erasure's own audit entry
+# How long a consent batch may hold states it read before an erasure: one invocation
+# (60 s at most) and clock skew, with room to spare.
+RACE_BOUND = timedelta(minutes=15)
 
 
 class ConsentStore:
@@ -50,16 +59,59 @@ class ConsentStore:
         return state, audit
 
     def erase(self, keys: Iterable[str], at: datetime) -> int:
-        """Delete everything under each key; keep only a suppression record and the fact."""
-        deleted = 0
-        for key in keys:
-            items = self.table.query_partition(key)
-            self.table.batch_write(deletes=[{"pk": key, "sk": i["sk"]} for i in items])
-            deleted += len(items)
-            suppression = ConsentState(key, suppressed=True, erased_at=at, changed=True)
-            erasure = AuditEntry(key, at, "erasure", "erasure", {})
-            self.table.batch_write([state_to_item(suppression), audit_to_item(erasure)])
+        """Suppress each key, then delete everything else held under it; how many
+        records about the person went.
+
+        The suppressions go in first: an event judged meanwhile finds its identifiers
+        suppressed, never absent (an absent one would file the event's own stamp as
+        its first decision). What an erasure leaves (the suppression, an `erasure`
+        audit entry per request) is not a record about the person, so erasing again
+        deletes and counts nothing.
+        """
+        wanted = sorted(set(keys))
+        before = self.load(wanted)
+        # Before the suppressions: a consent batch that read these states earlier and
+        # writes them after checks its write against this record and puts them back.
+        ErasureRecord(self.table, RACE_BOUND).record(wanted, at)
+        self.table.batch_write(
+            [
+                state_to_item(ConsentState(key, suppressed=True, erased_at=at, changed=True))
+                for key in wanted
+            ]
+            + [audit_to_item(AuditEntry(key, at, ERASURE, ERASURE, {})) for key in wanted]
+        )
+        deleted = sum(1 for state in before.values() if not _left_by_an_erasure(state))
+        for key in wanted:
+            entries = self.table.query_partition(key, AUDIT)
+            gone = [
+                {"pk": key, "sk": str(i["sk"])} for i in entries if i.get("message_id") != ERASURE
+            ]
+            self.table.batch_write(deletes=gone)
+            deleted += len(gone)
         return deleted
+
+    # --- the consent step's check against a racing erasure -------------------------
+
+    def erasures_since(self, moment: datetime) -> RecentErasures:
+        """The erasures at or after `moment` (one strongly consistent Query)."""
+        return ErasureRecord(self.table, RACE_BOUND).since(moment)
+
+    def restore_suppressions(
+        self, erased: Mapping[str, datetime], written: Iterable[AuditEntry]
+    ) -> None:
+        """Put back the suppressions a batch wrote over, and delete the audit entries it
+        wrote under those keys."""
+        self.table.batch_write(
+            [
+                state_to_item(ConsentState(key, suppressed=True, erased_at=at, changed=True))
+                for key, at in sorted(erased.items())
+            ]
+        )
+        self.table.batch_write(deletes=[audit_key(entry) for entry in written])
+
+
+def _left_by_an_erasure(state: ConsentState) -> bool:
+    return state.suppressed and not state.categories and not state.linked
 
 
 def state_to_item(state: ConsentState) -> dict[str, Any]:
@@ -114,10 +166,13 @@ def _decision_from_dict(data: dict[str, Any]) -> CategoryDecision:
     )
 
 
+def audit_key(entry: AuditEntry) -> dict[str, str]:
+    return {"pk": entry.key, "sk": f"{AUDIT}{entry.at.isoformat()}#{entry.message_id}"}
+
+
 def audit_to_item(entry: AuditEntry) -> dict[str, Any]:
     return {
-        "pk": entry.key,
-        "sk": f"{AUDIT}{entry.at.isoformat()}#{entry.message_id}",
+        **audit_key(entry),
         "at": entry.at.isoformat(),
         "message_id": entry.message_id,
         "source": entry.source,

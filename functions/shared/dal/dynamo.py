@@ -143,6 +143,31 @@ class DynamoTable:
                 return items
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
+    def query_from(self, pk: str, sk_from: str) -> list[dict[str, Any]]:
+        """Every item of one partition whose sort key is at least `sk_from`, all pages,
+        strongly consistent (a write that has returned is seen); StorageThrottled if
+        DynamoDB refuses it for capacity."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "pk = :pk AND sk >= :sk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":sk": {"S": sk_from}},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            self.read_calls += 1
+            try:
+                answer = self.dynamodb.query(**kwargs)
+            except ClientError as err:
+                if err.response["Error"]["Code"] in THROTTLED:
+                    raise StorageThrottled(f"query of {self.name}/{pk} throttled") from err
+                raise
+            items.extend(from_item(i) for i in answer.get("Items", []))
+            self.items_read += len(answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return items
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def query_index(
         self,
         index: str,
@@ -199,6 +224,16 @@ class DynamoTable:
         if values:
             arguments["ExpressionAttributeValues"] = values
         self._single_write(str(item.get("pk")), lambda: self.dynamodb.put_item(**arguments))
+
+    def delete_if(self, key: dict[str, str], condition: str, values: dict[str, Any]) -> None:
+        """One conditional DeleteItem (`values` in wire format); ConditionFailed if it failed."""
+        arguments: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": to_item(key),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        self._single_write(str(key.get("pk")), lambda: self.dynamodb.delete_item(**arguments))
 
     def _single_write(self, what: str, call: Callable[[], Any]) -> None:
         self.write_calls += 1

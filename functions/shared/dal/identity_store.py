@@ -6,6 +6,9 @@ Layout (table `identity`, string pk/sk):
 - `profile#<id>` / `merge#<time>#<id>`  -> merge audit trail (which identifiers, rule, score)
 - `block#<key>` / `<profile id>`        -> match traits under a blocking key (probabilistic)
 - `suggestions` / `<a>#<b>`             -> suggested links awaiting review
+- `erasures` / `<erased at>#<digest>#<n>` -> recent erasures: the erased identifiers'
+  salted hashes (never raw values), read by the identity step once per batch; kept for
+  `IN_FLIGHT_BOUND` (functions/shared/dal/erasures.py)
 
 Graph writes are conditional (a node only if absent or still pointing where
 we read it; a profile only at the version we read), so two shards resolving
@@ -15,11 +18,14 @@ retried and reads the winner's profile.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, Update
+from functions.shared.dal.erasures import ErasureRecord
+from functions.shared.erasure import IN_FLIGHT_BOUND, RecentErasures
 from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import MergeNote, Profile
 
@@ -69,6 +75,13 @@ class IdentityStore:
             self._put(item, "attribute_not_exists(pk)", {})
         else:
             self._put(item, "profile_id = :was", {":was": {"S": was}})
+
+    def forget_node(self, identifier: Identifier, was: str) -> None:
+        """Delete a node left pointing at a profile an erasure deleted (a batch that read
+        the graph before the erasure claimed it), if it still points there."""
+        # Claimed again meanwhile (ConditionFailed): no longer the erased profile's.
+        with contextlib.suppress(ConditionFailed):
+            self.table.delete_if(node_key(identifier), "profile_id = :was", {":was": {"S": was}})
 
     def write_profile(self, profile: Profile) -> None:
         """Optimistic concurrency: only over the version that was read."""
@@ -149,9 +162,21 @@ class IdentityStore:
         return self.table.query_partition(f"profile#{profile_id}")
 
     def delete(self, keys: Iterable[dict[str, str]]) -> int:
-        keys = list(keys)
-        self.table.batch_write(deletes=keys)
-        return len(keys)
+        """Delete what exists among `keys`; how many there were (erasing again finds none)."""
+        present = self.table.batch_get(list(keys))
+        self.table.batch_write(deletes=[{"pk": str(i["pk"]), "sk": str(i["sk"])} for i in present])
+        return len(present)
+
+    # --- recent erasures: the erasure window ----------------------------------
+
+    def record_erasure(self, keys: Iterable[str], at: datetime) -> None:
+        """The erased identifiers' salted hashes, for the identity step to drop events
+        received before `at` that are still in flight."""
+        ErasureRecord(self.table, IN_FLIGHT_BOUND).record(keys, at)
+
+    def recent_erasures(self, now: datetime) -> RecentErasures:
+        """Every erasure within `IN_FLIGHT_BOUND` of `now`: one strongly consistent Query."""
+        return ErasureRecord(self.table, IN_FLIGHT_BOUND).since(now - IN_FLIGHT_BOUND)
 
 
 def merge_to_dict(note: MergeNote) -> dict[str, Any]:

@@ -10,9 +10,16 @@ Profile item (`pk = profile#<id>`, `sk = profile`):
 Tombstone: `merged_into` and `expires_at` (TTL): a late event for the loser
 finds where to go; the item disappears once the stream's retention has passed.
 It is written in the same transaction as the survivor that folded the loser in.
+Erasure marker: what an erased profile's item becomes — `erased_at`, a new
+`version` and an `expires_at` TTL after `IN_FLIGHT_BOUND`; no state, no scores,
+nothing about the person. Events still in flight for it are dropped, and no
+conditional write made from a read before the erasure goes through.
 Segment sizes (`pk = segment-sizes`, `sk = shard#<n>`): one counter per segment
 per shard, changed in the same transaction as the membership it counts, so a
 size is exact and a retried write cannot count twice.
+Erased applied events (`pk = erased-applied`, `sk = shard#<n>`, `events`): what
+the profiles erased so far had applied, added in the erasure's transaction, so
+the ledger (infra/observe.py) still adds up after an erasure.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from functions.shared.dal.dynamo import DynamoTable, Update
+from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, Update
+from functions.shared.erasure import IN_FLIGHT_BOUND
 from functions.shared.profiles.aggregates import ProfileState
 from functions.shared.profiles.codec import decode_state, encode_state
 from functions.shared.profiles.stored import Burial, StoredProfile
@@ -33,6 +41,8 @@ SWEEP_INDEX = "sweep"
 SWEEP_SHARDS = 8  # index partitions the sweep reads; spreads a busy minute's writes
 SIZE_SHARDS = 8  # counter items per table; concurrent transactions rarely meet
 TOMBSTONE_TTL = timedelta(days=8)  # longer than the resolved stream's retention
+ERASED_APPLIED = "erased-applied"
+ERASE_ROUNDS = 5  # reads and marker writes of a profile a step keeps writing meanwhile
 _PROFILE = "profile"
 
 
@@ -197,12 +207,75 @@ class ProfilesStore:
         )
         profile.version += 1
 
-    def delete(self, profile_ids: Iterable[str]) -> int:
-        """Erasure: the items go whatever their version (sizes settle as the counters allow)."""
-        keys = [profile_key(p) for p in sorted(set(profile_ids))]
-        present = self.table.batch_get(keys)
-        self.table.batch_write(deletes=[{"pk": str(i["pk"]), "sk": str(i["sk"])} for i in present])
-        return len(present)
+    def erase(self, profile_ids: Iterable[str], at: datetime) -> int:
+        """Replace each profile or tombstone by an erasure marker; how many there were.
+
+        Each marker is written over the version read, in one transaction with the
+        segment sizes the profile's memberships leave and its applied events moved to
+        the `erased-applied` counters; a step that wrote the profile meanwhile makes
+        it be read and done again. A profile id with no item yet (its first events
+        still in flight) gets a marker too, so they cannot create it. A marker already
+        there stays as it is: erasing again finds nothing.
+        """
+        erased = 0
+        pending = sorted(set(profile_ids))
+        for _ in range(ERASE_ROUNDS):
+            if not pending:
+                return erased
+            stored = self.load(pending)
+            conflicted = []
+            for profile_id in pending:
+                profile = stored.get(profile_id)
+                if profile is not None and profile.erased_at is not None:
+                    continue
+                try:
+                    self._mark_erased(profile or StoredProfile(profile_id, ProfileState()), at)
+                except ConditionFailed:
+                    conflicted.append(profile_id)
+                    continue
+                erased += profile is not None
+            pending = conflicted
+        if pending:
+            raise ConditionFailed(f"{len(pending)} profiles kept changing during the erasure")
+        return erased
+
+    def _mark_erased(self, profile: StoredProfile, at: datetime) -> None:
+        names = {"#v": "version", "#e": "erased_at", "#x": "expires_at"}
+        names |= {"#st": "state", "#sc": "scores", "#m": "merged_into", "#u": "updated_at"}
+        names |= {"#ss": "sweep_shard", "#sd": "sweep_due_at"}
+        values: dict[str, Any] = {
+            ":v": profile.version + 1,
+            ":e": at.isoformat(),
+            ":x": int((at + IN_FLIGHT_BOUND).timestamp()),
+        }
+        marker = Update(
+            key=profile_key(profile.profile_id),
+            expression="SET #v = :v, #e = :e, #x = :x REMOVE #st, #sc, #m, #u, #ss, #sd",
+            names=names,
+            values=values,
+            condition=_version_condition(profile, values),
+        )
+        state = profile.state
+        updates = self._size_updates([(profile.profile_id, {s: -1 for s in state.memberships})])
+        if state.events_applied:
+            shard = _shard(profile.profile_id, SIZE_SHARDS)
+            updates.append(
+                Update(
+                    key={"pk": ERASED_APPLIED, "sk": f"shard#{shard}"},
+                    expression="ADD #n :n",
+                    names={"#n": "events"},
+                    values={":n": state.events_applied},
+                )
+            )
+        if updates:
+            self.table.transact_update([marker, *updates])
+        else:
+            self.table.update(marker)
+
+    def erased_applied(self) -> int:
+        """Events the erased profiles had applied (the ledger's share of them)."""
+        keys = [{"pk": ERASED_APPLIED, "sk": f"shard#{n}"} for n in range(SIZE_SHARDS)]
+        return sum(int(item.get("events", 0)) for item in self.table.batch_get(keys))
 
     def _size_updates(self, changes: Sequence[tuple[str, Mapping[str, int]]]) -> list[Update]:
         """One ADD per counter shard the profiles' size changes fall in (a transaction
@@ -238,10 +311,12 @@ def stored_from_item(profile_id: str, item: dict[str, Any]) -> StoredProfile:
     state = decode_state(bytes(raw_state)) if raw_state is not None else ProfileState()
     scores = json.loads(str(item["scores"])) if item.get("scores") else {}
     merged = item.get("merged_into")
+    erased = item.get("erased_at")
     return StoredProfile(
         profile_id=profile_id,
         state=state,
         scores=scores,
         version=int(item.get("version", 0)),
         merged_into=str(merged) if merged else None,
+        erased_at=datetime.fromisoformat(str(erased)) if erased else None,
     )

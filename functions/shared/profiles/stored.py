@@ -21,10 +21,18 @@ class StoredProfile:
     scores: dict[str, Any] = field(default_factory=dict)
     version: int = 0  # 0: not stored yet
     merged_into: str | None = None  # a tombstone: this profile was folded into another
+    # An erasure marker: the person was erased; events still in flight are dropped and
+    # the profile is never written again (docs/segments.md, "Erasure").
+    erased_at: datetime | None = None
 
     @property
     def exists(self) -> bool:
         return self.version > 0
+
+    @property
+    def live(self) -> bool:
+        """A stored profile with state: neither a tombstone nor an erasure marker."""
+        return self.exists and self.merged_into is None and self.erased_at is None
 
 
 @dataclass(frozen=True)
@@ -77,4 +85,7 @@ class ProfilesPort(Protocol):
 
     def segment_sizes(self) -> dict[str, int]: ...
 
-    def delete(self, profile_ids: Iterable[str]) -> int: ...
+    def erase(self, profile_ids: Iterable[str], at: datetime) -> int:
+        """Replace each profile (or tombstone) by an erasure marker; how many there were.
+        Markers are not records about the person: erasing again counts none."""
+        ...

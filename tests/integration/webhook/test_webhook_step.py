@@ -450,3 +450,45 @@ def test_an_unreadable_secret_holds_back_only_its_destination(rig: Rig) -> None:
     rig.pump(until=lambda: rig.log()["flaky"].outcome == "delivered")
     assert [r.webhook_id for r in rig.sinks.received("flaky")] == [activation.id]
     assert len(rig.log()["flaky"].attempts) == 1
+
+
+# --- erasure (issue 13, the erasure window) --------------------------------------------
+
+
+def test_activations_of_an_erased_profile_are_neither_delivered_nor_logged(rig: Rig) -> None:
+    rig.sinks.script("flaky", Fault(status=500, times=1))
+    waiting = rig.activate("p-1")  # flaky's retry of it waits in the queue
+    rig.pump(until=lambda: rig.log("p-1").get("flaky") is not None)
+    logged = len(rig.log("p-1"))
+    assert logged > 0 and rig.deliveries.erase_profiles(["p-1"], datetime.now(UTC)) == logged
+    queued = rig.activate("p-1")  # announced before the erasure, still queued
+    other = rig.activate("p-2")
+
+    rig.pump()
+
+    delivered = {r.webhook_id for name in ("flaky", "healthy") for r in rig.sinks.received(name)}
+    assert queued.id not in delivered and other.id in delivered
+    assert waiting.id not in {r.webhook_id for r in rig.sinks.received("flaky")}
+    assert rig.log("p-1") == {}  # nothing logged: the erasure asked again finds nothing
+    assert rig.deliveries.erase_profiles(["p-1"], datetime.now(UTC)) == 0
+    assert rig.calls["dynamodb:BatchGetItem"] > 0 and not list_dead_letters(rig.sqs, rig.dlq)
+
+
+def test_an_erasure_during_a_delivery_takes_its_log_back(rig: Rig) -> None:
+    """Fault drill: the erasure lands while an activation is being delivered, after the
+    webhook step read the log (no marker yet) and before it writes the outcome. The
+    write would bring back what the erasure deleted; the step finds the marker after
+    writing and takes its records back."""
+    landed: list[int] = []
+
+    def erasure_lands(_request: dict[str, Any]) -> None:
+        if not landed:
+            landed.append(rig.deliveries.erase_profiles(["p-1"], datetime.now(UTC)))
+
+    rig.faults["dynamodb:BatchWriteItem"] = erasure_lands
+    rig.activate("p-1")
+    rig.pump()
+
+    assert landed == [0]
+    assert rig.log("p-1") == {}
+    assert rig.deliveries.erase_profiles(["p-1"], datetime.now(UTC)) == 0

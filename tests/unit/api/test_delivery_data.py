@@ -21,7 +21,7 @@ class FakeLog:
         wanted = set(profile_ids)
         return [r for r in self.records if r.profile_id in wanted]
 
-    def delete_profiles(self, profile_ids: Iterable[str]) -> int:
+    def erase_profiles(self, profile_ids: Iterable[str], at: datetime) -> int:
         gone = self.for_profiles(profile_ids)
         self.records = [r for r in self.records if r not in gone]
         return len(gone)

@@ -88,3 +88,28 @@ def test_an_event_missing_from_the_stream_is_caught_even_with_resends() -> None:
     assert ledger_problems(sent(resent=4), short) == [
         "12 sent (+ up to 4 resent) but 9 in stream + 2 failed = 11"
     ]
+
+
+def erasure_run(identity_dropped: int = 2, segments_dropped: int = 1) -> Outcome:
+    """8 forwarded; an erasure catches 2 between consent and identity and 1 between
+    identity and segments; its profile had applied 2, which left with it."""
+    resolved = {f"m{i}" for i in range(6)}
+    return healthy(
+        identity=IdentityOutcome(StreamOutcome(6, resolved), Counter(), {"p1", "p2"}),
+        profiles=ProfilesOutcome(events_applied=3, erased_applied=2),
+        segments=Counter({"applied": 5, "erased": segments_dropped}),
+        identity_counts=Counter({"erased": identity_dropped}),
+    )
+
+
+def test_a_run_with_an_erasure_adds_up() -> None:
+    assert erasure_run().pipeline_problems() == []
+
+
+def test_an_erasure_does_not_excuse_a_lost_event() -> None:
+    assert erasure_run(identity_dropped=1).pipeline_problems() == [
+        "identity lost 1 forwarded events and invented 0 (1 dropped as erased)"
+    ]
+    assert erasure_run(segments_dropped=0).pipeline_problems() == [
+        "identity resolved 6 events but profiles applied 5"
+    ]

@@ -61,3 +61,24 @@ def test_resource_names_overrides():
     names = ResourceNames(overrides={"stream:events": "Beacon-Events-XYZ"})
     assert names.stream("events") == "Beacon-Events-XYZ"
     assert names.table("profiles") == "beacon-profiles"
+
+
+def test_what_an_erasure_leaves_outlives_every_event_still_in_flight_after_consent() -> None:
+    """An event past consent waits at most `max_record_age_s` on `consented` (identity's
+    mapping) and again on `resolved` (segments'): the recent erasures and the profiles'
+    erasure markers must outlive both, with a margin (docs/identity.md, docs/segments.md)."""
+    from datetime import timedelta
+
+    from functions.shared.dal.deliveries_store import RETENTION
+    from functions.shared.erasure import IN_FLIGHT_BOUND
+
+    hops = [
+        source.max_record_age_s
+        for name in ("identity", "segments")
+        for source in TOPOLOGY.function(name).kinesis_sources
+    ]
+    assert timedelta(seconds=sum(hops)) + timedelta(minutes=30) <= IN_FLIGHT_BOUND
+    # The delivery log's marker also outlives an activation's stay in the queue and the
+    # dead-letter queue after the profile's last change.
+    queued = sum(TOPOLOGY.queue(q).retention_days for q in ("activations", "activations-dlq"))
+    assert IN_FLIGHT_BOUND + timedelta(days=queued) <= RETENTION
