@@ -7,7 +7,6 @@ reads personal data. Thin: check the key, call `People`, answer JSON.
 from __future__ import annotations
 
 import hmac
-import json
 import urllib.parse
 from collections.abc import Callable
 from functools import cache
@@ -32,6 +31,7 @@ from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.dal.secrets import secret_value
 from functions.shared.observability import logger, metrics, tracer
+from functions.shared.untrusted_json import strict_dumps
 
 
 @cache
@@ -63,7 +63,8 @@ def profile_data() -> ProfileData:
 
 
 def _json(status: int, payload: dict[str, Any]) -> Response[str]:
-    return Response(status, "application/json", json.dumps(payload, default=str))
+    # Every answer is strict JSON: whatever a profile holds, no `Infinity` or `NaN`.
+    return Response(status, "application/json", strict_dumps(payload))
 
 
 def _unauthorized() -> Response[str]:

@@ -94,12 +94,14 @@ def rewrite(
     value: Any,
     on_key: Callable[[str, Any], tuple[bool, Any]] | None = None,
     max_depth: int | None = None,
+    on_leaf: Callable[[Any], Any] | None = None,
 ) -> Any:
     """A copy of `value`, built without recursion.
 
     `on_key(key, child)` may replace a mapping entry: it answers (keep, new value);
-    keep False drops the entry. Containers deeper than `max_depth` become a
-    short marker, so an over-deep document can still be stored as evidence.
+    keep False drops the entry. `on_leaf` maps every value that is not a container.
+    Containers deeper than `max_depth` become a short marker, so an over-deep
+    document can still be stored as evidence.
     """
     root: list[Any] = [None]
     # (source, parent container, slot in the parent, depth of the source)
@@ -123,7 +125,7 @@ def rewrite(
             parent[slot] = items
             stack.extend((child, items, i, depth + 1) for i, child in enumerate(source))
         else:
-            parent[slot] = source
+            parent[slot] = source if on_leaf is None else on_leaf(source)
     return root[0]
 
 
@@ -133,6 +135,16 @@ def dumps(value: Any) -> str:
     if depth_of(value, MAX_DEPTH) > MAX_DEPTH:
         value = rewrite(value, max_depth=MAX_DEPTH)
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def strict_dumps(value: Any) -> str:
+    """JSON that every parser accepts (RFC 8259): a non-finite float, which nothing
+    should have let in, is written as null rather than `Infinity`."""
+
+    def finite(leaf: Any) -> Any:
+        return None if isinstance(leaf, float) and not math.isfinite(leaf) else leaf
+
+    return json.dumps(rewrite(value, on_leaf=finite), default=str, allow_nan=False)
 
 
 def _child_path(path: str, key: Any) -> str:

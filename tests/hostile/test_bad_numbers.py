@@ -58,3 +58,13 @@ def test_an_epoch_ms_value_beyond_any_date_is_refused(ingest: Ingest) -> None:
     ingest.pixel({"e": "pv", "aid": "shop-web", "duid": "d", "dtm": "999999999999999"})
     assert ingest.failed.reasons() == ["invalid_event"]
     assert ingest.failed.failures[0].field == "timestamp"
+
+
+def test_every_api_answer_is_strict_json_whatever_a_profile_holds() -> None:
+    """A profile written before these limits may still hold an infinite sum."""
+    from functions.api.handler import _json
+
+    answer = _json(200, {"computed": {"lifetime_value": float("inf"), "xs": [float("nan"), 1.5]}})
+    assert json.loads(answer.body, parse_constant=lambda c: pytest.fail(f"not JSON: {c}")) == {
+        "computed": {"lifetime_value": None, "xs": [None, 1.5]}
+    }
