@@ -1,0 +1,160 @@
+"""Two fixes that make moto fit to run a busy local stack for hours (upstreamable).
+
+moto is built for tests that last seconds; Beacon's local stack runs it for as
+long as a developer likes, under a steady stream of writes. Two things in moto
+5.2 then cost time and memory in proportion to everything ever written:
+
+1. **Every model instance is kept forever.** `BaseModel.__new__` appends each
+   new instance to its class's `instances_tracked` list (it feeds moto's
+   `/moto-api/data.json` dashboard). Every DynamoDB item ever written, every
+   Kinesis record, every copy stays referenced: 8,000 events grew a separate
+   moto process past 2.7 GB within minutes.
+2. **TransactWriteItems deep-copies whole tables** to be able to roll back, so
+   each transactional profile write costs time and memory in proportion to
+   the table (1,000 profiles written this way took 61 s and 1.3 GB; see
+   docs/benchmarks.md).
+
+`apply()` turns instance tracking off (moto's data dashboard then lists
+nothing; Beacon does not use it) and replaces `transact_write_items` with the
+same algorithm snapshotting only the items the transaction touches. Both are
+applied by the local runtime to its in-process moto server and by `beacon moto`
+(a moto server for `--aws-endpoint`); integration tests apply them too.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from moto.core.common_models import BaseModel
+from moto.core.model_instances import model_data
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
+
+_applied = False
+# moto's own implementation, kept for the test that holds the two to the same results.
+moto_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def apply() -> None:
+    """Patch moto in this process (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    BaseModel.__new__ = _untracked_new  # type: ignore[method-assign]
+    for models in model_data.values():
+        for model in models.values():
+            model.instances_tracked = []  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    _applied = True
+
+
+def _untracked_new(cls: type, *_args: Any, **_kwargs: Any) -> Any:
+    return object.__new__(cls)
+
+
+_Touched = tuple[Table, DynamoType, DynamoType | None, Item | None]
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    """moto 5.2.5's algorithm, with a snapshot of the touched items instead of the tables."""
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    touched: list[_Touched] = []
+    target_items: set[tuple[str, str]] = set()
+
+    def check_unicity(table_name: str, key: dict[str, Any]) -> None:
+        item = (str(table_name), str(dict(sorted(key.items()))))
+        if item in target_items:
+            raise MultipleTransactionsException()
+        target_items.add(item)
+
+    errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+    for item in transact_items:
+        original_item: dict[str, Any] | None = None
+        if len(list(item.keys())) > 1:
+            raise TransactWriteSingleOpException
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            condition_expression = op.get("ConditionExpression")
+            names = op.get("ExpressionAttributeNames")
+            values = op.get("ExpressionAttributeValues")
+            table = self.get_table(table_name)
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            check_unicity(table_name, key)
+            current = self.get_item(table_name, key)
+            if op_type != "ConditionCheck":
+                hash_value, range_value = self.get_keys_value(table, key)
+                touched.append((table, hash_value, range_value, copy.deepcopy(current)))
+            if condition_expression is not None:
+                condition = get_filter_expression(condition_expression, names, values)
+                if not condition.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+            if op_type == "Put":
+                self.put_item(
+                    table_name,
+                    op["Item"],
+                    condition_expression=condition_expression,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            elif op_type == "Delete":
+                self.delete_item(
+                    table_name,
+                    key,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            elif op_type == "Update":
+                self.update_item(
+                    table_name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    condition_expression=condition_expression,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            _roll_back(touched)
+            raise
+        except ConditionalCheckFailed as err:
+            errors.append(("ConditionalCheckFailed", str(err.message), original_item))
+        except Exception as err:  # reported per item, as moto does
+            errors.append((type(err).__name__, str(err), original_item))
+    if any(code is not None for code, _, _ in errors):
+        _roll_back(touched)
+        raise TransactionCanceledException(errors)
+
+
+def _roll_back(touched: list[_Touched]) -> None:
+    """Put every touched item back as it was, newest change first."""
+    for table, hash_value, range_value, before in reversed(touched):
+        if before is None:
+            table.delete_item(hash_value, range_value)
+        elif range_value is not None:
+            table.items[hash_value][range_value] = before
+        else:
+            table.items[hash_value] = before  # type: ignore[assignment]

@@ -1,0 +1,115 @@
+"""The local runtime's moto fixes (infra/local/moto_patches.py) change cost, not results.
+
+Random transactions (puts, updates, deletes, condition checks, some failing) run
+through moto's own TransactWriteItems on one table and through the narrow-snapshot
+version on another: every outcome and every table state after it must match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.dynamo_type import Item
+
+from infra.local import moto_patches
+from tests.integration.aws_helpers import REGION
+
+ACCOUNT = "123456789012"
+KEYS = [f"k{n}" for n in range(4)]
+
+
+@pytest.fixture
+def backend(mocked_aws: None) -> Iterator[DynamoDBBackend]:
+    moto_patches.apply()
+    client = boto3.client("dynamodb", region_name=REGION)
+    for name in ("theirs", "ours"):
+        client.create_table(
+            TableName=name,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    yield dynamodb_backends[ACCOUNT][REGION]
+
+
+def _op(kind: str, key: str, value: int, guarded: bool) -> dict[str, Any]:
+    item_key = {"pk": {"S": key}, "sk": {"S": "s"}}
+    condition = {"ConditionExpression": "attribute_exists(pk)"} if guarded else {}
+    if kind == "Put":
+        return {"Put": {"Item": {**item_key, "n": {"N": str(value)}}, **condition}}
+    if kind == "Update":
+        return {
+            "Update": {
+                "Key": item_key,
+                "UpdateExpression": "ADD n :v",
+                "ExpressionAttributeValues": {":v": {"N": str(value)}},
+                **condition,
+            }
+        }
+    if kind == "Delete":
+        return {"Delete": {"Key": item_key, **condition}}
+    return {"ConditionCheck": {"Key": item_key, "ConditionExpression": "attribute_exists(pk)"}}
+
+
+operations = st.tuples(
+    st.sampled_from(["Put", "Update", "Delete", "ConditionCheck"]),
+    st.sampled_from(KEYS),
+    st.integers(1, 9),
+    st.booleans(),
+)
+transactions = st.lists(st.lists(operations, min_size=1, max_size=4), min_size=1, max_size=8)
+
+
+def _on(table: str, op: dict[str, Any]) -> dict[str, Any]:
+    ((kind, body),) = op.items()
+    return {kind: {**body, "TableName": table}}
+
+
+def _state(backend: DynamoDBBackend, table: str) -> dict[str, Any]:
+    items = backend.get_table(table).items
+    return {str(h): {str(r): i.to_json() for r, i in rs.items()} for h, rs in items.items() if rs}
+
+
+def _outcome(run: Any, backend: DynamoDBBackend, table: str, ops: list[dict[str, Any]]) -> Any:
+    try:
+        run(backend, [_on(table, op) for op in ops])
+    except Exception as err:  # the outcome under comparison
+        return type(err).__name__, getattr(err, "message", str(err))
+    return None
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=transactions)
+def test_the_narrow_snapshot_gives_moto_s_results(backend: DynamoDBBackend, batches: Any) -> None:
+    for name in ("theirs", "ours"):
+        backend.get_table(name).items.clear()
+    for batch in batches:
+        ops = [_op(*op) for op in batch]
+        theirs = _outcome(moto_patches.moto_transact_write_items, backend, "theirs", ops)
+        ours = _outcome(moto_patches._transact_write_items, backend, "ours", ops)
+        assert ours == theirs
+        assert _state(backend, "ours") == _state(backend, "theirs")
+
+
+def test_models_are_no_longer_kept_after_they_are_gone(backend: DynamoDBBackend) -> None:
+    before = len(Item.instances_tracked)  # type: ignore[attr-defined]
+    client = boto3.client("dynamodb", region_name=REGION)
+    for n in range(50):
+        client.put_item(
+            TableName="ours", Item={"pk": {"S": "k"}, "sk": {"S": "s"}, "n": {"N": str(n)}}
+        )
+    assert len(Item.instances_tracked) == before  # type: ignore[attr-defined]
