@@ -131,12 +131,12 @@ def measure(customers: int, days: int, seconds: float) -> Results:
     function, names = function_under_test("segments")
     source = function.kinesis_sources[0]
 
+    from functions.profiles.evaluate import CompiledSegments, activation
     from functions.segments import handler
     from functions.shared.config import load_config
     from functions.shared.dal import clients
     from functions.shared.dal.dynamo import from_item
     from functions.shared.dal.profiles_store import stored_from_item
-    from functions.shared.profiles.evaluate import CompiledSegments, activation
     from functions.shared.resolved import ResolvedEvent, record_json
     from infra.local.schedules import scheduled_event
 

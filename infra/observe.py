@@ -21,12 +21,12 @@ from pydantic import ValidationError
 
 from functions.consent.step import COUNTER, FORWARDED
 from functions.identity.step import COUNTER as IDENTITY_COUNTER
+from functions.profiles.codec import decode_state
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.profiles_store import ERASED_APPLIED, ProfilesStore
 from functions.shared.erasure import ERASED
 from functions.shared.events import CanonicalEvent
-from functions.shared.profiles.codec import decode_state
 from functions.shared.resolved import ProfileMerged, parse_record
 from functions.shared.stream_batch import MALFORMED
 from infra.local.door import STEP as GATEWAY_STEP

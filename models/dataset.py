@@ -42,11 +42,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from functions.profiles.apply import apply_events
+from functions.profiles.evaluate import activation
+from functions.profiles.state import Incoming, ProfileState
 from functions.scoring.features import FeatureSpec, feature_matrix
 from functions.shared.events import CanonicalEvent, Source
-from functions.shared.profiles.aggregates import Incoming, ProfileState, apply_events
-from functions.shared.profiles.definitions import SegmentsConfig
-from functions.shared.profiles.evaluate import activation
+from functions.shared.segment_definitions import SegmentsConfig
 from infra.journeys import Journey, generate_journeys
 
 SIMULATION_START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """Model inputs from a profile: the one feature extraction used by training and scoring.
 
 A model's manifest lists its features in input order, each a `FeatureSpec`:
-where to read it in the profile dict (`functions.shared.profiles.evaluate.
+where to read it in the profile dict (`functions.profiles.evaluate.
 activation(...)["profile"]`, the same dict CEL sees), how to turn it into a
 number, and the number to use when it is missing. Training (`models/dataset.py`)
 and the scoring Lambda both call `feature_matrix`, so the two cannot compute a

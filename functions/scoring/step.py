@@ -29,6 +29,9 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from functions.profiles.apply import remember_change
+from functions.profiles.evaluate import CompiledSegments, activation
+from functions.profiles.stored import ProfilesPort, StoredProfile
 from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
@@ -40,10 +43,7 @@ from functions.shared.profile_changes import (
     change_id,
     parse_change,
 )
-from functions.shared.profiles.aggregates import remember_change
-from functions.shared.profiles.definitions import SegmentsConfig
-from functions.shared.profiles.evaluate import CompiledSegments, activation
-from functions.shared.profiles.stored import ProfilesPort, StoredProfile
+from functions.shared.segment_definitions import SegmentsConfig
 from functions.shared.stream_batch import StreamItem, malformed_record
 
 STEP = "scoring"

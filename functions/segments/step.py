@@ -7,7 +7,7 @@ Per Kinesis batch of `resolved`:
   3. fold merged-away profiles into their survivors exactly once, then apply
      each profile's events in event-time order (a loser's go to its survivor),
      skipping what it applied before (replays, a client's retried messageId:
-     see profiles/aggregates.py);
+     see functions/profiles/apply.py);
   4. evaluate every segment, work out when time alone will change a membership
      (the sweep's due time), and announce what changed on `profile-changes`;
   5. write each profile once, conditional on the version read; a survivor's
@@ -43,6 +43,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from functions.profiles.apply import apply_events, expire, fold, remember_change
+from functions.profiles.computed import computed_values
+from functions.profiles.evaluate import CompiledSegments, activation
+from functions.profiles.state import Incoming, Position, ProfileState
+from functions.profiles.stored import Burial, ProfilesPort, StoredProfile
 from functions.shared.erasure import ERASED
 from functions.shared.failed_events import FailedEvent
 from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
@@ -55,20 +60,8 @@ from functions.shared.profile_changes import (
     change_json,
     segment_change_id,
 )
-from functions.shared.profiles.aggregates import (
-    Incoming,
-    Position,
-    ProfileState,
-    apply_events,
-    computed_values,
-    expire,
-    fold,
-    remember_change,
-)
-from functions.shared.profiles.definitions import SegmentsConfig
-from functions.shared.profiles.evaluate import CompiledSegments, activation
-from functions.shared.profiles.stored import Burial, ProfilesPort, StoredProfile
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
+from functions.shared.segment_definitions import SegmentsConfig
 from functions.shared.stream_batch import StreamItem, malformed_record
 from functions.shared.streams import StreamRecord
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from functions.shared.destinations import Destinations
-from functions.shared.profiles.definitions import SegmentsConfig
+from functions.shared.segment_definitions import SegmentsConfig
 
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from functions.shared.profiles.definitions import SegmentsConfig
+from functions.shared.segment_definitions import SegmentsConfig
 from infra.journeys import Journey
 from models.dataset import (
     ACTIVE_WITHIN_DAYS,

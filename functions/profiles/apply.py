@@ -1,19 +1,9 @@
-"""Profile aggregates: the state a profile keeps, and how events and merges change it.
+"""How events and merges change a profile's state (`state.py`), replay-safely.
 
 Pure logic: no I/O and no clock (every function that needs the time takes
 `now`). The functions update the `ProfileState` they are given in place; the
 segments handler reads a profile once per batch, applies all its records, and
 writes it once.
-
-Bucket layout. A windowed trait keeps a map {bucket start (epoch s): Tally};
-buckets are hourly for windows up to `buckets.hourly_up_to` (7 days by default)
-and daily beyond, so a 90-day window is at most 90 entries. An event lands in
-the bucket of its *event* time, so a late event is counted where it belongs;
-buckets that have left the window are dropped on every apply so the item stays
-small. As of `now`, a window of W covers the buckets starting at or after
-`floor(now) - W + bucket`: the current bucket and the ones before it, exact to
-one bucket. A bucket starting at s leaves the window at exactly s + W, which is
-what `next_change_at` reports.
 
 Replay safety (no write per event). Each profile remembers:
   * per source shard, the highest Kinesis sequence number it has applied
@@ -37,14 +27,38 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from functions.profiles.state import (
+    MAX_FOLDED_MERGES,
+    MAX_SHARDS,
+    RECENT_CHANGES,
+    Applied,
+    ApplyResult,
+    Cart,
+    CartItem,
+    Incoming,
+    Position,
+    ProfileState,
+    Tally,
+    TraitState,
+    bucket_floor,
+    epoch,
+    keep_largest,
+    window_of,
+    window_start,
+)
 from functions.shared.events import CanonicalEvent, EventType
-from functions.shared.profiles.definitions import (
-    DAY,
+from functions.shared.profile_limits import (
+    MAX_NAME_CHARS,
+    MAX_NUMBER,
+    MAX_PROFILE_TRAIT_BYTES,
+    MAX_PROFILE_TRAITS,
+    MAX_VALUE_CHARS,
+)
+from functions.shared.segment_definitions import (
     AnyTrait,
     AverageTrait,
     CartTrait,
@@ -59,138 +73,6 @@ from functions.shared.profiles.definitions import (
     UniqueListTrait,
     window_seconds,
 )
-from functions.shared.profiles.limits import (
-    MAX_NAME_CHARS,
-    MAX_NUMBER,
-    MAX_PROFILE_TRAIT_BYTES,
-    MAX_PROFILE_TRAITS,
-    MAX_VALUE_CHARS,
-)
-
-MAX_SHARDS = 16  # watermarks kept; after resharding the oldest parents are forgotten
-MAX_FOLDED_MERGES = 100
-RECENT_CHANGES = 50  # ids of committed segment changes a profile remembers
-
-
-# ---------------------------------------------------------------- state
-
-
-@dataclass
-class Tally:
-    """What one bucket (or a lifetime total) holds: enough for every windowed kind."""
-
-    count: int = 0
-    total: float = 0.0  # sum of the numeric property (sum, average, rfm monetary)
-    numeric: int = 0  # events that carried a number (the average's denominator)
-    values: dict[str, int] = field(default_factory=dict)  # most_frequent
-
-    def add(self, other: Tally, max_values: int) -> None:
-        self.count += other.count
-        self.total += other.total
-        self.numeric += other.numeric
-        for value, n in other.values.items():
-            self.values[value] = self.values.get(value, 0) + n
-        _keep_largest(self.values, max_values)
-
-
-@dataclass
-class CartItem:
-    quantity: int
-    price: float
-    name: str | None
-    at: int  # event time (epoch s) of its last change; the oldest is evicted at the cap
-
-
-@dataclass
-class Cart:
-    items: dict[str, CartItem] = field(default_factory=dict)  # product id -> item
-    last_change: datetime | None = None
-    # Time of the last order or cart snapshot: an older add/remove arriving late
-    # happened before it and must not bring a bought item back.
-    reset_at: datetime | None = None
-
-
-@dataclass
-class TraitState:
-    """One computed trait's state; each kind uses the parts it needs."""
-
-    buckets: dict[int, Tally] = field(default_factory=dict)  # windowed kinds, rfm
-    lifetime: Tally = field(default_factory=Tally)  # windowless count/sum/average/...
-    first: datetime | None = None  # first_seen
-    last: datetime | None = None  # last_seen, rfm recency
-    seen: dict[str, int] = field(default_factory=dict)  # unique_list: value -> last seen
-    cart: Cart | None = None
-
-
-@dataclass
-class Membership:
-    since: datetime
-    held_out: bool = False
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a record came from: its shard of the `resolved` stream and sequence."""
-
-    shard_id: str
-    sequence: int
-
-
-@dataclass
-class Applied:
-    """What has been applied already (see the module docstring)."""
-
-    watermarks: dict[str, int] = field(default_factory=dict)  # shard id -> highest sequence
-    recent: dict[str, int] = field(default_factory=dict)  # message-id digest -> received (s)
-
-
-@dataclass
-class ProfileState:
-    traits: dict[str, Any] = field(default_factory=dict)
-    trait_times: dict[str, datetime] = field(default_factory=dict)  # last write per trait
-    computed: dict[str, TraitState] = field(default_factory=dict)
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
-    memberships: dict[str, Membership] = field(default_factory=dict)
-    applied: Applied = field(default_factory=Applied)
-    # Events this profile (with what was folded into it) has applied, lifetime:
-    # written with the aggregates, so it is the exact count a ledger can sum.
-    events_applied: int = 0
-    folded_merges: dict[str, int] = field(default_factory=dict)  # merge id -> when (s)
-    # Consent in force as of the newest event (the consent step's stamp), for
-    # conditions and for the destinations' own checks.
-    consent: dict[str, bool] = field(default_factory=dict)
-    consent_at: datetime | None = None
-    user_id: str | None = None  # the newest event's, for destinations keyed by it
-    user_id_at: datetime | None = None
-    # Ids of the changes this profile's writes announced (newest kept): a change
-    # record whose id is not here was never committed (see functions/segments).
-    recent_changes: dict[str, int] = field(default_factory=dict)
-    # Traits refused because the profile's trait limits were reached (limits.py).
-    refused_traits: int = 0
-
-    def trait_state(self, trait_id: str) -> TraitState:
-        return self.computed.setdefault(trait_id, TraitState())
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """One record for `apply_events`: the event and, from Kinesis, its position."""
-
-    event: CanonicalEvent
-    position: Position | None = None
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    applied: int
-    redelivered: int  # records applied before (a retry or replay of the stream)
-    retried: int  # new records of a message id applied before (a client's retry)
-
-    @property
-    def duplicates(self) -> int:
-        return self.redelivered + self.retried
-
 
 # ---------------------------------------------------------------- events
 
@@ -231,7 +113,7 @@ def apply_events(
         if digest in state.applied.recent:
             retried += 1
             continue
-        state.applied.recent[digest] = _epoch(record.event.received_at)
+        state.applied.recent[digest] = epoch(record.event.received_at)
         fresh.append(record)
     state.events_applied += len(fresh)
     for record in sorted(fresh, key=lambda r: r.event.timestamp):
@@ -296,8 +178,8 @@ def _apply_matching(
     elif isinstance(trait, UniqueListTrait):
         value = _as_key(_property(event, trait.property))
         if value is not None:
-            ts.seen[value] = max(ts.seen.get(value, 0), _epoch(at))
-            _keep_largest(ts.seen, trait.max_values)
+            ts.seen[value] = max(ts.seen.get(value, 0), epoch(at))
+            keep_largest(ts.seen, trait.max_values)
     elif isinstance(trait, CountTrait | SumTrait | AverageTrait | MostFrequentTrait):
         prop = None if isinstance(trait, CountTrait) else trait.property
         tally = _tally_for(event, prop, trait if isinstance(trait, MostFrequentTrait) else None)
@@ -335,8 +217,8 @@ def _add_windowed(
 ) -> None:
     width = window_seconds(window)
     size = config.buckets.size(width)
-    start = _floor(_epoch(at), size)
-    if start < _window_start(_epoch(now), width, size):
+    start = bucket_floor(epoch(at), size)
+    if start < window_start(epoch(now), width, size):
         return  # older than the window already: it would be expired at once
     ts.buckets.setdefault(start, Tally()).add(tally, max_values)
 
@@ -408,7 +290,7 @@ def _apply_cart(ts: TraitState, trait: CartTrait, event: CanonicalEvent) -> None
             return
         quantity = _as_number(props.get("quantity"))
         item.quantity -= item.quantity if quantity is None else int(quantity)
-        item.at = _epoch(at)
+        item.at = epoch(at)
         if item.quantity <= 0:
             del cart.items[pid]
     cart.last_change = _max(cart.last_change, at)
@@ -422,12 +304,12 @@ def _cart_add(cart: Cart, product: Mapping[str, Any], at: datetime, max_items: i
     price = _as_number(product.get("price"))
     item = cart.items.get(pid)
     if item is None:
-        item = cart.items[pid] = CartItem(0, 0.0, None, _epoch(at))
+        item = cart.items[pid] = CartItem(0, 0.0, None, epoch(at))
     item.quantity += 1 if quantity is None else max(int(quantity), 0)
     item.price = item.price if price is None else price
     name = product.get("name")
     item.name = name[:MAX_NAME_CHARS] if isinstance(name, str) else item.name
-    item.at = _epoch(at)
+    item.at = epoch(at)
     while len(cart.items) > max_items:
         oldest = min(cart.items, key=lambda p: (cart.items[p].at, p))
         del cart.items[oldest]
@@ -493,8 +375,8 @@ def fold(
         survivor.applied.recent[digest] = max(received, survivor.applied.recent.get(digest, 0))
     for merged, when in loser.folded_merges.items():
         survivor.folded_merges.setdefault(merged, when)
-    survivor.folded_merges[merge_id] = _epoch(now)
-    _keep_largest(survivor.folded_merges, MAX_FOLDED_MERGES)
+    survivor.folded_merges[merge_id] = epoch(now)
+    keep_largest(survivor.folded_merges, MAX_FOLDED_MERGES)
     _forget_old_ids(survivor.applied, config, now)
     expire(survivor, config, now)
     return True
@@ -510,7 +392,7 @@ def _fold_trait(mine: TraitState, theirs: TraitState, trait: AnyTrait) -> None:
     for value, at in theirs.seen.items():
         mine.seen[value] = max(at, mine.seen.get(value, 0))
     if isinstance(trait, UniqueListTrait):
-        _keep_largest(mine.seen, trait.max_values)
+        keep_largest(mine.seen, trait.max_values)
     if theirs.cart is not None and (
         mine.cart is None or _newer(theirs.cart.last_change, mine.cart.last_change)
     ):
@@ -519,8 +401,8 @@ def _fold_trait(mine: TraitState, theirs: TraitState, trait: AnyTrait) -> None:
 
 def remember_change(state: ProfileState, change_id: str, now: datetime) -> None:
     """Note a segment change this write commits (consumers check the id against it)."""
-    state.recent_changes[change_id] = _epoch(now)
-    _keep_largest(state.recent_changes, RECENT_CHANGES)
+    state.recent_changes[change_id] = epoch(now)
+    keep_largest(state.recent_changes, RECENT_CHANGES)
 
 
 # ---------------------------------------------------------------- expiry
@@ -528,199 +410,23 @@ def remember_change(state: ProfileState, change_id: str, now: datetime) -> None:
 
 def expire(state: ProfileState, config: SegmentsConfig, now: datetime) -> None:
     """Drop buckets that have left their window as of `now`."""
-    clock = _epoch(now)
+    clock = epoch(now)
     for trait in config.computed_traits:
-        window = _window_of(trait)
+        window = window_of(trait)
         ts = state.computed.get(trait.id)
         if window is None or ts is None or not ts.buckets:
             continue
         width = window_seconds(window)
-        oldest = _window_start(clock, width, config.buckets.size(width))
+        oldest = window_start(clock, width, config.buckets.size(width))
         for start in [s for s in ts.buckets if s < oldest]:
             del ts.buckets[start]
 
 
 def _forget_old_ids(applied: Applied, config: SegmentsConfig, now: datetime) -> None:
-    oldest = _epoch(now) - window_seconds(config.dedup.window)
+    oldest = epoch(now) - window_seconds(config.dedup.window)
     for digest in [d for d, at in applied.recent.items() if at < oldest]:
         del applied.recent[digest]
-    _keep_largest(applied.recent, config.dedup.max_ids)
-
-
-# ---------------------------------------------------------------- values
-
-
-def computed_values(state: ProfileState, config: SegmentsConfig, now: datetime) -> dict[str, Any]:
-    """What CEL sees as `profile.computed`, as of `now`.
-
-    A trait with no value (an average of nothing, a last_seen outside its
-    `within`) is absent, so conditions test it with `has()`.
-    """
-    values: dict[str, Any] = {}
-    for trait in config.computed_traits:
-        value = _value(state, trait, config, now)
-        if value is not None:
-            values[trait.id] = value
-    return values
-
-
-def _value(state: ProfileState, trait: AnyTrait, config: SegmentsConfig, now: datetime) -> Any:
-    ts = state.computed.get(trait.id, TraitState())
-    if isinstance(trait, LifecycleTrait):
-        return _lifecycle(state, trait, config, now)
-    if isinstance(trait, CartTrait):
-        return _cart_value(ts.cart or Cart(), trait, now)
-    if isinstance(trait, FirstSeenTrait):
-        return ts.first
-    if isinstance(trait, LastSeenTrait):
-        if ts.last is not None and trait.within is not None:
-            return (
-                ts.last if now < ts.last + timedelta(seconds=window_seconds(trait.within)) else None
-            )
-        return ts.last
-    if isinstance(trait, UniqueListTrait):
-        return [v for v, _ in sorted(ts.seen.items(), key=lambda kv: (-kv[1], kv[0]))]
-    if isinstance(trait, RfmTrait):
-        return _rfm(ts, trait, config, now)
-    tally = _in_window(ts, _window_of(trait), config, now)
-    if isinstance(trait, CountTrait):
-        return tally.count
-    if isinstance(trait, SumTrait):
-        return tally.total
-    if isinstance(trait, AverageTrait):
-        return tally.total / tally.numeric if tally.numeric else None
-    if isinstance(trait, MostFrequentTrait):
-        if not tally.values:
-            return None
-        return min(tally.values.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-    raise AssertionError(f"unhandled computed trait kind {trait.kind}")
-
-
-def _in_window(ts: TraitState, window: str | None, config: SegmentsConfig, now: datetime) -> Tally:
-    if window is None:
-        return ts.lifetime
-    width = window_seconds(window)
-    oldest = _window_start(_epoch(now), width, config.buckets.size(width))
-    total = Tally()
-    for start, tally in ts.buckets.items():
-        if start >= oldest:
-            total.add(tally, max_values=0)
-    return total
-
-
-def _cart_value(cart: Cart, trait: CartTrait, now: datetime) -> dict[str, Any]:
-    items = sorted(cart.items.items(), key=lambda kv: (kv[1].at, kv[0]))
-    value: dict[str, Any] = {
-        "items": [
-            {"product_id": pid, "quantity": i.quantity, "price": i.price}
-            | ({"name": i.name} if i.name else {})
-            for pid, i in items
-        ],
-        "quantity": sum(i.quantity for _, i in items),
-        "value": round(sum(i.quantity * i.price for _, i in items), 2),
-        "abandoned": bool(items) and _abandoned_at(cart, trait) <= now,
-    }
-    if cart.last_change is not None:
-        value["last_change"] = cart.last_change
-    return value
-
-
-def _abandoned_at(cart: Cart, trait: CartTrait) -> datetime:
-    assert cart.last_change is not None  # a cart with items has changed
-    return cart.last_change + timedelta(seconds=window_seconds(trait.abandoned_after))
-
-
-def _rfm(ts: TraitState, trait: RfmTrait, config: SegmentsConfig, now: datetime) -> dict[str, Any]:
-    tally = _in_window(ts, trait.window, config, now)
-    if ts.last is None:
-        recency = 1
-    else:
-        days = (now - ts.last).total_seconds() / DAY
-        recency = 5 - sum(1 for limit in trait.recency_days if days >= limit)
-    frequency = 1 + sum(1 for limit in trait.frequency if tally.count >= limit)
-    monetary = 1 + sum(1 for limit in trait.monetary if tally.total >= limit)
-    value: dict[str, Any] = {
-        "recency": recency,
-        "frequency": frequency,
-        "monetary": monetary,
-        "score": f"{recency}{frequency}{monetary}",
-        "orders": tally.count,
-        "revenue": round(tally.total, 2),
-    }
-    if ts.last is not None:
-        value["last_order"] = ts.last
-    return value
-
-
-def _lifecycle(
-    state: ProfileState, trait: LifecycleTrait, config: SegmentsConfig, now: datetime
-) -> str:
-    for stage in reversed(trait.stages[1:]):
-        assert stage.trait is not None  # validated: only the first stage has none
-        reached = _value(state, config.trait(stage.trait), config, now)
-        if isinstance(reached, int | float) and reached >= stage.at_least:
-            return stage.name
-    return trait.stages[0].name
-
-
-# ---------------------------------------------------------------- time
-
-
-def next_change_at(
-    state: ProfileState,
-    config: SegmentsConfig,
-    now: datetime,
-    only: Collection[str] | None = None,
-) -> datetime | None:
-    """The earliest moment after `now` when a computed value changes by time alone.
-
-    `only` limits the answer to those trait ids (and what a lifecycle among them
-    depends on), e.g. the traits some segment condition reads. None when no
-    value will ever change without a new event.
-    """
-    wanted = _with_dependencies(config, only)
-    candidates = [
-        moment
-        for trait in config.computed_traits
-        if wanted is None or trait.id in wanted
-        for moment in _changes(state, trait, config, now)
-        if moment > now
-    ]
-    return min(candidates, default=None)
-
-
-def _changes(
-    state: ProfileState, trait: AnyTrait, config: SegmentsConfig, now: datetime
-) -> list[datetime]:
-    ts = state.computed.get(trait.id)
-    if ts is None:
-        return []
-    moments: list[datetime] = []
-    window = _window_of(trait)
-    if window is not None:
-        # The oldest non-empty bucket still in the window leaves it at start + W.
-        width = window_seconds(window)
-        oldest = _window_start(_epoch(now), width, config.buckets.size(width))
-        live = [s for s, tally in ts.buckets.items() if s >= oldest and tally.count]
-        if live:
-            moments.append(_datetime(min(live) + width))
-    if isinstance(trait, LastSeenTrait) and trait.within is not None and ts.last is not None:
-        moments.append(ts.last + timedelta(seconds=window_seconds(trait.within)))
-    if isinstance(trait, CartTrait) and ts.cart is not None and ts.cart.items:
-        moments.append(_abandoned_at(ts.cart, trait))
-    if isinstance(trait, RfmTrait) and ts.last is not None:
-        moments.extend(ts.last + timedelta(days=limit) for limit in trait.recency_days)
-    return moments
-
-
-def _with_dependencies(config: SegmentsConfig, only: Collection[str] | None) -> set[str] | None:
-    if only is None:
-        return None
-    wanted = set(only)
-    for trait in config.computed_traits:
-        if isinstance(trait, LifecycleTrait) and trait.id in wanted:
-            wanted.update(s.trait for s in trait.stages if s.trait is not None)
-    return wanted
+    keep_largest(applied.recent, config.dedup.max_ids)
 
 
 # ---------------------------------------------------------------- helpers
@@ -734,12 +440,6 @@ def _matches(trait: AnyTrait, event: CanonicalEvent) -> bool:
     if trait.event is not None and event.event != trait.event:
         return False
     return all(_property(event, path) == wanted for path, wanted in trait.where.items())
-
-
-def _window_of(trait: AnyTrait) -> str | None:
-    if isinstance(trait, CountTrait | SumTrait | AverageTrait | MostFrequentTrait | RfmTrait):
-        return trait.window
-    return None
 
 
 def _max_values(trait: AnyTrait) -> int:
@@ -779,39 +479,11 @@ def _as_key(value: Any) -> str | None:
     return text if text else None
 
 
-def _keep_largest(entries: dict[str, int], limit: int) -> None:
-    """Keep the `limit` entries with the largest numbers (ties: the smaller key); 0: all.
-
-    Used for the most frequent values, the newest list values, message ids and
-    merge ids. The order is total, so folding in either order keeps the same set.
-    """
-    if limit and len(entries) > limit:
-        keep = sorted(entries.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        entries.clear()
-        entries.update(keep)
-
-
 def _cap_watermarks(watermarks: dict[str, int]) -> None:
     if len(watermarks) > MAX_SHARDS:
         keep = sorted(watermarks.items(), key=lambda kv: -kv[1])[:MAX_SHARDS]
         watermarks.clear()
         watermarks.update(keep)
-
-
-def _window_start(clock: int, width: int, size: int) -> int:
-    return _floor(clock, size) - width + size
-
-
-def _floor(seconds: int, size: int) -> int:
-    return seconds - seconds % size
-
-
-def _epoch(moment: datetime) -> int:
-    return math.floor(moment.timestamp())
-
-
-def _datetime(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _min(a: datetime | None, b: datetime | None) -> datetime | None:

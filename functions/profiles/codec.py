@@ -16,7 +16,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.shared.profiles.aggregates import (
+from functions.profiles.state import (
     Applied,
     Cart,
     CartItem,

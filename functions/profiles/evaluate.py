@@ -5,7 +5,7 @@ against one activation, `{"profile": {...}}`:
 
     profile.id           the profile id
     profile.traits       identify traits (newest write per trait)
-    profile.computed     computed traits as of `now` (see aggregates.py)
+    profile.computed     computed traits as of `now` (see computed.py)
     profile.scores       model scores, e.g. scores.churn.probability (may be empty)
     profile.consent      consent categories: {"personalization": true, ...}
     profile.segments     ids of the segments the profile is in before this evaluation
@@ -27,13 +27,9 @@ from typing import Any, Literal
 
 import cel
 
-from functions.shared.profiles.aggregates import (
-    Membership,
-    ProfileState,
-    computed_values,
-    next_change_at,
-)
-from functions.shared.profiles.definitions import Segment, SegmentsConfig
+from functions.profiles.computed import computed_values, next_change_at
+from functions.profiles.state import Membership, ProfileState
+from functions.shared.segment_definitions import Segment, SegmentsConfig
 
 LOOKAHEAD_STEPS = 32  # moments tried by next_recheck before settling for the last
 

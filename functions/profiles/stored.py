@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from functions.shared.profiles.aggregates import ProfileState
+from functions.profiles.state import ProfileState
 
 
 @dataclass

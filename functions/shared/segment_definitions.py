@@ -1,8 +1,8 @@
 """The `segments` section of `beacon.yaml`: computed traits and CEL segments.
 
 Computed traits are profile aggregates kept up to date event by event (see
-`aggregates.py`); segments are CEL conditions over the profile (see
-`evaluate.py`). Everything is validated when the file loads, so a typo in a
+`functions/profiles/apply.py`); segments are CEL conditions over the profile (see
+`functions/profiles/evaluate.py`). Everything is validated when the file loads, so a typo in a
 condition fails `cdk synth` and `beacon local` with the segment id and the CEL
 error rather than at the first event.
 
@@ -151,7 +151,7 @@ class MostFrequentTrait(_Trait, _Windowed):
     kind: Literal["most_frequent"] = "most_frequent"
     property: str
     max_values: int = Field(
-        # Per bucket: a 30-day window keeps 31 buckets of these (profiles/limits.py).
+        # Per bucket: a 30-day window keeps 31 buckets of these (profile_limits.py).
         default=10,
         ge=1,
         le=500,
@@ -347,7 +347,7 @@ class Buckets(_Strict):
 
 
 class Dedup(_Strict):
-    """The message-id memory that makes a client's retry apply once (see aggregates.py)."""
+    """The message-id memory that makes a client's retry apply once (profiles/apply.py)."""
 
     window: str = Field(default="24h", description="how long a message id is remembered")
     max_ids: int = Field(default=500, ge=10, le=5000, description="most ids kept per profile")
@@ -461,7 +461,7 @@ class SegmentsConfig(_Strict):
                     f"segment {segment.id!r}: unknown computed trait {', '.join(missing)}"
                 )
         # Imported here: limits reads these definitions to add up their bounds.
-        from functions.shared.profiles.limits import check
+        from functions.shared.profile_limits import check
 
         check(self)
         return self

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.shared.profiles.definitions import (
+from functions.shared.segment_definitions import (
     DAY,
     AverageTrait,
     CartTrait,
