@@ -369,7 +369,7 @@ def measure(people: int) -> Results:
     config = load_config(CONFIG)
 
     from functions.identity import handler
-    from functions.identity.identifiers import IdentifierRules
+    from functions.identity.screening import IdentifierRules
     from functions.shared.dal import clients
     from functions.shared.dal.dynamo import from_item
     from functions.shared.dal.identity_store import profile_from_item

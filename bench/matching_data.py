@@ -50,16 +50,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from functions.identity.matching import (
-    Comparison,
-    MatchTraits,
-    blocking_keys,
-    combine,
-    compare,
-    match_traits,
-    normalize_phone,
-    score,
-)
+from functions.identity.comparison import Comparison, blocking_keys, combine, compare, score
+from functions.identity.normalization import MatchTraits, match_traits, normalize_phone
 from functions.shared.config import Probabilistic
 
 ROOT = Path(__file__).resolve().parents[1]

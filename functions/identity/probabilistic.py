@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from functions.identity.comparison import blocking_keys, score
 from functions.identity.graph import Graph
-from functions.identity.matching import MatchTraits, blocking_keys, match_traits, score
+from functions.identity.normalization import MatchTraits, match_traits
 from functions.shared.config import Identity
 from functions.shared.events import CanonicalEvent
 from functions.shared.identity_records import MergeNote, Profile

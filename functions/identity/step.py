@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from functions.identity.graph import Graph
-from functions.identity.identifiers import IdentifierRules
 from functions.identity.probabilistic import ProbabilisticMatcher
+from functions.identity.screening import IdentifierRules
 from functions.shared.commands import LinkProfiles
 from functions.shared.config import Identity
 from functions.shared.erasure import ERASED, RecentErasures

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from bench.matching_data import RECOMMENDED as BENCH_RECOMMENDED
 from bench.matching_data import evaluate, generate_pairs
-from functions.identity.matching import (
+from functions.identity.comparison import blocking_keys, score, soundex
+from functions.identity.normalization import (
     MatchTraits,
-    blocking_keys,
     match_traits,
     normalize_address,
     normalize_email_local,
@@ -20,8 +20,6 @@ from functions.identity.matching import (
     normalize_last_name,
     normalize_phone,
     normalize_postcode,
-    score,
-    soundex,
     split_name,
 )
 from functions.shared.config import Probabilistic
