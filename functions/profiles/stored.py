@@ -1,15 +1,17 @@
-"""A profile as the profiles table holds it, and the storage port the steps use.
+"""A profile as the profiles table holds it: its state, scores and version, or a
+tombstone or erasure marker in its place.
 
-Logic (the segments and scoring steps, the read API) depends on this port;
-`functions/shared/dal/profiles_store.py` implements it with DynamoDB.
+Logic (the segments and scoring steps, the read API) reads and writes these
+through `ProfilesPort` (functions/shared/ports.py), which
+`functions/shared/dal/profiles_store.py` implements with DynamoDB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from functions.profiles.state import ProfileState
 
@@ -42,50 +44,3 @@ class Burial:
 
     loser: StoredProfile
     size_changes: Mapping[str, int]
-
-
-class ProfilesPort(Protocol):
-    def load(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]:
-        """Every stored profile or tombstone among `profile_ids`, in batched reads."""
-        ...
-
-    def due(self, now: datetime, limit: int) -> list[str]:
-        """Profiles whose time-based re-evaluation is due by `now`."""
-        ...
-
-    def save(
-        self,
-        profile: StoredProfile,
-        *,
-        due_at: datetime | None,
-        at: datetime,
-        size_changes: Mapping[str, int] | None = None,
-        buried: Sequence[Burial] = (),
-    ) -> None:
-        """State, scores and due time over the version read; raises if it moved on.
-
-        With `buried`, those profiles become tombstones pointing here in the same
-        transaction, each over the version read too: a fold and its burial happen
-        together or not at all."""
-        ...
-
-    def save_scores(self, profile: StoredProfile, at: datetime) -> None:
-        """Scores only, over the version read."""
-        ...
-
-    def bury(
-        self,
-        loser: StoredProfile,
-        survivor_id: str,
-        at: datetime,
-        size_changes: Mapping[str, int] | None = None,
-    ) -> None:
-        """Replace a folded profile by a tombstone pointing at its survivor."""
-        ...
-
-    def segment_sizes(self) -> dict[str, int]: ...
-
-    def erase(self, profile_ids: Iterable[str], at: datetime) -> int:
-        """Replace each profile (or tombstone) by an erasure marker; how many there were.
-        Markers are not records about the person: erasing again counts none."""
-        ...

@@ -31,13 +31,13 @@ from pydantic import ValidationError
 
 from functions.profiles.apply import remember_change
 from functions.profiles.evaluate import CompiledSegments, activation
-from functions.profiles.stored import ProfilesPort, StoredProfile
+from functions.profiles.stored import StoredProfile
 from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
 from functions.shared.activations import Activation, activation_json
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedRecordsPort
+from functions.shared.ports import CountersPort, FailedRecordsPort, ProfilesPort, QueuePort
 from functions.shared.profile_changes import (
     ProfileChanged,
     change_id,
@@ -55,10 +55,6 @@ class Scorer(Protocol):
     manifest: ModelManifest
 
     def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]: ...
-
-
-class QueuePort(Protocol):
-    def send(self, messages: Sequence[tuple[str, bytes]]) -> list[str]: ...
 
 
 @dataclass

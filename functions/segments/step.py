@@ -47,10 +47,10 @@ from functions.profiles.apply import apply_events, expire, fold, remember_change
 from functions.profiles.computed import computed_values
 from functions.profiles.evaluate import CompiledSegments, activation
 from functions.profiles.state import Incoming, Position, ProfileState
-from functions.profiles.stored import Burial, ProfilesPort, StoredProfile
+from functions.profiles.stored import Burial, StoredProfile
 from functions.shared.erasure import ERASED
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
+from functions.shared.ports import CountersPort, FailedRecordsPort, ProfilesPort, StreamPort
 from functions.shared.profile_changes import (
     ChangeCause,
     Part,
