@@ -19,6 +19,8 @@ from types import TracebackType
 from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal.failed_events_store import S3FailedEventStore
+from functions.shared.observability import METRICS_NAMESPACE
+from functions.shared.settings import CONFIG_FILE_VAR
 from infra.dashboard import Dashboard, ReadApi
 from infra.local import checkpoints, door
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
@@ -158,8 +160,8 @@ class LocalStack:
         # set once; the variable names cannot clash (one per resource).
         os.environ.update(
             {
-                "BEACON_CONFIG_FILE": str(self.settings.config_file.resolve()),
-                "POWERTOOLS_METRICS_NAMESPACE": "Beacon",
+                CONFIG_FILE_VAR: str(self.settings.config_file.resolve()),
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": self.settings.log_level,
