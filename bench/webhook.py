@@ -28,10 +28,11 @@ SECTION = "## Webhook"
 
 def measure(seconds: float) -> dict[str, Any]:
     from functions.shared.activations import Activation
-    from functions.shared.destinations import WebhookDestination, for_local_stack
+    from functions.shared.destinations import WebhookDestination
     from functions.webhook.delivery import Deliverer
     from functions.webhook.presets import webhook_body
     from functions.webhook.signing import generate_secret, signature_headers
+    from infra.local.destinations import for_local_stack
     from infra.local.gateway import Gateway
     from infra.local.sinks import PREFIX, Sinks
 

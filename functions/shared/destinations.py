@@ -5,7 +5,8 @@ signed, payload mapping), and presets for `braze`, `salesforce_journey_builder`
 and `iterable`. Every destination names one credential, `secret`: a Secrets
 Manager name that the deployed function reads, plus the value the local stack
 stores under that same name (`local_secret`), so one file serves both, as
-`write_key_secret`/`local_write_key` do for sources.
+`write_key_secret`/`local_write_key` do for sources. What the local stack does
+with `local_secret` and `local_url` is in `infra/local/destinations.py`.
 
 Only the standard library and pydantic here: every function's cold start
 validates the whole file, and `functions/shared` is in every bundle.
@@ -15,11 +16,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import os
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,7 +30,7 @@ _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 # `{{ traits.first_name }}`: a dotted path into the activation (digits index lists).
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[\w-]+)*)\s*\}\}")
-_WHSEC_PREFIX = "whsec_"
+WHSEC_PREFIX = "whsec_"
 
 # Standard Webhooks' (Svix's) schedule after the first attempt: 5 s, 5 min,
 # 30 min, 2 h, 5 h, 10 h, 10 h, about a day and a half in all.
@@ -281,63 +280,15 @@ def signing_secrets(value: str) -> tuple[str, ...]:
     if not secrets:
         raise ValueError("the signing secret is empty")
     for position, secret in enumerate(secrets, start=1):
-        if not secret.startswith(_WHSEC_PREFIX):
-            raise ValueError(f"signing secret #{position} must start with {_WHSEC_PREFIX}")
+        if not secret.startswith(WHSEC_PREFIX):
+            raise ValueError(f"signing secret #{position} must start with {WHSEC_PREFIX}")
         try:
-            key = base64.b64decode(secret.removeprefix(_WHSEC_PREFIX), validate=True)
+            key = base64.b64decode(secret.removeprefix(WHSEC_PREFIX), validate=True)
         except (binascii.Error, ValueError) as err:
             raise ValueError(f"signing secret #{position} is not valid base64") from err
         if not 24 <= len(key) <= 64:
             raise ValueError(f"signing secret #{position} must encode 24 to 64 bytes")
     return secrets
-
-
-def local_secret_value(
-    destination: AnyDestination, environ: Mapping[str, str] | None = None
-) -> str:
-    """What the local stack stores under `destination.secret.secret_name`.
-
-    `local_secret` itself, the environment variable it names as `${VAR}`, or a
-    fixed value derived from the name, so the local sinks and the local stack
-    agree without any configuration.
-    """
-    environ = os.environ if environ is None else environ
-    ref = destination.secret
-    env_var = ref.local_env_var
-    if env_var is not None:
-        if env_var not in environ:
-            raise KeyError(f"destination {destination.name}: ${{{env_var}}} is not set")
-        return environ[env_var]
-    if ref.local_secret is not None:
-        return ref.local_secret
-    seed = hashlib.sha256(f"beacon-local-destination:{destination.name}".encode()).digest()
-    if destination.type == "webhook":
-        return _WHSEC_PREFIX + base64.b64encode(seed[:24]).decode("ascii")
-    return f"local-{destination.name}-{seed[:8].hex()}"
-
-
-LOCAL_SINK_PATHS = {
-    "braze": "/_sink/braze",
-    "salesforce_journey_builder": "/_sink/sfmc",
-    "iterable": "/_sink/iterable",
-}
-
-
-def for_local_stack(destination: AnyDestination, gateway_url: str) -> AnyDestination:
-    """The destination as the local stack sends to it.
-
-    `local_url` if set, else the built-in sink under `gateway_url`
-    (e.g. http://127.0.0.1:8080): `/_sink/<name>` for a webhook, the type's
-    simulated API otherwise. A Salesforce destination takes its token from the
-    same base.
-    """
-    gateway = gateway_url.rstrip("/")
-    default = gateway + LOCAL_SINK_PATHS.get(destination.type, f"/_sink/{destination.name}")
-    url = destination.local_url or default
-    update: dict[str, Any] = {"url": url}
-    if isinstance(destination, SalesforceJourneyBuilderDestination):
-        update["auth_url"] = url
-    return destination.model_copy(update=update)
 
 
 def _base_url(value: str, *, https_only: bool, query_allowed: bool) -> str:

@@ -24,6 +24,7 @@ from functions.shared.settings import CONFIG_FILE_VAR
 from infra.dashboard import Dashboard, ReadApi
 from infra.local import checkpoints, door
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
+from infra.local.destinations import send_to_sinks
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.invoke import Handler, LocalFunction
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
@@ -140,7 +141,7 @@ class LocalStack:
         self.port = gateway.start(self.settings.host, self.settings.port)
         self._exit.callback(gateway.stop)
         # The webhook function sends to this gateway's sinks (plain http on loopback).
-        os.environ["BEACON_LOCAL_GATEWAY"] = self.url
+        self._exit.callback(send_to_sinks(self.url))
         access = OperatorAccess.served_at(self.admin_key, self.settings.host, self.port)
         dashboard = access.guard(
             Dashboard(self.aws, self.names, ReadApi(self.url, self.admin_key)).page
