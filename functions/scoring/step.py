@@ -22,22 +22,23 @@ or acted on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from functions.profiles.apply import remember_change
 from functions.profiles.evaluate import CompiledSegments, activation
+from functions.profiles.step import ProfileStep
 from functions.profiles.stored import StoredProfile
 from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
 from functions.shared.activations import Activation, activation_json
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedRecordsPort, ProfilesPort, QueuePort
+from functions.shared.ports import QueuePort
 from functions.shared.profile_changes import (
     ProfileChanged,
     change_id,
@@ -81,17 +82,11 @@ class _Scored:
     due_at: datetime | None = None
 
 
-@dataclass
-class ScoringStep:
+@dataclass(kw_only=True)
+class ScoringStep(ProfileStep):
     scorers: Sequence[Scorer]
     segments: SegmentsConfig
-    profiles: ProfilesPort
     activations: QueuePort
-    failed_events: FailedRecordsPort
-    counters: CountersPort
-    conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
-    refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     engine: CompiledSegments = field(init=False)
     drift: dict[str, DriftAccumulator] = field(init=False)
 

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,10 +47,11 @@ from functions.profiles.apply import apply_events, expire, fold, remember_change
 from functions.profiles.computed import computed_values
 from functions.profiles.evaluate import CompiledSegments, activation
 from functions.profiles.state import Incoming, Position, ProfileState
+from functions.profiles.step import ProfileStep
 from functions.profiles.stored import Burial, StoredProfile
 from functions.shared.erasure import ERASED
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedRecordsPort, ProfilesPort, StreamPort
+from functions.shared.ports import StreamPort
 from functions.shared.profile_changes import (
     ChangeCause,
     Part,
@@ -118,16 +119,10 @@ class BatchOutcome:
     finished: bool = False  # no call failed midway (else Lambda redoes the whole batch)
 
 
-@dataclass
-class SegmentsStep:
+@dataclass(kw_only=True)
+class SegmentsStep(ProfileStep):
     config: SegmentsConfig
-    profiles: ProfilesPort
     changes: StreamPort
-    failed_events: FailedRecordsPort
-    counters: CountersPort
-    conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
-    refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     engine: CompiledSegments = field(init=False)
 
     def __post_init__(self) -> None:
