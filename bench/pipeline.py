@@ -44,7 +44,7 @@ def measure(customers: int) -> dict[str, Any]:
     from functions.shared.dal import clients
     from infra.local.runtime import LocalSettings, LocalStack
     from infra.observe import observe
-    from infra.simulator import Simulator
+    from simulator.shoppers import Simulator
 
     settings = LocalSettings(config_file=Path(CONFIG), port=_free_port(), aws_port=_free_port())
     counts: Counter[str] = Counter()

@@ -2,7 +2,7 @@
 
     python bench/segments.py [--customers 300] [--days 60] [--seconds 3] [--write]
 
-The stream: `infra/journeys.py`'s seeded shoppers over the last `--days` days,
+The stream: `simulator/journeys.py`'s seeded shoppers over the last `--days` days,
 as the identity step would hand them on — each event a `resolved` record keyed
 by its profile id, with the consent stamp granting personalization. For one
 shopper in three, the events before their first log-in belong to an anonymous
@@ -87,7 +87,7 @@ def resolved_records(customers: int, days: int, now: datetime) -> tuple[list[Any
     """The simulated `resolved` stream: ResolvedEvent and ProfileMerged records."""
     from functions.shared.events import CanonicalEvent
     from functions.shared.resolved import ProfileMerged, ResolvedEvent
-    from infra.journeys import generate_journeys
+    from simulator.journeys import generate_journeys
 
     stamp = {"granted": ["necessary", "analytics", "personalization"], "denied": []}
     records: list[tuple[datetime, Any]] = []
@@ -347,7 +347,7 @@ def section(r: Results, command: str) -> str:
             section_head(SECTION, command),
             prose(
                 f"{r.customers} simulated shoppers over {r.days} days "
-                f"(`infra/journeys.py`, seed {SEED}): {r.records:,} `resolved` records, "
+                f"(`simulator/journeys.py`, seed {SEED}): {r.records:,} `resolved` records, "
                 f"{r.merges} of them merges of an anonymous profile into its customer. "
                 "The lower bound is one profile read and one write per distinct profile "
                 "per batch; a ratio of 1.00 means the step reaches it."

@@ -92,7 +92,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from infra.simulator import Simulator
+    from simulator.shoppers import Simulator
 
     report = Simulator(args.endpoint, args.write_key, args.server_write_key, seed=args.seed).run(
         customers=args.customers, bad_requests=not args.no_bad_requests, days=args.days

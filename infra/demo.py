@@ -15,7 +15,8 @@ from typing import Any
 
 from infra.local.runtime import LocalSettings, LocalStack
 from infra.observe import Outcome, observe, score_histogram
-from infra.simulator import SimulationReport, Simulator
+from simulator.sender import SimulationReport
+from simulator.shoppers import Simulator
 
 
 def ledger_problems(report: SimulationReport, outcome: Outcome) -> list[str]:

@@ -6,7 +6,7 @@ from collections import Counter
 
 from infra.demo import ledger_problems
 from infra.observe import IdentityOutcome, Outcome, ProfilesOutcome, StreamOutcome
-from infra.simulator import SimulationReport
+from simulator.sender import SimulationReport
 
 IDS = {f"m{i}" for i in range(10)}
 

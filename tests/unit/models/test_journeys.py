@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from infra.journeys import PERSONAS, PRODUCTS, Journey, generate_journeys, sale_calendar
+from simulator.catalogue import PRODUCTS
+from simulator.journeys import PERSONAS, Journey, generate_journeys, sale_calendar
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 ECOMMERCE = {"Product Viewed", "Product Added", "Product Removed", "Cart Viewed", "Order Completed"}

@@ -2,7 +2,7 @@
 
 Pure: no I/O, no clock, no global random state. `generate_journeys` returns,
 per shopper, a time-ordered list of Segment-spec events, so the same code can
-feed the training set (`models/dataset.py`) and, later, be sent over HTTP.
+feed the training set (`models/dataset.py`) and be sent over HTTP (`shoppers.py`).
 
 Wire shape. Every event is a dict in Segment's HTTP Tracking API shape, with
 camelCase keys (`type`, `event`, `userId`, `anonymousId`, `messageId`,
@@ -42,19 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-# The shop's catalogue and shoppers' names (the HTTP simulator uses them too).
-PRODUCTS = [
-    ("sku-100", "Trail Running Shoes", "Shoes", 129.0),
-    ("sku-101", "Merino Base Layer", "Apparel", 79.0),
-    ("sku-102", "Ultralight Tent", "Camping", 449.0),
-    ("sku-103", "Headlamp 400lm", "Accessories", 39.0),
-    ("sku-104", "Down Jacket", "Apparel", 289.0),
-    ("sku-105", "Trekking Poles", "Accessories", 99.0),
-    ("sku-106", "Water Filter", "Camping", 59.0),
-]
-FIRST_NAMES = ["Ana", "Ben", "Chloé", "Dev", "Eva", "Femi", "Gus", "Hana", "Ivo", "Jun"]
-Product = tuple[str, str, str, float]  # sku, name, category, price
-CATEGORIES = sorted({category for _, _, category, _ in PRODUCTS})
+from simulator.catalogue import CATEGORIES, FIRST_NAMES, PRODUCTS, Product
 
 
 @dataclass(frozen=True)

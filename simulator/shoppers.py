@@ -8,93 +8,27 @@ server-side library (Basic auth, gzip). A few requests are deliberately bad
 the failed-events path is exercised on every run.
 
 The report counts what was sent in ledger units: one per event in an
-accepted request, and one per request that ingest must refuse whole.
+accepted request, and one per request that ingest must refuse whole
+(`sender.py` sends and counts; this module decides what a shopper does).
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
-import http.client
 import json
 import random
-import time
 import urllib.parse
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from infra.journeys import FIRST_NAMES, PRODUCTS, generate_journeys
+from simulator.catalogue import FIRST_NAMES, PRODUCTS
+from simulator.journeys import generate_journeys
+from simulator.sender import Sender, SimulationReport
 
 JOURNEY_BATCH = 50  # events per /v1/batch request, as analytics-python flushes
 TP2_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
-
-
-@dataclass
-class SimulationReport:
-    requests: int = 0
-    units_sent: int = 0  # ledger units: accepted events + requests refused whole
-    # Units sent again after an attempt with no answer or a 5xx: each may have
-    # landed too (a duplicate by message id, which the pipeline drops).
-    units_resent: int = 0
-    expected_failed: Counter[str] = field(default_factory=Counter)
-    statuses: Counter[int] = field(default_factory=Counter)
-    by_protocol: Counter[str] = field(default_factory=Counter)
-
-
-class _Client:
-    """One keep-alive HTTP connection, as a browser or SDK would hold, retrying as
-    Segment's libraries do: a connection error, a 429 or a 5xx is sent again with
-    exponential backoff (the message ids stay, so the pipeline drops a copy that
-    had landed), for up to `retry_for_s`."""
-
-    def __init__(self, endpoint: str, retry_for_s: float = 60.0) -> None:
-        url = urllib.parse.urlsplit(endpoint)
-        self.host = url.hostname or "127.0.0.1"
-        self.port = url.port or (443 if url.scheme == "https" else 80)
-        self.https = url.scheme == "https"
-        self.retry_for_s = retry_for_s
-        self.unanswered = 0  # attempts sent again: each may or may not have landed
-        self._conn: http.client.HTTPConnection | None = None
-
-    def send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> int:
-        deadline = time.monotonic() + self.retry_for_s
-        pause = 0.1
-        while True:
-            status = self._attempt(method, path, body, headers)
-            if status is not None and status != 429 and status < 500:
-                return status
-            if time.monotonic() + pause > deadline:
-                if status is None:
-                    raise ConnectionError(f"no answer from {self.host}:{self.port} for {path}")
-                return status
-            self.unanswered += 1
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
-
-    def _attempt(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
-    ) -> int | None:
-        """The status, or None when the connection failed (a kept-alive connection
-        the server closed is reopened once first, as http clients do)."""
-        for reopened in (False, True):
-            if self._conn is None:
-                cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-                self._conn = cls(self.host, self.port, timeout=30)
-            try:
-                self._conn.request(method, path, body=body, headers=headers)
-                answer = self._conn.getresponse()
-                answer.read()
-                return answer.status
-            except (OSError, http.client.HTTPException):
-                self._conn.close()
-                self._conn = None
-                if reopened:
-                    return None
-                self.unanswered += 1  # the server may have taken it before the line dropped
-        return None
 
 
 class Simulator:
@@ -106,12 +40,12 @@ class Simulator:
         seed: int = 7,
         start: datetime | None = None,
     ) -> None:
-        self.client = _Client(endpoint)
+        self.sender = Sender(endpoint)
         self.write_key = write_key
         self.server_write_key = server_write_key or write_key
         self.random = random.Random(seed)  # noqa: S311 - reproducible traffic, not crypto
         self.clock = start or datetime.now(UTC) - timedelta(hours=1)
-        self.report = SimulationReport()
+        self.report = self.sender.report
 
     # --- scenario ------------------------------------------------------------
 
@@ -136,7 +70,7 @@ class Simulator:
     # --- journeys over days ---------------------------------------------------
 
     def _journeys(self, customers: int, days: int) -> None:
-        """`infra/journeys.py`'s shoppers (loyal, occasional, browsers, bargain hunters,
+        """`journeys.py`'s shoppers (loyal, occasional, browsers, bargain hunters,
         churners who fade away) over `days` days ending now. Each event keeps its own
         `timestamp` and the batch carries `sentAt` = now, so ingest's clock-skew rule
         dates it in the past: weeks of behaviour arrive in minutes, in order. Browser
@@ -171,7 +105,7 @@ class Simulator:
         for start in range(0, len(items), JOURNEY_BATCH):
             chunk = items[start : start + JOURNEY_BATCH]
             body = {"batch": chunk, "sentAt": sent_at, "writeKey": key}
-            self._post_segment("/v1/batch", body, "application/json", units=len(chunk))
+            self.sender.post_segment("/v1/batch", body, "application/json", units=len(chunk))
 
     def _shopper(self, n: int) -> dict[str, Any]:
         name = self.random.choice(FIRST_NAMES)
@@ -230,7 +164,7 @@ class Simulator:
                 "categoryPreferences": {"C0001": True, "personalization": True},
             }
             auth = base64.b64encode(f"{self.server_write_key}:".encode()).decode()
-            self._send(
+            self.sender.send(
                 "POST",
                 "/v1/consent",
                 json.dumps(decision).encode(),
@@ -265,10 +199,12 @@ class Simulator:
         # analytics.js: one call per event, text/plain to skip CORS preflight.
         for item in browse[:2]:
             path = "/v1/p" if item["type"] == "page" else "/v1/t"
-            self._post_segment(path, {**item, "writeKey": self.write_key}, "text/plain", units=1)
+            self.sender.post_segment(
+                path, {**item, "writeKey": self.write_key}, "text/plain", units=1
+            )
         # ... and the rest batched.
         if browse[2:]:
-            self._post_segment(
+            self.sender.post_segment(
                 "/v1/batch",
                 {
                     "batch": browse[2:],
@@ -288,7 +224,7 @@ class Simulator:
                 "properties": {"product_id": sku, "name": title, "price": price, "quantity": 1},
             }
             cart = self._with_consent(cart, shopper)
-            self._post_segment(
+            self.sender.post_segment(
                 "/v1/track", {**cart, "writeKey": self.write_key}, "text/plain", units=1
             )
             if self.random.random() < 0.55:
@@ -308,7 +244,9 @@ class Simulator:
             },
             shopper,
         )
-        self._post_segment("/v1/s", {**visit, "writeKey": self.write_key}, "text/plain", units=1)
+        self.sender.post_segment(
+            "/v1/s", {**visit, "writeKey": self.write_key}, "text/plain", units=1
+        )
         login = self._with_consent(
             {
                 "type": "identify",
@@ -318,7 +256,9 @@ class Simulator:
             },  # typed differently on a phone
             shopper,
         )
-        self._post_segment("/v1/i", {**login, "writeKey": self.write_key}, "text/plain", units=1)
+        self.sender.post_segment(
+            "/v1/i", {**login, "writeKey": self.write_key}, "text/plain", units=1
+        )
 
     def _checkout(self, shopper: dict[str, Any], product: tuple[str, str, str, float]) -> None:
         anon = shopper["anonymous_id"]
@@ -330,7 +270,9 @@ class Simulator:
             "traits": {"email": shopper["email"], "first_name": shopper["name"]},
         }
         identify = self._with_consent(identify, shopper)
-        self._post_segment("/v1/i", {**identify, "writeKey": self.write_key}, "text/plain", units=1)
+        self.sender.post_segment(
+            "/v1/i", {**identify, "writeKey": self.write_key}, "text/plain", units=1
+        )
         sku, title, _category, price = product
         order = {
             "type": "track",
@@ -349,7 +291,7 @@ class Simulator:
         # The backend confirms the order: server-side library, Basic auth, gzip.
         body = gzip.compress(json.dumps({"batch": [order]}).encode())
         auth = base64.b64encode(f"{self.server_write_key}:".encode()).decode()
-        self._send(
+        self.sender.send(
             "POST",
             "/v1/batch",
             body,
@@ -434,7 +376,7 @@ class Simulator:
             )
         # The JS tracker POSTs batches; the <noscript> pixel sends one GET.
         body = json.dumps({"schema": TP2_SCHEMA, "data": events[1:]}).encode()
-        self._send(
+        self.sender.send(
             "POST",
             "/com.snowplowanalytics.snowplow/tp2",
             body,
@@ -442,7 +384,7 @@ class Simulator:
             units=len(events) - 1,
             protocol="snowplow",
         )
-        self._send(
+        self.sender.send(
             "GET", "/i?" + urllib.parse.urlencode(events[0]), None, {}, units=1, protocol="snowplow"
         )
 
@@ -450,7 +392,7 @@ class Simulator:
         anon = str(uuid.UUID(int=self.random.getrandbits(128)))
         good = {"type": "track", "event": "Product Viewed", "anonymousId": anon}
         # A batch with one nameless track among good events: only that one fails.
-        self._post_segment(
+        self.sender.post_segment(
             "/v1/batch",
             {
                 "writeKey": self.write_key,
@@ -460,7 +402,7 @@ class Simulator:
             units=3,
             failed={"invalid_event": 1},
         )
-        self._send(
+        self.sender.send(
             "POST",
             "/v1/track",
             b'{"event": "Oops", ',
@@ -469,7 +411,7 @@ class Simulator:
             protocol="segment",
             failed={"malformed_body": 1},
         )
-        self._post_segment(
+        self.sender.post_segment(
             "/v1/track",
             {**good, "writeKey": "not-a-key"},
             "text/plain",
@@ -477,8 +419,10 @@ class Simulator:
             failed={"unauthorized": 1},
         )
         huge = {**good, "writeKey": self.write_key, "properties": {"blob": "x" * 40_000}}
-        self._post_segment("/v1/track", huge, "text/plain", units=1, failed={"event_too_large": 1})
-        self._send(
+        self.sender.post_segment(
+            "/v1/track", huge, "text/plain", units=1, failed={"event_too_large": 1}
+        )
+        self.sender.send(
             "GET",
             "/i?e=pv&url=https%3A%2F%2Fshop.example.com%2F&aid=shop-web",
             None,
@@ -487,44 +431,3 @@ class Simulator:
             protocol="snowplow",
             failed={"invalid_event": 1},
         )
-
-    # --- transport -----------------------------------------------------------
-
-    def _post_segment(
-        self,
-        path: str,
-        body: dict[str, Any],
-        content_type: str,
-        units: int,
-        failed: dict[str, int] | None = None,
-    ) -> None:
-        self._send(
-            "POST",
-            path,
-            json.dumps(body).encode(),
-            {"Content-Type": content_type},
-            units=units,
-            protocol="segment",
-            failed=failed,
-        )
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        headers: dict[str, str],
-        *,
-        units: int,
-        protocol: str,
-        failed: dict[str, int] | None = None,
-    ) -> None:
-        headers = {"User-Agent": "Mozilla/5.0 (Beacon simulator)", **headers}
-        unanswered = self.client.unanswered
-        status = self.client.send(method, path, body, headers)
-        self.report.units_resent += units * (self.client.unanswered - unanswered)
-        self.report.requests += 1
-        self.report.units_sent += units
-        self.report.statuses[status] += 1
-        self.report.by_protocol[protocol] += units
-        self.report.expected_failed.update(failed or {})
