@@ -41,9 +41,9 @@ def _free_port() -> int:
 
 
 def measure(customers: int) -> dict[str, Any]:
+    from cli.observe import observe
     from functions.shared.dal import clients
     from infra.local.runtime import LocalSettings, LocalStack
-    from infra.observe import observe
     from simulator.shoppers import Simulator
 
     settings = LocalSettings(config_file=Path(CONFIG), port=_free_port(), aws_port=_free_port())

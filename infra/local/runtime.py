@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,18 +22,20 @@ from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.observability import METRICS_NAMESPACE
 from functions.shared.settings import CONFIG_FILE_VAR
-from infra.dashboard import Dashboard, ReadApi
 from infra.local import checkpoints, door
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
 from infra.local.destinations import send_to_sinks
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.invoke import Handler, LocalFunction
+from infra.local.operator_access import OperatorAccess
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
 from infra.local.schedules import LocalSchedule
 from infra.local.sinks import PREFIX as SINKS_PREFIX
 from infra.local.sinks import Sinks, is_operator_request
-from infra.operator_access import OperatorAccess
 from infra.topology import TOPOLOGY, ResourceNames, Topology
+
+# What a page of the local gateway is handed the stack to build itself from.
+OperatorPages = Callable[["LocalStack"], Mapping[str, LocalPage]]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -61,7 +64,11 @@ class LocalStack:
         settings: LocalSettings,
         topology: Topology = TOPOLOGY,
         handlers: dict[str, Handler] | None = None,
+        pages: OperatorPages | None = None,
     ) -> None:
+        """`pages` adds operator pages (the CLI's dashboard), built once the stack
+        runs and served behind the admin key and a loopback Host, as the sinks'
+        read/admin pages are."""
         self.settings = settings
         self.topology = topology
         self.names = ResourceNames()
@@ -77,6 +84,7 @@ class LocalStack:
         self.sinks = Sinks.for_destinations(self.config.destinations)
         # Mounted once the gateway's port is known: the operator pages check the Host.
         self.pages: dict[str, LocalPage] = {}
+        self._operator_pages = pages
         self.aws: LocalAws | None = None
         self.port: int | None = None
         self._exit = ExitStack()
@@ -143,16 +151,11 @@ class LocalStack:
         # The webhook function sends to this gateway's sinks (plain http on loopback).
         self._exit.callback(send_to_sinks(self.url))
         access = OperatorAccess.served_at(self.admin_key, self.settings.host, self.port)
-        dashboard = access.guard(
-            Dashboard(self.aws, self.names, ReadApi(self.url, self.admin_key)).page
-        )
-        self.pages.update(
-            {
-                SINKS_PREFIX: access.guard(self.sinks.page, applies=is_operator_request),
-                "/": dashboard,
-                "/dashboard": dashboard,
-            }
-        )
+        self.pages[SINKS_PREFIX] = access.guard(self.sinks.page, applies=is_operator_request)
+        if self._operator_pages is not None:
+            self.pages.update(
+                {path: access.guard(page) for path, page in self._operator_pages(self).items()}
+            )
         self._start_pollers()
         self._start_schedules()
 

@@ -72,7 +72,7 @@ def start_beacon(*args: str, port: int | None = None) -> tuple[subprocess.Popen[
         [
             sys.executable,
             "-m",
-            "infra.cli",
+            "cli",
             *args,
             "--port",
             str(port),

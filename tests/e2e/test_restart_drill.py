@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from infra.demo import ledger_problems
+from cli.demo import ledger_problems
+from cli.observe import observe
 from infra.local.aws import LocalAws, moto_server
 from infra.local.checkpoints import table_name
-from infra.observe import observe
 from infra.topology import ResourceNames
 from simulator.sender import SimulationReport
 from simulator.shoppers import Simulator

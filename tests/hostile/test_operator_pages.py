@@ -105,7 +105,7 @@ def deployed_dashboard(stack: RunningStack) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "infra.cli",
+            "cli",
             "dashboard",
             "--endpoint",
             stack.url,

@@ -19,7 +19,7 @@ per shard, changed in the same transaction as the membership it counts, so a
 size is exact and a retried write cannot count twice.
 Erased applied events (`pk = erased-applied`, `sk = shard#<n>`, `events`): what
 the profiles erased so far had applied, added in the erasure's transaction, so
-the ledger (infra/observe.py) still adds up after an erasure.
+the ledger (cli/observe.py) still adds up after an erasure.
 """
 
 from __future__ import annotations

@@ -22,13 +22,13 @@ import pytest
 import yaml
 from aws_lambda_powertools.utilities import parameters
 
+from cli.dlq import list_dead_letters, replay
 from functions.shared.activations import Activation, activation_json
 from functions.shared.config import load_config
 from functions.shared.dal import clients
 from functions.shared.dal.deliveries_store import DeliveriesStore
 from functions.shared.dal.dynamo import DynamoTable, StorageThrottled
 from functions.webhook import handler
-from infra.dlq import list_dead_letters, replay
 from infra.local.aws import table_definition
 from infra.local.destinations import local_secret_value, sink_routing
 from infra.local.gateway import Gateway

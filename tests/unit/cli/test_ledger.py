@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from infra.demo import ledger_problems
-from infra.observe import IdentityOutcome, Outcome, ProfilesOutcome, StreamOutcome
+from cli.demo import ledger_problems
+from cli.observe import IdentityOutcome, Outcome, ProfilesOutcome, StreamOutcome
 from simulator.sender import SimulationReport
 
 IDS = {f"m{i}" for i in range(10)}

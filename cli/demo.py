@@ -9,12 +9,10 @@ and each forwarded event was applied to a profile exactly once
 
 from __future__ import annotations
 
-import signal
-import threading
-from typing import Any
-
+from cli.dashboard.pages import dashboard_pages
+from cli.foreground import wait_for_interrupt
+from cli.observe import Outcome, observe, score_histogram
 from infra.local.runtime import LocalSettings, LocalStack
-from infra.observe import Outcome, observe, score_histogram
 from simulator.sender import SimulationReport
 from simulator.shoppers import Simulator
 
@@ -108,7 +106,7 @@ def run_demo(
     exit_after: bool,
     days: int | None = None,
 ) -> int:
-    with LocalStack(settings) as stack:
+    with LocalStack(settings, pages=dashboard_pages) as stack:
         print(
             f"Beacon local stack on {stack.url} (AWS on moto at {stack.aws.endpoint})",  # type: ignore[union-attr]
             flush=True,
@@ -137,15 +135,3 @@ def run_demo(
         )
         wait_for_interrupt()
         return 1 if failed else 0
-
-
-def wait_for_interrupt() -> None:
-    stop = threading.Event()
-
-    def handle(*_: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
-    while not stop.wait(0.5):
-        pass

@@ -1,21 +1,22 @@
 """The dashboard: plain server-rendered HTML, no JavaScript.
 
-* `/` — the pipeline today: counts per step (the ledger of `infra/observe.py`),
+* `/` — the pipeline today: counts per step (the ledger of `cli/observe.py`),
   segment sizes now and over time, score histograms, delivery outcomes; it
   refreshes itself every 5 s.
 * `/dashboard/profile?ref=type:value` — one person's journey as a timeline:
   events, identity merges, consent changes, segment enters/exits, scores and
   webhook deliveries, oldest first.
 
-The local stack mounts it on its gateway; `beacon dashboard` serves it against
-a deployed stack (AWS credentials for the streams and tables, the read API's URL
-and admin key for people). Every value is HTML-escaped.
+`beacon local` and `beacon demo` mount it on the local stack's gateway
+(`dashboard_pages`); `beacon dashboard` serves it against a deployed stack (AWS
+credentials for the streams and tables, the read API's URL and admin key for
+people). Either way behind the admin key (`infra/local/operator_access.py`).
+Every value is HTML-escaped.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import threading
 import time
 import urllib.error
@@ -23,13 +24,17 @@ import urllib.parse
 import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cli.admin_api import AdminApi, profile_path
+from cli.observe import Clients, Outcome, observe, stream_records
 from functions.shared.profile_changes import parse_change
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
-from infra.observe import Clients, Outcome, observe, stream_records
 from infra.topology import ResourceNames
+
+if TYPE_CHECKING:
+    from infra.local.gateway import LocalPage
+    from infra.local.runtime import LocalStack
 
 HISTORY = 360  # overview samples kept for "sizes over time" (30 min at one per 5 s)
 _CSS = """
@@ -83,33 +88,12 @@ def _sparkline(points: list[int], width: int = 160, height: int = 28) -> str:
     )
 
 
-@dataclass(frozen=True)
-class ReadApi:
-    """The read/admin API, over HTTP like any client."""
-
-    url: str
-    admin_key: str
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        request = urllib.request.Request(  # noqa: S310 - the configured API's URL
-            self.url.rstrip("/") + path, headers={"Authorization": f"Bearer {self.admin_key}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=15) as answer:  # noqa: S310
-                data: dict[str, Any] = json.loads(answer.read())
-                return data
-        except urllib.error.HTTPError as err:
-            if err.code == 404:
-                return None
-            raise
-
-
 class Dashboard:
     def __init__(
         self,
         aws: Clients,
         names: ResourceNames,
-        api: ReadApi,
+        api: AdminApi,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.aws = aws
@@ -160,15 +144,14 @@ class Dashboard:
     def profile(self, ref: str) -> bytes:
         if not ref:
             return _page("Profile", _lookup_form())
-        quoted = urllib.parse.quote(ref, safe=":@")
         try:
-            profile = self.api.get(f"/v1/profiles/{quoted}")
+            profile = self.api.get(profile_path(ref))
         except (urllib.error.URLError, ValueError) as err:
             return _page("Profile", _lookup_form() + f"<p class='bad'>{_e(err)}</p>")
         if profile is None:
             return _page("Profile", _lookup_form() + f"<p>No profile for {_e(ref)}.</p>")
-        consent = self.api.get(f"/v1/profiles/{quoted}/consent") or {}
-        deliveries = self.api.get(f"/v1/profiles/{quoted}/deliveries") or {}
+        consent = self.api.get(profile_path(ref, "/consent")) or {}
+        deliveries = self.api.get(profile_path(ref, "/deliveries")) or {}
         ids = {profile.get("profile_id", ""), *profile.get("merged_from", [])}
         timeline = sorted(
             [
@@ -201,6 +184,16 @@ class Dashboard:
                 for segment in change.segments:
                     held = " (held out)" if segment.held_out else ""
                     yield segment.at.isoformat(), segment.type, f"{segment.segment_id}{held}"
+
+
+def dashboard_pages(stack: LocalStack) -> dict[str, LocalPage]:
+    """The dashboard's pages for a running local stack (`LocalStack(pages=...)`), which
+    serves them behind the admin key."""
+    assert stack.aws is not None  # started
+    page = Dashboard(
+        stack.aws, stack.names, AdminApi(stack.url, stack.admin_key, timeout_s=15)
+    ).page
+    return {"/": page, "/dashboard": page}
 
 
 def _lookup_form(ref: str = "") -> str:
