@@ -19,14 +19,13 @@ import binascii
 import re
 import urllib.parse
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from functions.shared.activations import ACTIVATION_TYPES, Activation, ActivationType
+from functions.shared.schema import Name, SecretName, Strict
 
-_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 # `{{ traits.first_name }}`: a dotted path into the activation (digits index lists).
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[\w-]+)*)\s*\}\}")
@@ -39,14 +38,10 @@ DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 3
 MAX_RETRY_DELAY_S = 12 * 3600
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SecretRef(_Strict):
+class SecretRef(Strict):
     """A credential: its Secrets Manager name, and its value on the local stack."""
 
-    secret_name: str = Field(description="Secrets Manager name the deployed function reads")
+    secret_name: SecretName = Field(description="Secrets Manager name the deployed function reads")
     local_secret: str | None = Field(
         default=None,
         description=(
@@ -55,20 +50,13 @@ class SecretRef(_Strict):
         ),
     )
 
-    @field_validator("secret_name")
-    @classmethod
-    def _secret_name(cls, value: str) -> str:
-        if not _SECRET_NAME.match(value):
-            raise ValueError("is not a valid Secrets Manager secret name")
-        return value
-
     @property
     def local_env_var(self) -> str | None:
         found = _ENV_REFERENCE.match(self.local_secret or "")
         return found.group(1) if found else None
 
 
-class Timeout(_Strict):
+class Timeout(Strict):
     connect: float = Field(default=3.0, gt=0, le=30, description="seconds to open the connection")
     total: float = Field(default=10.0, gt=0, le=60, description="seconds for the whole request")
 
@@ -79,8 +67,11 @@ class Timeout(_Strict):
         return self
 
 
-class _Destination(_Strict):
-    name: str = Field(description="lower-case identifier, e.g. `braze-eu`")
+class _Destination(Strict):
+    # Presets append their documented path to `url`; a webhook's is used as is.
+    QUERY_ALLOWED: ClassVar[bool] = False
+
+    name: Name = Field(description="lower-case identifier, e.g. `braze-eu`")
     url: str = Field(description="https base URL; presets append their documented path")
     secret: SecretRef
     activations: tuple[ActivationType, ...] = Field(
@@ -113,22 +104,17 @@ class _Destination(_Strict):
         description="base URL the local stack uses instead of url; unset: the built-in sink",
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be lower-case letters, digits, '-' or '_' (max 63)")
-        return value
-
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return _base_url(value, https_only=True, query_allowed=False)
+        return _base_url(value, https_only=True, query_allowed=cls.QUERY_ALLOWED)
 
     @field_validator("local_url")
     @classmethod
     def _local_url(cls, value: str | None) -> str | None:
-        return None if value is None else _base_url(value, https_only=False, query_allowed=False)
+        if value is None:
+            return None
+        return _base_url(value, https_only=False, query_allowed=cls.QUERY_ALLOWED)
 
     @field_validator("required_consent")
     @classmethod
@@ -146,6 +132,8 @@ class _Destination(_Strict):
 class WebhookDestination(_Destination):
     """Any HTTPS endpoint; the body is signed per Standard Webhooks."""
 
+    QUERY_ALLOWED = True
+
     type: Literal["webhook"]
     url: str = Field(description="the https endpoint, used as is (a query string is allowed)")
     secret: SecretRef = Field(
@@ -156,16 +144,6 @@ class WebhookDestination(_Destination):
         description="body template; strings may hold `{{ path.in.activation }}`; unset: the "
         "activation itself",
     )
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _base_url(value, https_only=True, query_allowed=True)
-
-    @field_validator("local_url")
-    @classmethod
-    def _local_url(cls, value: str | None) -> str | None:
-        return None if value is None else _base_url(value, https_only=False, query_allowed=True)
 
     @field_validator("mapping")
     @classmethod

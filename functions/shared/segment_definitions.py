@@ -19,9 +19,10 @@ import re
 from typing import Annotated, Literal
 
 import cel
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+from functions.shared.schema import Slug, Strict
+
 _WINDOW = re.compile(r"^([1-9][0-9]{0,4})([hd])$")
 # Names a CEL macro binds (`list.exists(x, ...)`): they show up among a
 # program's variables but are not inputs.
@@ -34,18 +35,6 @@ HOUR = 3600
 DAY = 24 * HOUR
 
 
-class _Strict(BaseModel):
-    # Same rules as functions.shared.config: unknown keys are typos, not extras.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _slug(value: str) -> str:
-    # Ids appear in CEL as `profile.computed.<id>`, so they must be identifiers.
-    if not _SLUG.match(value):
-        raise ValueError("must be lower-case letters, digits or '_', starting with a letter")
-    return value
-
-
 def window_seconds(window: str) -> int:
     """`24h` or `90d` as seconds."""
     match = _WINDOW.match(window)
@@ -55,10 +44,18 @@ def window_seconds(window: str) -> int:
     return amount * (HOUR if unit == "h" else DAY)
 
 
+def _a_window(value: str) -> str:
+    window_seconds(value)  # raises ValueError naming the problem
+    return value
+
+
+Window = Annotated[str, AfterValidator(_a_window)]  # `24h`, `90d`
+
+
 # ---------------------------------------------------------------- matching
 
 
-class _Matches(_Strict):
+class _Matches(Strict):
     """Which events a computed trait looks at: all by default."""
 
     event: str | None = Field(default=None, description="track event name, e.g. Order Completed")
@@ -71,30 +68,18 @@ class _Matches(_Strict):
 
 
 class _Windowed(_Matches):
-    window: str | None = Field(
+    window: Window | None = Field(
         default=None, description="rolling window by event time, e.g. 24h or 7d; none = lifetime"
     )
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str | None) -> str | None:
-        if value is not None:
-            window_seconds(value)
-        return value
 
     @property
     def window_seconds(self) -> int | None:
         return None if self.window is None else window_seconds(self.window)
 
 
-class _Trait(_Strict):
-    id: str = Field(description="name under profile.computed, e.g. orders_90d")
+class _Trait(Strict):
+    id: Slug = Field(description="name under profile.computed, e.g. orders_90d")
     description: str = ""
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return _slug(value)
 
 
 # ---------------------------------------------------------------- kinds
@@ -135,14 +120,7 @@ class LastSeenTrait(_Trait, _Matches):
     """
 
     kind: Literal["last_seen"] = "last_seen"
-    within: str | None = None
-
-    @field_validator("within")
-    @classmethod
-    def _within(cls, value: str | None) -> str | None:
-        if value is not None:
-            window_seconds(value)
-        return value
+    within: Window | None = None
 
 
 class MostFrequentTrait(_Trait, _Windowed):
@@ -180,14 +158,8 @@ class CartTrait(_Trait):
     removed: str = "Product Removed"
     viewed: str = "Cart Viewed"
     cleared_by: tuple[str, ...] = ("Order Completed",)
-    abandoned_after: str = "24h"
+    abandoned_after: Window = "24h"
     max_items: int = Field(default=50, ge=1, le=500)
-
-    @field_validator("abandoned_after")
-    @classmethod
-    def _abandoned_after(cls, value: str) -> str:
-        window_seconds(value)
-        return value
 
 
 def _increasing(value: tuple[float, ...], what: str) -> tuple[float, ...]:
@@ -207,16 +179,10 @@ class RfmTrait(_Trait):
     kind: Literal["rfm"] = "rfm"
     event: str = "Order Completed"
     property: str = "total"
-    window: str = "365d"
+    window: Window = "365d"
     recency_days: tuple[float, ...] = (7, 30, 90, 180)
     frequency: tuple[float, ...] = (2, 3, 5, 10)
     monetary: tuple[float, ...] = (100, 250, 500, 1000)
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        window_seconds(value)
-        return value
 
     @field_validator("recency_days", "frequency", "monetary")
     @classmethod
@@ -224,17 +190,12 @@ class RfmTrait(_Trait):
         return _increasing(value, str(info.field_name))
 
 
-class LifecycleStage(_Strict):
-    name: str
+class LifecycleStage(Strict):
+    name: Slug
     trait: str | None = Field(
         default=None, description="a count or sum trait id; none for the first stage"
     )
     at_least: float = 1
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _slug(value)
 
 
 class LifecycleTrait(_Trait):
@@ -285,18 +246,13 @@ ComputedTrait = Annotated[AnyTrait, Field(discriminator="kind")]
 # ---------------------------------------------------------------- segments
 
 
-class Segment(_Strict):
-    id: str
+class Segment(Strict):
+    id: Slug
     description: str = ""
     condition: str = Field(description="CEL over `profile`, e.g. profile.computed.orders_90d == 0")
     holdout_percent: int = Field(
         default=0, ge=0, le=50, description="share kept as a control group (members, held out)"
     )
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return _slug(value)
 
     @field_validator("condition")
     @classmethod
@@ -326,37 +282,25 @@ class Segment(_Strict):
         return frozenset(_COMPUTED_REFERENCE.findall(self.condition))
 
 
-class Buckets(_Strict):
+class Buckets(Strict):
     """How rolling windows are stored: hourly buckets for short windows, daily beyond.
 
     A window's edge is exact to one bucket: a 24 h window counts the current
     hour and the 23 before it.
     """
 
-    hourly_up_to: str = Field(default="7d", description="longest window kept in hourly buckets")
-
-    @field_validator("hourly_up_to")
-    @classmethod
-    def _limit(cls, value: str) -> str:
-        window_seconds(value)
-        return value
+    hourly_up_to: Window = Field(default="7d", description="longest window kept in hourly buckets")
 
     def size(self, window: int) -> int:
         """Bucket length in seconds for a window of `window` seconds."""
         return HOUR if window <= window_seconds(self.hourly_up_to) else DAY
 
 
-class Dedup(_Strict):
+class Dedup(Strict):
     """The message-id memory that makes a client's retry apply once (profiles/apply.py)."""
 
-    window: str = Field(default="24h", description="how long a message id is remembered")
+    window: Window = Field(default="24h", description="how long a message id is remembered")
     max_ids: int = Field(default=500, ge=10, le=5000, description="most ids kept per profile")
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        window_seconds(value)
-        return value
 
 
 # ---------------------------------------------------------------- defaults
@@ -420,7 +364,7 @@ DEFAULT_SEGMENTS: tuple[Segment, ...] = (
 )
 
 
-class SegmentsConfig(_Strict):
+class SegmentsConfig(Strict):
     """`segments:` in beacon.yaml. Missing, it is the example set above."""
 
     computed_traits: tuple[ComputedTrait, ...] = DEFAULT_COMPUTED_TRAITS
