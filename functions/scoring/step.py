@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
 from functions.profiles.apply import remember_change
 from functions.profiles.evaluate import CompiledSegments, activation
 from functions.profiles.step import ProfileStep
@@ -37,7 +35,6 @@ from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
 from functions.shared.activations import Activation, activation_json
-from functions.shared.failed_events import FailedEvent
 from functions.shared.ports import QueuePort
 from functions.shared.profile_changes import (
     ProfileChanged,
@@ -45,7 +42,7 @@ from functions.shared.profile_changes import (
     parse_change,
 )
 from functions.shared.segment_definitions import SegmentsConfig
-from functions.shared.stream_batch import StreamItem, malformed_record
+from functions.shared.stream_batch import StreamItem, readable_records
 
 STEP = "scoring"
 CONFLICT_ROUNDS = 3  # reads and writes of a contended profile within one invocation
@@ -107,17 +104,9 @@ class ScoringStep(ProfileStep):
         `CONFLICT_ROUNDS` times, before its records are handed back to Lambda."""
         outcome = ScoringOutcome()
         changes: dict[str, list[tuple[StreamItem, ProfileChanged]]] = {}
-        malformed: list[FailedEvent] = []
-        for item in items:
-            try:
-                change = parse_change(item.data)
-            except ValidationError as err:
-                malformed.append(malformed_record(STEP, item, str(err)))
-                continue
+        read, outcome.malformed = readable_records(STEP, items, parse_change, self.failed_events)
+        for item, change in read:
             changes.setdefault(change.profile_id, []).append((item, change))
-        if malformed:
-            self.failed_events.put_each(malformed)
-            outcome.malformed = len(malformed)
         for round_ in range(CONFLICT_ROUNDS):
             outcome.conflicted = set()
             # Drift is counted once per batch, on its first round.

@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from functions.profiles.apply import apply_events, expire, fold, remember_change
 from functions.profiles.computed import computed_values
 from functions.profiles.evaluate import CompiledSegments, activation
@@ -50,7 +48,6 @@ from functions.profiles.state import Incoming, Position, ProfileState
 from functions.profiles.step import ProfileStep
 from functions.profiles.stored import Burial, StoredProfile
 from functions.shared.erasure import ERASED
-from functions.shared.failed_events import FailedEvent
 from functions.shared.ports import StreamPort
 from functions.shared.profile_changes import (
     ChangeCause,
@@ -63,7 +60,7 @@ from functions.shared.profile_changes import (
 )
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
 from functions.shared.segment_definitions import SegmentsConfig
-from functions.shared.stream_batch import StreamItem, malformed_record
+from functions.shared.stream_batch import StreamItem, readable_records
 from functions.shared.streams import StreamRecord
 
 STEP = "segments"
@@ -171,22 +168,10 @@ class SegmentsStep(ProfileStep):
 
     def _update_once(self, items: Sequence[StreamItem], outcome: BatchOutcome) -> None:
         now = self.clock()
-        events: list[tuple[StreamItem, ResolvedEvent]] = []
-        merges: list[tuple[StreamItem, ProfileMerged]] = []
-        malformed: list[FailedEvent] = []
-        for item in items:
-            try:
-                record = parse_record(item.data)
-            except ValidationError as err:
-                malformed.append(malformed_record(STEP, item, str(err)))
-                continue
-            if isinstance(record, ResolvedEvent):
-                events.append((item, record))
-            else:
-                merges.append((item, record))
-        if malformed:
-            self.failed_events.put_each(malformed)
-            outcome.malformed += len(malformed)
+        read, malformed = readable_records(STEP, items, parse_record, self.failed_events)
+        outcome.malformed += malformed
+        events = [(item, r) for item, r in read if isinstance(r, ResolvedEvent)]
+        merges = [(item, r) for item, r in read if isinstance(r, ProfileMerged)]
 
         wanted = {r.profile_id for _, r in events}
         wanted |= {p for _, m in merges for p in (m.survivor, m.loser)}

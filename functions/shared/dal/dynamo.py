@@ -9,7 +9,7 @@ backoff (`retry.py`); if some still are after the last attempt,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Unpack
 
@@ -119,19 +119,12 @@ class DynamoTable(Retrying):
         if sk_prefix:
             condition += " AND begins_with(sk, :sk)"
             values[":sk"] = {"S": sk_prefix}
-        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.name,
             "KeyConditionExpression": condition,
             "ExpressionAttributeValues": values,
         }
-        while True:
-            self.read_calls += 1
-            answer = self.dynamodb.query(**kwargs)
-            items.extend(from_item(i) for i in answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return items
-            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return [item for page in self._pages(kwargs) for item in page]
 
     def query_from(self, pk: str, sk_from: str) -> list[dict[str, Any]]:
         """Every item of one partition whose sort key is at least `sk_from`, all pages,
@@ -144,19 +137,10 @@ class DynamoTable(Retrying):
             "ConsistentRead": True,
         }
         items: list[dict[str, Any]] = []
-        while True:
-            self.read_calls += 1
-            try:
-                answer = self.dynamodb.query(**kwargs)
-            except ClientError as err:
-                if err.response["Error"]["Code"] in THROTTLED:
-                    raise StorageThrottled(f"query of {self.name}/{pk} throttled") from err
-                raise
-            items.extend(from_item(i) for i in answer.get("Items", []))
-            self.items_read += len(answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return items
-            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        for page in self._pages(kwargs, throttled=f"{self.name}/{pk}"):
+            items += page
+            self.items_read += len(page)
+        return items
 
     def query_index(
         self,
@@ -183,19 +167,28 @@ class DynamoTable(Retrying):
             "Limit": limit,
         }
         items: list[dict[str, Any]] = []
-        while len(items) < limit:
+        pages = self._pages(kwargs, throttled=f"{self.name}/{index}")
+        while len(items) < limit and (page := next(pages, None)) is not None:
+            items += page
+        return items[:limit]
+
+    def _pages(
+        self, kwargs: dict[str, Any], throttled: str | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of one Query (asked for one at a time), as plain dicts. With
+        `throttled` (what is queried), a refusal for capacity is StorageThrottled."""
+        while True:
             self.read_calls += 1
             try:
                 answer = self.dynamodb.query(**kwargs)
             except ClientError as err:
-                if err.response["Error"]["Code"] in THROTTLED:
-                    raise StorageThrottled(f"query of {self.name}/{index} throttled") from err
+                if throttled is not None and err.response["Error"]["Code"] in THROTTLED:
+                    raise StorageThrottled(f"query of {throttled} throttled") from err
                 raise
-            items.extend(from_item(i) for i in answer.get("Items", []))
+            yield [from_item(i) for i in answer.get("Items", [])]
             if "LastEvaluatedKey" not in answer:
-                break
+                return
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return items[:limit]
 
     def update(self, request: Update) -> None:
         """One conditional UpdateItem; ConditionFailed if the condition did not hold."""
