@@ -313,35 +313,12 @@ class Simulator:
             PRODUCTS, k=self.random.randint(1, 3)
         ):
             stamp = str(int(datetime.fromisoformat(self._tick()).timestamp() * 1000))
+            url = f"https://shop.example.com/p/{sku}"
+            events.append(self._tracked(duid, stamp, e="pv", url=url, page=title))
             events.append(
-                {
-                    "e": "pv",
-                    "url": f"https://shop.example.com/p/{sku}",
-                    "page": title,
-                    "duid": duid,
-                    "aid": "shop-web",
-                    "p": "web",
-                    "tv": "js-3.24.0",
-                    "eid": str(uuid.UUID(int=self.random.getrandbits(128))),
-                    "dtm": stamp,
-                    "stm": stamp,
-                }
-            )
-            events.append(
-                {
-                    "e": "se",
-                    "se_ca": "product",
-                    "se_ac": "view",
-                    "se_la": sku,
-                    "se_va": str(price),
-                    "duid": duid,
-                    "aid": "shop-web",
-                    "p": "web",
-                    "tv": "js-3.24.0",
-                    "eid": str(uuid.UUID(int=self.random.getrandbits(128))),
-                    "dtm": stamp,
-                    "stm": stamp,
-                }
+                self._tracked(
+                    duid, stamp, e="se", se_ca="product", se_ac="view", se_la=sku, se_va=str(price)
+                )
             )
         # The enhanced-consent plugin records the banner answer as an event first.
         verdict = {"all": "allow_all", "deny": "deny_all"}.get(shopper["consent"])
@@ -387,6 +364,19 @@ class Simulator:
         self.sender.send(
             "GET", "/i?" + urllib.parse.urlencode(events[0]), None, {}, units=1, protocol="snowplow"
         )
+
+    def _tracked(self, duid: str, stamp: str, **fields: str) -> dict[str, str]:
+        """One event as the Snowplow JS tracker sends it from the shop's web page."""
+        return {
+            **fields,
+            "duid": duid,
+            "aid": "shop-web",
+            "p": "web",
+            "tv": "js-3.24.0",
+            "eid": str(uuid.UUID(int=self.random.getrandbits(128))),
+            "dtm": stamp,
+            "stm": stamp,
+        }
 
     def _bad_requests(self) -> None:
         anon = str(uuid.UUID(int=self.random.getrandbits(128)))

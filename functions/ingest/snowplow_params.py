@@ -335,12 +335,18 @@ def _epoch_ms(params: Params, key: str) -> str | None:
     return value
 
 
-def _number(params: Params, key: str) -> float | None:
+def _written_as(params: Params, key: str, pattern: re.Pattern[str], what: str) -> str | None:
+    """The parameter's value, which must be written as `pattern` says (else FieldError)."""
     value = params.take(key)
+    if value is not None and not pattern.fullmatch(value):
+        raise FieldError(key, f"is not {what} ({short(value)})")
+    return value
+
+
+def _number(params: Params, key: str) -> float | None:
+    value = _written_as(params, key, _DECIMAL, "a number")
     if value is None:
         return None
-    if not _DECIMAL.fullmatch(value):
-        raise FieldError(key, f"is not a number ({short(value)})")
     number = float(value)
     if not math.isfinite(number):
         raise FieldError(key, "is too large")
@@ -348,12 +354,8 @@ def _number(params: Params, key: str) -> float | None:
 
 
 def _integer(params: Params, key: str) -> int | None:
-    value = params.take(key)
-    if value is None:
-        return None
-    if not _INTEGER.fullmatch(value):
-        raise FieldError(key, f"is not a whole number ({short(value)})")
-    return int(value)
+    value = _written_as(params, key, _INTEGER, "a whole number")
+    return None if value is None else int(value)
 
 
 def _whole(params: Params, key: str) -> int | None:
