@@ -54,9 +54,9 @@ from bench.harness import (
     put_events,
     quietly,
     read_stream,
+    report,
     scan_table,
     section_head,
-    write_section,
 )
 
 # The labelled-pair generator doubles as the source of names, addresses and their noise.
@@ -857,16 +857,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = command_line("identity.py", argv)
     results = quietly(lambda: measure(args.people))
-    print(cost_table(results))
-    print()
-    print(written_table(results))
-    print()
-    print(accuracy_table(results))
-    print()
-    print(matching_table(results))
-    if args.write:
-        write_section(SECTION, section(results, command))
-    return 0
+    tables = [cost_table, written_table, accuracy_table, matching_table]
+    return report(
+        [table(results) for table in tables], args.write, SECTION, lambda: section(results, command)
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from bench.harness import (
     pipeline_arguments,
     prose,
     quietly,
+    report,
     section_head,
-    write_section,
 )
 
 SECTION = "## Pipeline"
@@ -146,11 +146,9 @@ def section(r: dict[str, Any], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = pipeline_arguments(__doc__, argv)
+    command = command_line("pipeline.py", argv)
     results = quietly(lambda: measure(args.customers))
-    print(table(results))
-    if args.write:
-        write_section(SECTION, section(results, command_line("pipeline.py", argv)))
-    return 0
+    return report([table(results)], args.write, SECTION, lambda: section(results, command))
 
 
 if __name__ == "__main__":

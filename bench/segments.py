@@ -43,9 +43,9 @@ from bench.harness import (
     prose,
     quietly,
     read_stream,
+    report,
     scan_table,
     section_head,
-    write_section,
 )
 
 SECTION = "## Segments"
@@ -384,14 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = command_line("segments.py", argv)
     results = quietly(lambda: measure(args.customers, args.days, args.seconds))
-    print(cost_table(results))
-    print()
-    print(size_table(results))
-    print()
-    print(speed_table(results))
-    if args.write:
-        write_section(SECTION, section(results, command))
-    return 0
+    return report(
+        [cost_table(results), size_table(results), speed_table(results)],
+        args.write,
+        SECTION,
+        lambda: section(results, command),
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.harness import command_line, prose, section_head, timed_arguments, write_section
+from bench.harness import command_line, prose, report, section_head, timed_arguments
 
 SECTION = "## Webhook"
 
@@ -129,11 +129,9 @@ def section(r: dict[str, Any], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = timed_arguments(__doc__, argv, seconds=3.0)
+    command = command_line("webhook.py", argv)
     results = measure(args.seconds)
-    print(table(results))
-    if args.write:
-        write_section(SECTION, section(results, command_line("webhook.py", argv)))
-    return 0
+    return report([table(results)], args.write, SECTION, lambda: section(results, command))
 
 
 if __name__ == "__main__":
