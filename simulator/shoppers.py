@@ -125,21 +125,16 @@ class Simulator:
 
     @staticmethod
     def _preferences(shopper: dict[str, Any]) -> dict[str, bool] | None:
-        if shopper["consent"] == "all":
-            return {
-                "necessary": True,
-                "analytics": True,
-                "personalization": True,
-                "advertising": True,
-            }
-        if shopper["consent"] == "deny":
-            return {
-                "necessary": True,
-                "analytics": True,
-                "personalization": False,
-                "advertising": False,
-            }
-        return None
+        """The banner's answer: all accepted, or personalization and advertising refused."""
+        granted = {"all": True, "deny": False}.get(shopper["consent"])
+        if granted is None:
+            return None
+        return {
+            "necessary": True,
+            "analytics": True,
+            "personalization": granted,
+            "advertising": granted,
+        }
 
     def _with_consent(self, item: dict[str, Any], shopper: dict[str, Any]) -> dict[str, Any]:
         """What Segment's consent wrapper does: the current preferences on every event."""

@@ -15,9 +15,7 @@ as `erased`, so it cannot write back the graph the erasure deleted.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,30 +31,25 @@ from functions.shared.failed_events import FailedEvent
 from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import MergeNote
 from functions.shared.ports import (
-    CountersPort,
     ErasuresPort,
-    FailedRecordsPort,
     GraphPort,
     StreamPort,
 )
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, record_json
-from functions.shared.stream_batch import OrderedBatch, StreamItem, malformed_record
+from functions.shared.stream_batch import OrderedBatch, StreamItem, StreamStep, malformed_record
 from functions.shared.streams import StreamRecord
 
 COUNTER = "identity"  # per-day counter: events dropped after consent, by reason
 
 
-@dataclass
-class IdentityStep:
+@dataclass(kw_only=True)
+class IdentityStep(StreamStep):
     rules: Identity
     graph_store: GraphPort
     resolved: StreamPort
-    failed_events: FailedRecordsPort
     erasures: ErasuresPort
     salt: bytes  # the consent step's identifier salt: erased identifiers are its hashes
-    counters: CountersPort
     matcher: ProbabilisticMatcher | None = None
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def open_batch(self, items: list[StreamItem]) -> IdentityBatch:
         return IdentityBatch(self, items)

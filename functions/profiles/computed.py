@@ -20,22 +20,8 @@ from functions.profiles.state import (
     window_of,
     window_start,
 )
-from functions.shared.segment_definitions import (
-    DAY,
-    AnyTrait,
-    AverageTrait,
-    CartTrait,
-    CountTrait,
-    FirstSeenTrait,
-    LastSeenTrait,
-    LifecycleTrait,
-    MostFrequentTrait,
-    RfmTrait,
-    SegmentsConfig,
-    SumTrait,
-    UniqueListTrait,
-    window_seconds,
-)
+from functions.shared import segment_definitions as trait_kinds
+from functions.shared.segment_definitions import DAY, AnyTrait, SegmentsConfig, window_seconds
 
 # ---------------------------------------------------------------- values
 
@@ -56,30 +42,30 @@ def computed_values(state: ProfileState, config: SegmentsConfig, now: datetime) 
 
 def _value(state: ProfileState, trait: AnyTrait, config: SegmentsConfig, now: datetime) -> Any:
     ts = state.computed.get(trait.id, TraitState())
-    if isinstance(trait, LifecycleTrait):
+    if isinstance(trait, trait_kinds.LifecycleTrait):
         return _lifecycle(state, trait, config, now)
-    if isinstance(trait, CartTrait):
+    if isinstance(trait, trait_kinds.CartTrait):
         return _cart_value(ts.cart or Cart(), trait, now)
-    if isinstance(trait, FirstSeenTrait):
+    if isinstance(trait, trait_kinds.FirstSeenTrait):
         return ts.first
-    if isinstance(trait, LastSeenTrait):
+    if isinstance(trait, trait_kinds.LastSeenTrait):
         if ts.last is not None and trait.within is not None:
             return (
                 ts.last if now < ts.last + timedelta(seconds=window_seconds(trait.within)) else None
             )
         return ts.last
-    if isinstance(trait, UniqueListTrait):
+    if isinstance(trait, trait_kinds.UniqueListTrait):
         return [v for v, _ in sorted(ts.seen.items(), key=lambda kv: (-kv[1], kv[0]))]
-    if isinstance(trait, RfmTrait):
+    if isinstance(trait, trait_kinds.RfmTrait):
         return _rfm(ts, trait, config, now)
     tally = _in_window(ts, window_of(trait), config, now)
-    if isinstance(trait, CountTrait):
+    if isinstance(trait, trait_kinds.CountTrait):
         return tally.count
-    if isinstance(trait, SumTrait):
+    if isinstance(trait, trait_kinds.SumTrait):
         return tally.total
-    if isinstance(trait, AverageTrait):
+    if isinstance(trait, trait_kinds.AverageTrait):
         return tally.total / tally.numeric if tally.numeric else None
-    if isinstance(trait, MostFrequentTrait):
+    if isinstance(trait, trait_kinds.MostFrequentTrait):
         if not tally.values:
             return None
         return min(tally.values.items(), key=lambda kv: (-kv[1], kv[0]))[0]
@@ -98,7 +84,7 @@ def _in_window(ts: TraitState, window: str | None, config: SegmentsConfig, now: 
     return total
 
 
-def _cart_value(cart: Cart, trait: CartTrait, now: datetime) -> dict[str, Any]:
+def _cart_value(cart: Cart, trait: trait_kinds.CartTrait, now: datetime) -> dict[str, Any]:
     items = sorted(cart.items.items(), key=lambda kv: (kv[1].at, kv[0]))
     value: dict[str, Any] = {
         "items": [
@@ -115,12 +101,14 @@ def _cart_value(cart: Cart, trait: CartTrait, now: datetime) -> dict[str, Any]:
     return value
 
 
-def _abandoned_at(cart: Cart, trait: CartTrait) -> datetime:
+def _abandoned_at(cart: Cart, trait: trait_kinds.CartTrait) -> datetime:
     assert cart.last_change is not None  # a cart with items has changed
     return cart.last_change + timedelta(seconds=window_seconds(trait.abandoned_after))
 
 
-def _rfm(ts: TraitState, trait: RfmTrait, config: SegmentsConfig, now: datetime) -> dict[str, Any]:
+def _rfm(
+    ts: TraitState, trait: trait_kinds.RfmTrait, config: SegmentsConfig, now: datetime
+) -> dict[str, Any]:
     tally = _in_window(ts, trait.window, config, now)
     if ts.last is None:
         recency = 1
@@ -143,7 +131,7 @@ def _rfm(ts: TraitState, trait: RfmTrait, config: SegmentsConfig, now: datetime)
 
 
 def _lifecycle(
-    state: ProfileState, trait: LifecycleTrait, config: SegmentsConfig, now: datetime
+    state: ProfileState, trait: trait_kinds.LifecycleTrait, config: SegmentsConfig, now: datetime
 ) -> str:
     for stage in reversed(trait.stages[1:]):
         assert stage.trait is not None  # validated: only the first stage has none
@@ -194,11 +182,15 @@ def _changes(
         live = [s for s, tally in ts.buckets.items() if s >= oldest and tally.count]
         if live:
             moments.append(_datetime(min(live) + width))
-    if isinstance(trait, LastSeenTrait) and trait.within is not None and ts.last is not None:
+    if (
+        isinstance(trait, trait_kinds.LastSeenTrait)
+        and trait.within is not None
+        and ts.last is not None
+    ):
         moments.append(ts.last + timedelta(seconds=window_seconds(trait.within)))
-    if isinstance(trait, CartTrait) and ts.cart is not None and ts.cart.items:
+    if isinstance(trait, trait_kinds.CartTrait) and ts.cart is not None and ts.cart.items:
         moments.append(_abandoned_at(ts.cart, trait))
-    if isinstance(trait, RfmTrait) and ts.last is not None:
+    if isinstance(trait, trait_kinds.RfmTrait) and ts.last is not None:
         moments.extend(ts.last + timedelta(days=limit) for limit in trait.recency_days)
     return moments
 
@@ -208,7 +200,7 @@ def _with_dependencies(config: SegmentsConfig, only: Collection[str] | None) -> 
         return None
     wanted = set(only)
     for trait in config.computed_traits:
-        if isinstance(trait, LifecycleTrait) and trait.id in wanted:
+        if isinstance(trait, trait_kinds.LifecycleTrait) and trait.id in wanted:
             wanted.update(s.trait for s in trait.stages if s.trait is not None)
     return wanted
 

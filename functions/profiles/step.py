@@ -10,18 +10,14 @@ records. The handlers build both from the same wiring
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from functions.shared.ports import CountersPort, FailedRecordsPort, ProfilesPort
+from functions.shared.ports import ProfilesPort
+from functions.shared.stream_batch import StreamStep
 
 
 @dataclass(kw_only=True)
-class ProfileStep:
+class ProfileStep(StreamStep):
     profiles: ProfilesPort
-    failed_events: FailedRecordsPort
-    counters: CountersPort
     conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
     refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)

@@ -12,18 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.shared.segment_definitions import (
-    DAY,
-    AverageTrait,
-    CartTrait,
-    CountTrait,
-    MostFrequentTrait,
-    RfmTrait,
-    SegmentsConfig,
-    SumTrait,
-    UniqueListTrait,
-    window_seconds,
-)
+from functions.shared import segment_definitions as trait_kinds
+from functions.shared.segment_definitions import DAY, SegmentsConfig, window_seconds
 
 # Client-fed parts of a profile.
 MAX_PROFILE_TRAITS = 200  # distinct trait names; a new one beyond is refused (counted)
@@ -87,16 +77,16 @@ def check(config: SegmentsConfig) -> None:
 
 def _trait_bound(trait: object, config: SegmentsConfig) -> int:
     key = MAX_VALUE_CHARS + 8
-    if isinstance(trait, UniqueListTrait):
+    if isinstance(trait, trait_kinds.UniqueListTrait):
         return trait.max_values * (key + _STAMP)
-    if isinstance(trait, CartTrait):
+    if isinstance(trait, trait_kinds.CartTrait):
         return trait.max_items * (key + MAX_NAME_CHARS + 4 * _STAMP) + 3 * _STAMP
-    if isinstance(trait, RfmTrait):
+    if isinstance(trait, trait_kinds.RfmTrait):
         return _buckets(trait.window, config) * _TALLY + _STAMP
-    if isinstance(trait, MostFrequentTrait):
+    if isinstance(trait, trait_kinds.MostFrequentTrait):
         per_bucket = _TALLY + trait.max_values * (key + _STAMP)
         return _buckets(trait.window, config) * per_bucket
-    if isinstance(trait, CountTrait | SumTrait | AverageTrait):
+    if isinstance(trait, trait_kinds.CountTrait | trait_kinds.SumTrait | trait_kinds.AverageTrait):
         return _buckets(trait.window, config) * _TALLY
     return 2 * _STAMP + 32  # first/last seen, lifecycle: a time or a name
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from functions.shared.failed_events import FailedEvent
 from functions.shared.observability import logger, metrics
-from functions.shared.ports import FailedRecordsPort
+from functions.shared.ports import CountersPort, FailedRecordsPort
 
 Outcome = TypeVar("Outcome", covariant=True)
 Read = TypeVar("Read")
@@ -89,6 +89,16 @@ def malformed_record(step: str, item: StreamItem, why: str) -> FailedEvent:
         raw=item.data.decode("utf-8", "backslashreplace"),
         request_id=item.sequence,
     )
+
+
+@dataclass(kw_only=True)
+class StreamStep:
+    """What every step fed by a Kinesis stream holds besides its own ports: where the
+    records it cannot use go, its per-day counters, and its clock (tests set it)."""
+
+    failed_events: FailedRecordsPort
+    counters: CountersPort
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 def readable_records(
