@@ -126,37 +126,25 @@ def _journey(index: int, days: int, seed: int, start: datetime, sales: list[Sale
     rng = random.Random(f"beacon-journey:{seed}:{index}")  # noqa: S311 - reproducible data
     persona = rng.choices(PERSONAS, weights=[p.share for p in PERSONAS])[0]
     name = rng.choice(FIRST_NAMES)
-    shopper = _Shopper(
-        rng=rng,
-        persona=persona,
+    journey = Journey(
         user_id=f"user-{index:06d}",
         anonymous_id=_uuid(rng),
+        persona=persona.name,
         email=f"{name.lower()}.{index}@example.org",
         first_name=name,
         big_spender=persona.name != "browser" and rng.random() < BIG_SPENDER_SHARE,
     )
-    shopper.live(days, start, sales)
-    return Journey(
-        user_id=shopper.user_id,
-        anonymous_id=shopper.anonymous_id,
-        persona=persona.name,
-        email=shopper.email,
-        first_name=shopper.first_name,
-        big_spender=shopper.big_spender,
-        events=shopper.events,
-    )
+    _Shopper(rng, persona, journey).live(days, start, sales)
+    return journey
 
 
 @dataclass
 class _Shopper:
+    """One shopper living through the days, writing their events into `journey`."""
+
     rng: random.Random
     persona: Persona
-    user_id: str
-    anonymous_id: str
-    email: str
-    first_name: str
-    big_spender: bool
-    events: list[dict[str, Any]] = field(default_factory=list)
+    journey: Journey
     cart: dict[str, tuple[Product, int]] = field(default_factory=dict)  # sku -> (product, qty)
     identified: bool = False
     last_order_day: int | None = None
@@ -247,7 +235,7 @@ class _Shopper:
 
     def _pick_product(self, favourites: list[str]) -> Product:
         rng = self.rng
-        if self.big_spender and rng.random() < 0.5:
+        if self.journey.big_spender and rng.random() < 0.5:
             return rng.choice([p for p in PRODUCTS if p[3] >= 129])
         if self.persona.cheap and rng.random() < 0.6:
             return rng.choice([p for p in PRODUCTS if p[3] < 100])
@@ -257,7 +245,7 @@ class _Shopper:
     def _choose_for_cart(self, viewed: list[Product]) -> Product:
         if self.persona.cheap:
             return min(viewed, key=lambda p: (p[3], p[0]))
-        if self.big_spender:
+        if self.journey.big_spender:
             return max(viewed, key=lambda p: (p[3], p[0]))
         return self.rng.choice(viewed)
 
@@ -280,7 +268,7 @@ class _Shopper:
         rng = self.rng
         if not self.identified or rng.random() < 0.2:
             self._identify(tick())
-        if self.big_spender and rng.random() < 0.6:
+        if self.journey.big_spender and rng.random() < 0.6:
             # A second premium item: these are the orders above $500.
             extra = rng.choice([p for p in PRODUCTS if p[3] >= 249])
             held = self.cart.get(extra[0], (extra, 0))[1]
@@ -306,11 +294,11 @@ class _Shopper:
             "products": lines,
         }
         # The shop's backend confirms the order: server-side, user id only.
-        self.events.append(
+        self.journey.events.append(
             {
                 "type": "track",
                 "event": "Order Completed",
-                "userId": self.user_id,
+                "userId": self.journey.user_id,
                 "messageId": _uuid(rng),
                 "timestamp": _iso(at),
                 "properties": properties,
@@ -323,17 +311,19 @@ class _Shopper:
     def _identify(self, at: datetime) -> None:
         self.identified = True
         self._browser_event(
-            at, "identify", traits={"email": self.email, "first_name": self.first_name}
+            at,
+            "identify",
+            traits={"email": self.journey.email, "first_name": self.journey.first_name},
         )
 
     def _browser_event(self, at: datetime, kind: str, **fields: Any) -> None:
         """analytics.js: the anonymous id always, the user id once logged in."""
-        event: dict[str, Any] = {"type": kind, **fields, "anonymousId": self.anonymous_id}
+        event: dict[str, Any] = {"type": kind, **fields, "anonymousId": self.journey.anonymous_id}
         if self.identified:
-            event["userId"] = self.user_id
+            event["userId"] = self.journey.user_id
         event["messageId"] = _uuid(self.rng)
         event["timestamp"] = _iso(at)
-        self.events.append(event)
+        self.journey.events.append(event)
         self.last_event_at = at
 
 

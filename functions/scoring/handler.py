@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.scoring.models import load_scorers
 from functions.scoring.settings import ScoringSettings
 from functions.scoring.step import ScoringOutcome, ScoringStep
-from functions.shared.config import load_config
 from functions.shared.dal.sqs import QueueSender
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
 from functions.shared.profile_handler import build_profile_step, run_profile_batch
@@ -29,8 +28,7 @@ processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 @cache
 def scoring_step() -> ScoringStep:
-    settings = ScoringSettings()
-    config = load_config(settings.config_file)
+    settings, config = ScoringSettings.with_config()
     return build_profile_step(
         ScoringStep,
         settings,

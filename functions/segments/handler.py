@@ -17,7 +17,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.segments.settings import SegmentsSettings
 from functions.segments.step import BatchOutcome, SegmentsStep
-from functions.shared.config import load_config
 from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
 from functions.shared.profile_handler import build_profile_step, run_profile_batch
@@ -27,11 +26,11 @@ processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 @cache
 def segments_step() -> SegmentsStep:
-    settings = SegmentsSettings()
+    settings, config = SegmentsSettings.with_config()
     return build_profile_step(
         SegmentsStep,
         settings,
-        config=load_config(settings.config_file).segments,
+        config=config.segments,
         changes=KinesisWriter(settings.changes_stream),
     )
 

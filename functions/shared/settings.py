@@ -10,10 +10,13 @@ against its row: each variable the row sets is read, and none is invented.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from functions.shared.config import BeaconConfig
 
 ResourceKind = Literal["stream", "table", "queue", "bucket"]
 CONFIG_FILE_VAR = "BEACON_CONFIG_FILE"
@@ -33,6 +36,15 @@ class FunctionSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     config_file: str = Field(default="beacon.yaml", validation_alias=CONFIG_FILE_VAR)
+
+    @classmethod
+    def with_config(cls) -> tuple[Self, BeaconConfig]:
+        """The settings from the environment, and the configuration file they name: a
+        cold start fails fast on either, saying what is wrong."""
+        from functions.shared.config import load_config  # not for env_var's users (infra)
+
+        settings = cls()
+        return settings, load_config(settings.config_file)
 
 
 class ProfileStepSettings(FunctionSettings):

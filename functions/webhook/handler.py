@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.config import load_config
 from functions.shared.dal.deliveries_store import DeliveriesStore
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.failed_events_store import S3FailedEventStore
@@ -54,8 +53,7 @@ routing = Routing()
 
 @cache
 def webhook_step() -> WebhookStep:
-    settings = WebhookSettings()
-    config = load_config(settings.config_file)
+    settings, config = WebhookSettings.with_config()
     return WebhookStep(
         destinations=[routing.route(d) for d in config.destinations],
         deliver=Deliverer(allow_loopback_http=routing.allow_loopback_http).deliver,
