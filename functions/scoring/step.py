@@ -180,7 +180,7 @@ class ScoringStep(ProfileStep):
         self, manifest: ModelManifest, batch: DriftAccumulator, now: datetime, batch_id: str
     ) -> None:
         """This batch's feature histograms (the training summary's bins), one item per
-        batch: `GET /v1/models` sums a day's and compares them with training."""
+        batch: `beacon models status` sums a day's and compares them with training."""
         counts: Counter[str] = Counter(rows=batch.rows)
         for name, bins in batch.counts.items():
             counts.update({f"{name}|{i}": n for i, n in enumerate(bins) if n})
