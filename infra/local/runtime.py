@@ -34,7 +34,7 @@ from infra.local.sinks import PREFIX as SINKS_PREFIX
 from infra.local.sinks import Sinks, is_operator_request
 from infra.topology import TOPOLOGY, ResourceNames, Topology
 
-# What a page of the local gateway is handed the stack to build itself from.
+# Operator pages built from the running stack (the CLI's dashboard): path -> page.
 OperatorPages = Callable[["LocalStack"], Mapping[str, LocalPage]]
 
 DEFAULT_HOST = "127.0.0.1"
