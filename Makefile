@@ -38,7 +38,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions infra app.py bench models
+	$(BIN)/mypy functions infra app.py bench models simulator cli
 
 format: $(STAMP)
 	$(BIN)/ruff format .

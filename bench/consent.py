@@ -41,11 +41,11 @@ from bench.harness import (
     prose,
     put_events,
     quietly,
+    report,
     run_for,
     section_head,
     stream_arn,
     timed_arguments,
-    write_section,
 )
 
 SECTION = "## Consent"
@@ -450,12 +450,12 @@ def main(argv: list[str] | None = None) -> int:
     args = timed_arguments(__doc__, argv)
     command = command_line("consent.py", argv)
     results = quietly(lambda: measure(args.seconds))
-    print(cost_table(results))
-    print()
-    print(speed_table(results))
-    if args.write:
-        write_section(SECTION, section(results, command, args.seconds))
-    return 0
+    return report(
+        [cost_table(results), speed_table(results)],
+        args.write,
+        SECTION,
+        lambda: section(results, command, args.seconds),
+    )
 
 
 if __name__ == "__main__":

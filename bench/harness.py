@@ -272,6 +272,15 @@ def prose(*paragraphs: str) -> str:
     )
 
 
+def report(tables: Sequence[str], write: bool, title: str, section: Callable[[], str]) -> int:
+    """Print a benchmark's tables, a blank line between them; with --write, replace its
+    `title` section of docs/benchmarks.md by `section()`. Returns the exit status."""
+    print("\n\n".join(tables))
+    if write:
+        write_section(title, section())
+    return 0
+
+
 def write_section(title: str, text: str) -> None:
     """Replace the `title` section of docs/benchmarks.md with `text` (or append it)."""
     current = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_INTRO

@@ -11,7 +11,7 @@ keyed by user id); guests who only check out with an email; account holders
 who once check out as a guest with another email (only name and address tie
 that checkout to them: probabilistic matching); family members sharing a
 household address and surname. The names, addresses and their noise come from
-`bench/matching_data.py`'s generator.
+`simulator/people.py`'s people.
 
 The events are written to the `consented` stream (as many shards as the wiring
 table gives it, one partition key per person), read back shard by shard into
@@ -23,7 +23,7 @@ one, up to the row's `max_retry_attempts`, as Lambda does. botocore hooks on
 the handler's own DynamoDB client count calls and items. The same batches are
 then replayed (where nothing should change). Finally the events' profiles
 (following merge redirects) are compared with the true people, and
-`bench/matching_data.py`'s labelled pairs give the precision and recall of
+`simulator/matching_pairs.py`'s labelled pairs give the precision and recall of
 probabilistic matching with the `Probabilistic()` defaults. `--write` replaces
 the `## Identity` section of docs/benchmarks.md.
 """
@@ -54,13 +54,14 @@ from bench.harness import (
     put_events,
     quietly,
     read_stream,
+    report,
     scan_table,
     section_head,
-    write_section,
 )
 
 # The labelled-pair generator doubles as the source of names, addresses and their noise.
-from bench.matching_data import _household, _person, evaluate, generate_pairs, render
+from simulator.matching_pairs import evaluate, generate_pairs
+from simulator.people import make_household, make_person, render
 
 SECTION = "## Identity"
 PEOPLE = 300
@@ -76,7 +77,7 @@ START = datetime(2026, 11, 15, 8, 0, tzinfo=UTC)
 @dataclass
 class Shopper:
     index: int
-    person: Any  # bench.matching_data.Person
+    person: Any  # simulator.people.Person
     user_id: str | None  # None: a guest who never creates an account
     email: str
     other_email: str  # a work address, used on a guest checkout
@@ -111,9 +112,9 @@ def _shoppers(rng: random.Random, people: int) -> list[Shopper]:
     for index in range(people):
         if shoppers and rng.random() < 0.12:  # a family member of the previous shopper
             previous = shoppers[-1].person
-            person = _person(rng, previous.household, last=previous.last)
+            person = make_person(rng, previous.household, last=previous.last)
         else:
-            person = _person(rng, _household(rng))
+            person = make_person(rng, make_household(rng))
         email = f"{person.email_local}@{person.email_domain}".lower()
         while email in emails:  # two people never share an address
             local, _, domain = email.partition("@")
@@ -369,7 +370,7 @@ def measure(people: int) -> Results:
     config = load_config(CONFIG)
 
     from functions.identity import handler
-    from functions.identity.identifiers import IdentifierRules
+    from functions.identity.screening import IdentifierRules
     from functions.shared.dal import clients
     from functions.shared.dal.dynamo import from_item
     from functions.shared.dal.identity_store import profile_from_item
@@ -829,7 +830,7 @@ def section(results: Results, command: str) -> str:
         auto-merge threshold; "the same person" counts those whose two profiles
         belong to one person (family members sharing an address are the usual
         others). The last table measures the same matching offline on
-        `bench/matching_data.py`'s labelled pairs (seed {MATCHING_SEED},
+        `simulator/matching_pairs.py`'s labelled pairs (seed {MATCHING_SEED},
         {MATCHING_PAIRS} pairs: true pairs with typos, nicknames, swapped fields;
         families sharing an address; people with a common name) with the
         `Probabilistic()` defaults, through `evaluate(...)`.""",
@@ -856,16 +857,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = command_line("identity.py", argv)
     results = quietly(lambda: measure(args.people))
-    print(cost_table(results))
-    print()
-    print(written_table(results))
-    print()
-    print(accuracy_table(results))
-    print()
-    print(matching_table(results))
-    if args.write:
-        write_section(SECTION, section(results, command))
-    return 0
+    tables = [cost_table, written_table, accuracy_table, matching_table]
+    return report(
+        [table(results) for table in tables], args.write, SECTION, lambda: section(results, command)
+    )
 
 
 if __name__ == "__main__":

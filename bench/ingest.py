@@ -32,10 +32,10 @@ from bench.harness import (
     function_under_test,
     lambda_context,
     quietly,
+    report,
     run_for,
     section_head,
     timed_arguments,
-    write_section,
 )
 
 SECTION = "## Ingest"
@@ -317,10 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     args = timed_arguments(__doc__, argv)
     command = command_line("ingest.py", argv)
     results = quietly(lambda: measure(args.seconds))
-    print(table(results))
-    if args.write:
-        write_section(SECTION, section(results, command, args.seconds))
-    return 0
+    return report(
+        [table(results)], args.write, SECTION, lambda: section(results, command, args.seconds)
+    )
 
 
 if __name__ == "__main__":

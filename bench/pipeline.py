@@ -27,8 +27,8 @@ from bench.harness import (
     pipeline_arguments,
     prose,
     quietly,
+    report,
     section_head,
-    write_section,
 )
 
 SECTION = "## Pipeline"
@@ -41,10 +41,10 @@ def _free_port() -> int:
 
 
 def measure(customers: int) -> dict[str, Any]:
+    from cli.observe import observe
     from functions.shared.dal import clients
     from infra.local.runtime import LocalSettings, LocalStack
-    from infra.observe import observe
-    from infra.simulator import Simulator
+    from simulator.shoppers import Simulator
 
     settings = LocalSettings(config_file=Path(CONFIG), port=_free_port(), aws_port=_free_port())
     counts: Counter[str] = Counter()
@@ -146,11 +146,9 @@ def section(r: dict[str, Any], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = pipeline_arguments(__doc__, argv)
+    command = command_line("pipeline.py", argv)
     results = quietly(lambda: measure(args.customers))
-    print(table(results))
-    if args.write:
-        write_section(SECTION, section(results, command_line("pipeline.py", argv)))
-    return 0
+    return report([table(results)], args.write, SECTION, lambda: section(results, command))
 
 
 if __name__ == "__main__":

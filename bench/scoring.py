@@ -19,7 +19,14 @@ import sys
 import time
 from typing import Any
 
-from bench.harness import ROOT, command_line, prose, section_head, timed_arguments, write_section
+from bench.harness import (
+    ROOT,
+    command_line,
+    prose,
+    report,
+    section_head,
+    timed_arguments,
+)
 
 SECTION = "## Scoring"
 BATCH_SIZES = (1, 10, 100, 200)
@@ -122,11 +129,9 @@ def section(results: dict[str, Any], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = timed_arguments(__doc__, argv, seconds=1.0)
+    command = command_line("scoring.py", argv)
     results = measure(args.seconds)
-    print(table(results))
-    if args.write:
-        write_section(SECTION, section(results, command_line("scoring.py", argv)))
-    return 0
+    return report([table(results)], args.write, SECTION, lambda: section(results, command))
 
 
 if __name__ == "__main__":

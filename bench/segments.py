@@ -2,7 +2,7 @@
 
     python bench/segments.py [--customers 300] [--days 60] [--seconds 3] [--write]
 
-The stream: `infra/journeys.py`'s seeded shoppers over the last `--days` days,
+The stream: `simulator/journeys.py`'s seeded shoppers over the last `--days` days,
 as the identity step would hand them on — each event a `resolved` record keyed
 by its profile id, with the consent stamp granting personalization. For one
 shopper in three, the events before their first log-in belong to an anonymous
@@ -43,9 +43,9 @@ from bench.harness import (
     prose,
     quietly,
     read_stream,
+    report,
     scan_table,
     section_head,
-    write_section,
 )
 
 SECTION = "## Segments"
@@ -87,7 +87,7 @@ def resolved_records(customers: int, days: int, now: datetime) -> tuple[list[Any
     """The simulated `resolved` stream: ResolvedEvent and ProfileMerged records."""
     from functions.shared.events import CanonicalEvent
     from functions.shared.resolved import ProfileMerged, ResolvedEvent
-    from infra.journeys import generate_journeys
+    from simulator.journeys import generate_journeys
 
     stamp = {"granted": ["necessary", "analytics", "personalization"], "denied": []}
     records: list[tuple[datetime, Any]] = []
@@ -131,12 +131,12 @@ def measure(customers: int, days: int, seconds: float) -> Results:
     function, names = function_under_test("segments")
     source = function.kinesis_sources[0]
 
+    from functions.profiles.evaluate import CompiledSegments, activation
     from functions.segments import handler
     from functions.shared.config import load_config
     from functions.shared.dal import clients
     from functions.shared.dal.dynamo import from_item
     from functions.shared.dal.profiles_store import stored_from_item
-    from functions.shared.profiles.evaluate import CompiledSegments, activation
     from functions.shared.resolved import ResolvedEvent, record_json
     from infra.local.schedules import scheduled_event
 
@@ -347,7 +347,7 @@ def section(r: Results, command: str) -> str:
             section_head(SECTION, command),
             prose(
                 f"{r.customers} simulated shoppers over {r.days} days "
-                f"(`infra/journeys.py`, seed {SEED}): {r.records:,} `resolved` records, "
+                f"(`simulator/journeys.py`, seed {SEED}): {r.records:,} `resolved` records, "
                 f"{r.merges} of them merges of an anonymous profile into its customer. "
                 "The lower bound is one profile read and one write per distinct profile "
                 "per batch; a ratio of 1.00 means the step reaches it."
@@ -384,14 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = command_line("segments.py", argv)
     results = quietly(lambda: measure(args.customers, args.days, args.seconds))
-    print(cost_table(results))
-    print()
-    print(size_table(results))
-    print()
-    print(speed_table(results))
-    if args.write:
-        write_section(SECTION, section(results, command))
-    return 0
+    return report(
+        [cost_table(results), size_table(results), speed_table(results)],
+        args.write,
+        SECTION,
+        lambda: section(results, command),
+    )
 
 
 if __name__ == "__main__":

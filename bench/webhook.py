@@ -21,17 +21,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.harness import command_line, prose, section_head, timed_arguments, write_section
+from bench.harness import command_line, prose, report, section_head, timed_arguments
 
 SECTION = "## Webhook"
 
 
 def measure(seconds: float) -> dict[str, Any]:
     from functions.shared.activations import Activation
-    from functions.shared.destinations import WebhookDestination, for_local_stack
+    from functions.shared.destinations import WebhookDestination
     from functions.webhook.delivery import Deliverer
     from functions.webhook.presets import webhook_body
     from functions.webhook.signing import generate_secret, signature_headers
+    from infra.local.destinations import for_local_stack
     from infra.local.gateway import Gateway
     from infra.local.sinks import PREFIX, Sinks
 
@@ -128,11 +129,9 @@ def section(r: dict[str, Any], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = timed_arguments(__doc__, argv, seconds=3.0)
+    command = command_line("webhook.py", argv)
     results = measure(args.seconds)
-    print(table(results))
-    if args.write:
-        write_section(SECTION, section(results, command_line("webhook.py", argv)))
-    return 0
+    return report([table(results)], args.write, SECTION, lambda: section(results, command))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,17 @@ Layout under `.build/` (git-ignored):
 - `deps/<sha256>/` — `pip install --target` output, keyed by the requirement
   lines, the pip platforms and the Python version; filled once, reused by
   every later synth and test run.
-- `assets/<function>/` — deps + `functions/__init__.py`, `functions/shared/`,
-  `functions/<step>/` and the config as `beacon.yaml`; what `Code.from_asset`
-  points at. Rebuilt only when one of its inputs changed.
+- `assets/<function>/` — deps + `functions/__init__.py`, the packages under
+  `functions/` its code imports (`functions/shared/`, `functions/<step>/`, and
+  `functions/profiles/` for the steps that use the profile model: see
+  `bundled_packages`) and the config as `beacon.yaml`; what `Code.from_asset`
+  points at. Rebuilt only when one of its inputs changed. Nothing outside
+  `functions/` (the CLI, the simulator, infra) is ever bundled.
 """
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import hashlib
 import json
@@ -152,11 +156,62 @@ def _pip_install(requirements: Path, target: Path, platform: LambdaPlatform) -> 
         )
 
 
+def bundled_packages(fn: Function, root: Path = PROJECT_ROOT) -> list[str]:
+    """The packages under `functions/` that `fn`'s bundle carries: its step, `shared`,
+    and every other one its code imports, directly or through another module.
+
+    Read from the source (imports anywhere in a module count, those only for the
+    type checker under `if TYPE_CHECKING:` do not), so a step that starts using the
+    profile model gets `functions/profiles/` without anyone listing it."""
+    functions = root / "functions"
+    packages = {"shared", fn.step}
+    todo = sorted((root / fn.code_dir).rglob("*.py"))
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for module in _runtime_imports(path):
+            parts = module.split(".")
+            if parts[0] != "functions" or len(parts) < 2:
+                continue
+            packages.add(parts[1])
+            for candidate in (
+                functions.joinpath(*parts[1:]).with_suffix(".py"),
+                functions.joinpath(*parts[1:], "__init__.py"),
+            ):
+                if candidate.is_file():
+                    todo.append(candidate)
+    return sorted(packages)
+
+
+def _runtime_imports(path: Path) -> list[str]:
+    """Modules `path` imports when it runs (`from a import b` counts a and a.b)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_only = {
+        id(node)
+        for branch in ast.walk(tree)
+        if isinstance(branch, ast.If) and ast.unparse(branch.test).endswith("TYPE_CHECKING")
+        for statement in branch.body
+        for node in ast.walk(statement)
+    }
+    modules: list[str] = []
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    return modules
+
+
 def _code_files(fn: Function, root: Path) -> list[tuple[str, Path]]:
     """(path in the asset, source file), sorted so the stamp is deterministic."""
     functions = root / "functions"
     files = [("functions/__init__.py", functions / "__init__.py")]
-    for folder in (functions / "shared", root / fn.code_dir):
+    for folder in (functions / package for package in bundled_packages(fn, root)):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 files.append((path.relative_to(root).as_posix(), path))

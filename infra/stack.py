@@ -13,10 +13,10 @@ from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig
 from infra.constructs.alarms import Alarms
 from infra.constructs.buckets import Buckets
-from infra.constructs.dashboard import OperationsDashboard
 from infra.constructs.encryption import EncryptionKey
 from infra.constructs.http_api import HttpApi
 from infra.constructs.nag import apply_nag_suppressions
+from infra.constructs.operations_dashboard import OperationsDashboard
 from infra.constructs.pipeline_function import PipelineFunction, PipelineResources
 from infra.constructs.queues import Queues
 from infra.constructs.secrets import Secrets

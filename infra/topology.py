@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+from functions.shared.settings import env_var
+
 # --- resources ---------------------------------------------------------------
 
 
@@ -193,7 +195,8 @@ class Topology:
         return _by_name(self.functions, name)
 
     def environment_for(self, function: Function, names: ResourceNames) -> dict[str, str]:
-        """The environment variables that tell `function` its resources' real names."""
+        """The environment variables that tell `function` its resources' real names
+        (`env_var` names them; the function's settings read them)."""
         env: dict[str, str] = {}
         for stream in function.writes_streams:
             env[env_var("stream", stream)] = names.stream(stream)
@@ -246,11 +249,6 @@ class ResourceNames:
 
 
 _Named = TypeVar("_Named", "Stream", "Table", "Queue", "Bucket", "Function")
-
-
-def env_var(kind: Literal["stream", "table", "queue", "bucket"], name: str) -> str:
-    """`env_var("stream", "profile-changes")` -> `BEACON_STREAM_PROFILE_CHANGES`."""
-    return f"BEACON_{kind.upper()}_{name.upper().replace('-', '_')}"
 
 
 def _by_name(items: tuple[_Named, ...], name: str) -> _Named:

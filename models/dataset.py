@@ -1,6 +1,6 @@
 """Labelled training rows, built through the same code that keeps live profiles.
 
-Simulated data. `infra.journeys` generates shoppers' Segment events over
+Simulated data. `simulator.journeys` generates shoppers' Segment events over
 SIMULATION_DAYS days. Every CUTOFF_EVERY_DAYS days from FIRST_CUTOFF_DAY on,
 each shopper's events up to that cutoff are turned into `CanonicalEvent`s and
 applied to their `ProfileState` with `apply_events(..., now=cutoff)` (as the
@@ -42,12 +42,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from functions.profiles.apply import apply_events
+from functions.profiles.evaluate import activation
+from functions.profiles.state import Incoming, ProfileState
 from functions.scoring.features import FeatureSpec, feature_matrix
 from functions.shared.events import CanonicalEvent, Source
-from functions.shared.profiles.aggregates import Incoming, ProfileState, apply_events
-from functions.shared.profiles.definitions import SegmentsConfig
-from functions.shared.profiles.evaluate import activation
-from infra.journeys import Journey, generate_journeys
+from functions.shared.segment_definitions import SegmentsConfig
+from simulator.journeys import Journey, generate_journeys
 
 SIMULATION_START = datetime(2025, 1, 1, tzinfo=UTC)
 SIMULATION_DAYS = 480
@@ -147,7 +148,7 @@ def simulate(
             for target, label in labels.items():
                 found[target][day].add(profile, journey.user_id, label)
     description = (
-        f"simulated: {customers} shoppers (infra/journeys.py, seed {seed}), {days} days from"
+        f"simulated: {customers} shoppers (simulator/journeys.py, seed {seed}), {days} days from"
         f" {start.date().isoformat()}; cutoffs every {CUTOFF_EVERY_DAYS} days from day"
         f" {cutoffs[0]} to day {cutoffs[-1]}"
     )

@@ -82,7 +82,7 @@ DIGITS = 6  # floats in the manifest are rounded so it reads well and diffs quie
 # with skl2onnx's defaults.
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 # `score.crossed` fires when a probability crosses one of these. churn 0.7
-# matches the default churn_risk segment (functions/shared/profiles/definitions.py).
+# matches the default churn_risk segment (functions/shared/segment_definitions.py).
 THRESHOLDS: dict[str, dict[str, float]] = {
     "churn": {"high": 0.7, "medium": 0.4},
     "purchase": {"high": 0.5, "medium": 0.3},

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from functions.shared.consent_records import CategoryDecision, ConsentState
+from functions.shared.consent_records import CategoryDecision
 from functions.shared.erasure import Person
+from functions.shared.ports import ConsentRecords
 
 MAX_PERSON_KEYS = 200
-
-
-class ConsentRecords(Protocol):
-    def load(self, keys: list[str]) -> dict[str, ConsentState]: ...
-    def records(self, key: str) -> tuple[ConsentState | None, list[dict[str, Any]]]: ...
-    def erase(self, keys: list[str], at: datetime) -> int: ...
 
 
 class ConsentData:

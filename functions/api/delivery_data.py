@@ -3,17 +3,12 @@ person's deliveries for `GET /v1/profiles/{ref}/deliveries`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from functions.shared.deliveries import DeliveryRecord, record_view
+from functions.shared.deliveries import record_view
 from functions.shared.erasure import Person
-
-
-class DeliveryLog(Protocol):
-    def for_profiles(self, profile_ids: Iterable[str]) -> list[DeliveryRecord]: ...
-    def erase_profiles(self, profile_ids: Iterable[str], at: datetime) -> int: ...
+from functions.shared.ports import DeliveryLog
 
 
 class DeliveryData:

@@ -103,9 +103,9 @@ def app() -> APIGatewayHttpResolver:
 
         return guarded
 
-    def found(payload: dict[str, Any] | None, ref: str) -> Response[str]:
+    def found(payload: dict[str, Any] | None, missing: str) -> Response[str]:
         if payload is None:
-            return _json(404, {"error": f"no profile for {ref}"})
+            return _json(404, {"error": missing})
         return _json(200, payload)
 
     @resolver.get("/v1/profiles/<ref>")
@@ -121,7 +121,7 @@ def app() -> APIGatewayHttpResolver:
     @resolver.get("/v1/profiles/<ref>/consent")
     @admin
     def get_consent(ref: str) -> Response[str]:
-        return found(people().consent_history(ref), ref)
+        return found(people().consent_history(ref), f"no profile for {ref}")
 
     @resolver.get("/v1/profiles/<ref>/deliveries")
     @admin
@@ -134,7 +134,7 @@ def app() -> APIGatewayHttpResolver:
     @resolver.get("/v1/profiles/<ref>/export")
     @admin
     def export_profile(ref: str) -> Response[str]:
-        return found(people().export(ref), ref)
+        return found(people().export(ref), f"no profile for {ref}")
 
     @resolver.get("/v1/segments")
     @admin
@@ -149,10 +149,7 @@ def app() -> APIGatewayHttpResolver:
     @resolver.post("/v1/identity/suggestions/<a>/<b>/<decision>")
     @admin
     def decide_suggestion(a: str, b: str, decision: str) -> Response[str]:
-        result = links().decide(a, b, decision)
-        if result is None:
-            return _json(404, {"error": f"no suggested link between {a} and {b}"})
-        return _json(200, result)
+        return found(links().decide(a, b, decision), f"no suggested link between {a} and {b}")
 
     @resolver.delete("/v1/profiles/<ref>")
     @admin

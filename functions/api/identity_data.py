@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from functions.shared.erasure import Person
-from functions.shared.identifiers import Identifier
 from functions.shared.identity_records import Profile
-
-
-class IdentityRecords(Protocol):
-    def load_nodes(self, identifiers: list[Identifier]) -> dict[Identifier, str]: ...
-    def load_profiles(self, profile_ids: list[str]) -> dict[str, Profile]: ...
-    def profile_records(self, profile_id: str) -> list[dict[str, Any]]: ...
-    def suggestions(self) -> list[dict[str, Any]]: ...
-    def delete(self, keys: list[dict[str, str]]) -> int: ...
-    def record_erasure(self, keys: list[str], at: datetime) -> None: ...
+from functions.shared.ports import IdentityRecords
 
 
 def _live(profiles: dict[str, Profile], profile_id: str) -> Profile | None:

@@ -5,16 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from functions.shared.commands import LinkProfiles
-from functions.shared.ports import StreamPort
+from functions.shared.ports import StreamPort, SuggestionStore
 from functions.shared.streams import StreamRecord
-
-
-class SuggestionStore(Protocol):
-    def suggestions(self) -> list[dict[str, Any]]: ...
-    def set_suggestion(self, a: str, b: str, status: str) -> bool: ...
 
 
 @dataclass

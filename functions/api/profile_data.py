@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from functions.profiles.computed import computed_values
+from functions.profiles.stored import StoredProfile
 from functions.shared.erasure import Person
-from functions.shared.profiles.aggregates import computed_values
-from functions.shared.profiles.definitions import SegmentsConfig
-from functions.shared.profiles.stored import ProfilesPort, StoredProfile
+from functions.shared.ports import ProfilesPort
+from functions.shared.segment_definitions import SegmentsConfig
 
 
 class ProfileData:

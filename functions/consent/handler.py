@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.consent.settings import ConsentSettings
 from functions.consent.step import ConsentStep
-from functions.shared.config import load_config
 from functions.shared.dal.consent_store import ConsentStore
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable, StorageThrottled
@@ -31,8 +30,7 @@ processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 @cache
 def consent_step() -> ConsentStep:
-    settings = ConsentSettings()
-    config = load_config(settings.config_file)
+    settings, config = ConsentSettings.with_config()
     return ConsentStep(
         policy=config.consent,
         salt=secret_value(config.consent.identifier_salt_secret).encode(),

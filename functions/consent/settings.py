@@ -1,14 +1,10 @@
-"""The consent function's environment, validated on the first invocation (cold start)."""
+"""The consent function's environment (functions/shared/settings.py)."""
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from functions.shared.settings import FunctionSettings, resource
 
 
-class ConsentSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
-
-    consented_stream: str = Field(validation_alias="BEACON_STREAM_CONSENTED", min_length=1)
-    consent_table: str = Field(validation_alias="BEACON_TABLE_CONSENT", min_length=1)
-    counters_table: str = Field(validation_alias="BEACON_TABLE_COUNTERS", min_length=1)
-    failed_events_bucket: str = Field(validation_alias="BEACON_BUCKET_FAILED_EVENTS", min_length=1)
-    config_file: str = Field(default="beacon.yaml", validation_alias="BEACON_CONFIG_FILE")
+class ConsentSettings(FunctionSettings):
+    consented_stream: str = resource("stream", "consented")
+    consent_table: str = resource("table", "consent")
+    counters_table: str = resource("table", "counters")
+    failed_events_bucket: str = resource("bucket", "failed-events")

@@ -17,21 +17,23 @@ before the erasure, so the identity step drops them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from pydantic import ValidationError
 
 from functions.consent.decisions import ConsentBook
 from functions.shared.config import Consent
-from functions.shared.consent_records import AuditEntry, ConsentState
-from functions.shared.erasure import RecentErasures
 from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
-from functions.shared.stream_batch import MALFORMED, OrderedBatch, StreamItem, malformed_record
+from functions.shared.ports import ConsentStatePort, StreamPort
+from functions.shared.stream_batch import (
+    MALFORMED,
+    OrderedBatch,
+    StreamItem,
+    StreamStep,
+    malformed_record,
+)
 from functions.shared.streams import StreamRecord
 
 COUNTER = "consent"  # per-day counter: forwarded, and drops by reason
@@ -39,24 +41,12 @@ FORWARDED = "forwarded"
 CLOCK_SKEW = timedelta(minutes=1)  # between this function's clock and the API's
 
 
-class ConsentStatePort(Protocol):
-    def load(self, keys: Sequence[str]) -> dict[str, ConsentState]: ...
-    def save(self, states: Sequence[ConsentState], audit: Sequence[AuditEntry]) -> None: ...
-    def erasures_since(self, moment: datetime) -> RecentErasures: ...
-    def restore_suppressions(
-        self, erased: Mapping[str, datetime], written: Sequence[AuditEntry]
-    ) -> None: ...
-
-
-@dataclass
-class ConsentStep:
+@dataclass(kw_only=True)
+class ConsentStep(StreamStep):
     policy: Consent
     salt: bytes
     states: ConsentStatePort
     consented: StreamPort
-    failed_events: FailedRecordsPort
-    counters: CountersPort
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def open_batch(self, items: list[StreamItem]) -> ConsentBatch:
         return ConsentBatch(self, items)

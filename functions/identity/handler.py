@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.identity.probabilistic import ProbabilisticMatcher
 from functions.identity.settings import IdentitySettings
 from functions.identity.step import IdentityStep
-from functions.shared.config import load_config
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable, StorageThrottled
 from functions.shared.dal.failed_events_store import S3FailedEventStore
@@ -34,8 +33,7 @@ processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 @cache
 def identity_step() -> IdentityStep:
-    settings = IdentitySettings()
-    config = load_config(settings.config_file)
+    settings, config = IdentitySettings.with_config()
     store = IdentityStore(DynamoTable(settings.identity_table))
     matcher = None
     if config.identity.probabilistic.enabled:

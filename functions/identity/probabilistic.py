@@ -17,20 +17,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from functions.identity.comparison import blocking_keys, score
 from functions.identity.graph import Graph
-from functions.identity.matching import MatchTraits, blocking_keys, match_traits, score
+from functions.identity.normalization import MatchTraits, match_traits
 from functions.shared.config import Identity
 from functions.shared.events import CanonicalEvent
 from functions.shared.identity_records import MergeNote, Profile
-
-
-class BlockPort(Protocol):
-    def candidates(self, key: str) -> dict[str, dict[str, Any]]: ...
-    def load_profiles(self, profile_ids: Sequence[str]) -> dict[str, Profile]: ...
-    def write_blocks(self, entries: Sequence[tuple[str, str, dict[str, str]]]) -> None: ...
-    def write_suggestions(self, suggestions: Sequence[dict[str, Any]]) -> None: ...
+from functions.shared.ports import BlockPort
 
 
 @dataclass

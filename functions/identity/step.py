@@ -15,56 +15,41 @@ as `erased`, so it cannot write back the graph the erasure deleted.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from functions.identity.graph import Graph
-from functions.identity.identifiers import IdentifierRules
 from functions.identity.probabilistic import ProbabilisticMatcher
+from functions.identity.screening import IdentifierRules
 from functions.shared.commands import LinkProfiles
 from functions.shared.config import Identity
-from functions.shared.erasure import ERASED, RecentErasures
+from functions.shared.erasure import ERASED
 from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
 from functions.shared.identifiers import Identifier
-from functions.shared.identity_records import MergeNote, Profile
-from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
+from functions.shared.identity_records import MergeNote
+from functions.shared.ports import (
+    ErasuresPort,
+    GraphPort,
+    StreamPort,
+)
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, record_json
-from functions.shared.stream_batch import OrderedBatch, StreamItem, malformed_record
+from functions.shared.stream_batch import OrderedBatch, StreamItem, StreamStep, malformed_record
 from functions.shared.streams import StreamRecord
-
-
-class GraphPort(Protocol):
-    def load_nodes(self, identifiers: Sequence[Identifier]) -> dict[Identifier, str]: ...
-    def load_profiles(self, profile_ids: Sequence[str]) -> dict[str, Profile]: ...
-    def write_node(self, identifier: Identifier, profile_id: str, was: str | None) -> None: ...
-    def write_profile(self, profile: Profile) -> None: ...
-    def write_audit(self, notes: Sequence[tuple[str, MergeNote]]) -> None: ...
-    def forget_node(self, identifier: Identifier, was: str) -> None: ...
-
-
-class ErasuresPort(Protocol):
-    def recent_erasures(self, now: datetime) -> RecentErasures: ...
-
 
 COUNTER = "identity"  # per-day counter: events dropped after consent, by reason
 
 
-@dataclass
-class IdentityStep:
+@dataclass(kw_only=True)
+class IdentityStep(StreamStep):
     rules: Identity
     graph_store: GraphPort
     resolved: StreamPort
-    failed_events: FailedRecordsPort
     erasures: ErasuresPort
     salt: bytes  # the consent step's identifier salt: erased identifiers are its hashes
-    counters: CountersPort
     matcher: ProbabilisticMatcher | None = None
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def open_batch(self, items: list[StreamItem]) -> IdentityBatch:
         return IdentityBatch(self, items)

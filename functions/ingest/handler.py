@@ -21,7 +21,6 @@ from functions.ingest.collector import Collected, Collector
 from functions.ingest.http import HttpRequest
 from functions.ingest.segment import ALL_CALLS
 from functions.ingest.settings import IngestSettings
-from functions.shared.config import load_config
 from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.secrets import secret_value, source_for_write_key
@@ -31,8 +30,7 @@ from functions.shared.privacy import anonymize_ip
 
 @cache
 def collector() -> Collector:
-    settings = IngestSettings()  # values come from the environment
-    config = load_config(settings.config_file)
+    settings, config = IngestSettings.with_config()
     salt = b""
     if config.ingest.ip_handling == "hash" and config.ingest.ip_hash_salt_secret:
         salt = secret_value(config.ingest.ip_hash_salt_secret).encode()

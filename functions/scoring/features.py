@@ -1,7 +1,7 @@
 """Model inputs from a profile: the one feature extraction used by training and scoring.
 
 A model's manifest lists its features in input order, each a `FeatureSpec`:
-where to read it in the profile dict (`functions.shared.profiles.evaluate.
+where to read it in the profile dict (`functions.profiles.evaluate.
 activation(...)["profile"]`, the same dict CEL sees), how to turn it into a
 number, and the number to use when it is missing. Training (`models/dataset.py`)
 and the scoring Lambda both call `feature_matrix`, so the two cannot compute a
@@ -24,45 +24,35 @@ Pure Python, no numpy: the Lambda hands the rows to onnxruntime itself.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+from functions.shared.schema import Slug, Strict, matching
+
+DottedPath = Annotated[
+    str,
+    matching(
+        r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        "must be a dotted path of identifiers, e.g. computed.cart.value",
+    ),
+]
 SECONDS_PER_DAY = 86400.0
 
 Transform = Literal["value", "days_since", "present"]
 
 
-class FeatureSpec(BaseModel):
+class FeatureSpec(Strict):
     """One model input: `transform` of the value at `source`, or `default`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(description="feature name, e.g. recency_days")
-    source: str = Field(description="dotted path into the profile, e.g. computed.cart.value")
+    name: Slug = Field(description="feature name, e.g. recency_days")
+    source: DottedPath = Field(description="dotted path into the profile, e.g. computed.cart.value")
     transform: Transform = "value"
     default: float = Field(default=0.0, description="used when the value is missing or unusable")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be lower-case letters, digits or '_', starting with a letter")
-        return value
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, value: str) -> str:
-        if not _PATH.match(value):
-            raise ValueError("must be a dotted path of identifiers, e.g. computed.cart.value")
-        return value
 
     @field_validator("default")
     @classmethod

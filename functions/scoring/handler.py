@@ -19,31 +19,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.scoring.models import load_scorers
 from functions.scoring.settings import ScoringSettings
 from functions.scoring.step import ScoringOutcome, ScoringStep
-from functions.shared.config import load_config
-from functions.shared.dal.counters import DailyCounters
-from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, StorageThrottled
-from functions.shared.dal.failed_events_store import S3FailedEventStore
-from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.dal.sqs import QueueSender
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
-from functions.shared.stream_batch import run_whole_batch
+from functions.shared.profile_handler import build_profile_step, run_profile_batch
 
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 
 @cache
 def scoring_step() -> ScoringStep:
-    settings = ScoringSettings()
-    config = load_config(settings.config_file)
-    return ScoringStep(
+    settings, config = ScoringSettings.with_config()
+    return build_profile_step(
+        ScoringStep,
+        settings,
         scorers=load_scorers(config.models, Path(settings.config_file).resolve().parent),
         segments=config.segments,
-        profiles=ProfilesStore(DynamoTable(settings.profiles_table)),
         activations=QueueSender(settings.activations_queue),
-        failed_events=S3FailedEventStore(settings.failed_events_bucket),
-        counters=DailyCounters(DynamoTable(settings.counters_table)),
-        conflict=(ConditionFailed,),
-        refused=(StorageThrottled,),
     )
 
 
@@ -77,13 +68,6 @@ def _publish(step: ScoringStep, outcome: ScoringOutcome) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = scoring_step()
-    response, outcome = run_whole_batch(
-        event,
-        context,
-        processor,
-        step.score_batch,
-        retry_on=(StorageThrottled,),  # the batch's reads; writes fail only their profile
+    return run_profile_batch(
+        event, context, processor, step.score_batch, lambda outcome: _publish(step, outcome)
     )
-    if outcome is not None:
-        _publish(step, outcome)
-    return response

@@ -24,9 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, Field, ValidationError, model_validator
 
 from functions.scoring.features import FeatureSpec
+from functions.shared.schema import Strict
 
 MANIFEST_SUFFIX = ".manifest.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -47,11 +48,7 @@ class ManifestMismatch(ManifestError):
     """The manifest and the model (its bytes or its graph) disagree."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CalibrationBin(_Strict):
+class CalibrationBin(Strict):
     """Test rows whose predicted probability fell in [lower, upper)."""
 
     lower: float
@@ -61,7 +58,7 @@ class CalibrationBin(_Strict):
     observed_rate: float | None
 
 
-class ThresholdMetrics(_Strict):
+class ThresholdMetrics(Strict):
     """On the test split, predictions at or above one threshold."""
 
     flagged: float  # share of test rows at or above it
@@ -69,7 +66,7 @@ class ThresholdMetrics(_Strict):
     recall: float
 
 
-class Metrics(_Strict):
+class Metrics(Strict):
     """Held-out test metrics, and how the estimator was chosen."""
 
     roc_auc: float
@@ -86,7 +83,7 @@ class Metrics(_Strict):
     cv_folds: int
 
 
-class FeatureStats(_Strict):
+class FeatureStats(Strict):
     """A feature's training distribution (all rows, after defaults).
 
     The histogram's bins are (-inf, e0], (e0, e1], ..., (e_last, +inf) for
@@ -113,7 +110,7 @@ class FeatureStats(_Strict):
         return self
 
 
-class TrainingSummary(_Strict):
+class TrainingSummary(Strict):
     data: str  # where the rows came from, e.g. the simulation's parameters or a CSV name
     label: str  # the label's definition, in words
     rows: int
@@ -124,7 +121,7 @@ class TrainingSummary(_Strict):
     features: dict[str, FeatureStats]
 
 
-class ModelManifest(_Strict):
+class ModelManifest(Strict):
     schema_version: Literal[1] = 1
     name: str = Field(description="model name, e.g. churn")
     version: str = Field(description="first 16 hex digits of the ONNX file's SHA-256")

@@ -22,29 +22,27 @@ or acted on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
+from functions.profiles.apply import remember_change
+from functions.profiles.evaluate import CompiledSegments, activation
+from functions.profiles.step import ProfileStep
+from functions.profiles.stored import StoredProfile
 from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
 from functions.shared.activations import Activation, activation_json
-from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedRecordsPort
+from functions.shared.ports import QueuePort
 from functions.shared.profile_changes import (
     ProfileChanged,
     change_id,
     parse_change,
 )
-from functions.shared.profiles.aggregates import remember_change
-from functions.shared.profiles.definitions import SegmentsConfig
-from functions.shared.profiles.evaluate import CompiledSegments, activation
-from functions.shared.profiles.stored import ProfilesPort, StoredProfile
-from functions.shared.stream_batch import StreamItem, malformed_record
+from functions.shared.segment_definitions import SegmentsConfig
+from functions.shared.stream_batch import StreamItem, readable_records
 
 STEP = "scoring"
 CONFLICT_ROUNDS = 3  # reads and writes of a contended profile within one invocation
@@ -55,10 +53,6 @@ class Scorer(Protocol):
     manifest: ModelManifest
 
     def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]: ...
-
-
-class QueuePort(Protocol):
-    def send(self, messages: Sequence[tuple[str, bytes]]) -> list[str]: ...
 
 
 @dataclass
@@ -85,17 +79,11 @@ class _Scored:
     due_at: datetime | None = None
 
 
-@dataclass
-class ScoringStep:
+@dataclass(kw_only=True)
+class ScoringStep(ProfileStep):
     scorers: Sequence[Scorer]
     segments: SegmentsConfig
-    profiles: ProfilesPort
     activations: QueuePort
-    failed_events: FailedRecordsPort
-    counters: CountersPort
-    conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
-    refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     engine: CompiledSegments = field(init=False)
     drift: dict[str, DriftAccumulator] = field(init=False)
 
@@ -116,17 +104,9 @@ class ScoringStep:
         `CONFLICT_ROUNDS` times, before its records are handed back to Lambda."""
         outcome = ScoringOutcome()
         changes: dict[str, list[tuple[StreamItem, ProfileChanged]]] = {}
-        malformed: list[FailedEvent] = []
-        for item in items:
-            try:
-                change = parse_change(item.data)
-            except ValidationError as err:
-                malformed.append(malformed_record(STEP, item, str(err)))
-                continue
+        read, outcome.malformed = readable_records(STEP, items, parse_change, self.failed_events)
+        for item, change in read:
             changes.setdefault(change.profile_id, []).append((item, change))
-        if malformed:
-            self.failed_events.put_each(malformed)
-            outcome.malformed = len(malformed)
         for round_ in range(CONFLICT_ROUNDS):
             outcome.conflicted = set()
             # Drift is counted once per batch, on its first round.
@@ -200,7 +180,7 @@ class ScoringStep:
         self, manifest: ModelManifest, batch: DriftAccumulator, now: datetime, batch_id: str
     ) -> None:
         """This batch's feature histograms (the training summary's bins), one item per
-        batch: `GET /v1/models` sums a day's and compares them with training."""
+        batch: `beacon models status` sums a day's and compares them with training."""
         counts: Counter[str] = Counter(rows=batch.rows)
         for name, bins in batch.counts.items():
             counts.update({f"{name}|{i}": n for i, n in enumerate(bins) if n})

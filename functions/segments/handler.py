@@ -17,30 +17,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.segments.settings import SegmentsSettings
 from functions.segments.step import BatchOutcome, SegmentsStep
-from functions.shared.config import load_config
-from functions.shared.dal.counters import DailyCounters
-from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, StorageThrottled
-from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.kinesis import KinesisWriter
-from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
-from functions.shared.stream_batch import run_whole_batch
+from functions.shared.profile_handler import build_profile_step, run_profile_batch
 
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 
 @cache
 def segments_step() -> SegmentsStep:
-    settings = SegmentsSettings()
-    config = load_config(settings.config_file)
-    return SegmentsStep(
+    settings, config = SegmentsSettings.with_config()
+    return build_profile_step(
+        SegmentsStep,
+        settings,
         config=config.segments,
-        profiles=ProfilesStore(DynamoTable(settings.profiles_table)),
         changes=KinesisWriter(settings.changes_stream),
-        failed_events=S3FailedEventStore(settings.failed_events_bucket),
-        counters=DailyCounters(DynamoTable(settings.counters_table)),
-        conflict=(ConditionFailed,),
-        refused=(StorageThrottled,),
     )
 
 
@@ -77,13 +68,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         swept = step.sweep_due(SegmentsSettings().sweep_limit)
         _publish(swept)
         return {"swept": swept.profiles_written, "conflicts": swept.conflicts}
-    response, outcome = run_whole_batch(
-        event,
-        context,
-        processor,
-        step.update_from_batch,
-        retry_on=(StorageThrottled,),  # the batch's reads; writes fail only their profile
-    )
-    if outcome is not None:
-        _publish(outcome)
-    return response
+    return run_profile_batch(event, context, processor, step.update_from_batch, _publish)

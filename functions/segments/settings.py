@@ -1,15 +1,11 @@
-"""The segments function's environment, validated on the first invocation (cold start)."""
+"""The segments function's environment (functions/shared/settings.py)."""
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from functions.shared.settings import ProfileStepSettings, resource
 
 
-class SegmentsSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
-
-    profiles_table: str = Field(validation_alias="BEACON_TABLE_PROFILES", min_length=1)
-    counters_table: str = Field(validation_alias="BEACON_TABLE_COUNTERS", min_length=1)
-    changes_stream: str = Field(validation_alias="BEACON_STREAM_PROFILE_CHANGES", min_length=1)
-    failed_events_bucket: str = Field(validation_alias="BEACON_BUCKET_FAILED_EVENTS", min_length=1)
-    config_file: str = Field(default="beacon.yaml", validation_alias="BEACON_CONFIG_FILE")
+class SegmentsSettings(ProfileStepSettings):
+    changes_stream: str = resource("stream", "profile-changes")
+    # Not a resource: how many due profiles one sweep takes at most.
     sweep_limit: int = Field(default=500, ge=1, validation_alias="BEACON_SWEEP_LIMIT")

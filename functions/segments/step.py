@@ -7,7 +7,7 @@ Per Kinesis batch of `resolved`:
   3. fold merged-away profiles into their survivors exactly once, then apply
      each profile's events in event-time order (a loser's go to its survivor),
      skipping what it applied before (replays, a client's retried messageId:
-     see profiles/aggregates.py);
+     see functions/profiles/apply.py);
   4. evaluate every segment, work out when time alone will change a membership
      (the sweep's due time), and announce what changed on `profile-changes`;
   5. write each profile once, conditional on the version read; a survivor's
@@ -36,16 +36,19 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
+from functions.profiles.apply import apply_events, expire, fold, remember_change
+from functions.profiles.computed import computed_values
+from functions.profiles.evaluate import CompiledSegments, activation
+from functions.profiles.state import Incoming, Position, ProfileState
+from functions.profiles.step import ProfileStep
+from functions.profiles.stored import Burial, StoredProfile
 from functions.shared.erasure import ERASED
-from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import CountersPort, FailedRecordsPort, StreamPort
+from functions.shared.ports import StreamPort
 from functions.shared.profile_changes import (
     ChangeCause,
     Part,
@@ -55,21 +58,9 @@ from functions.shared.profile_changes import (
     change_json,
     segment_change_id,
 )
-from functions.shared.profiles.aggregates import (
-    Incoming,
-    Position,
-    ProfileState,
-    apply_events,
-    computed_values,
-    expire,
-    fold,
-    remember_change,
-)
-from functions.shared.profiles.definitions import SegmentsConfig
-from functions.shared.profiles.evaluate import CompiledSegments, activation
-from functions.shared.profiles.stored import Burial, ProfilesPort, StoredProfile
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
-from functions.shared.stream_batch import StreamItem, malformed_record
+from functions.shared.segment_definitions import SegmentsConfig
+from functions.shared.stream_batch import StreamItem, readable_records
 from functions.shared.streams import StreamRecord
 
 STEP = "segments"
@@ -125,16 +116,10 @@ class BatchOutcome:
     finished: bool = False  # no call failed midway (else Lambda redoes the whole batch)
 
 
-@dataclass
-class SegmentsStep:
+@dataclass(kw_only=True)
+class SegmentsStep(ProfileStep):
     config: SegmentsConfig
-    profiles: ProfilesPort
     changes: StreamPort
-    failed_events: FailedRecordsPort
-    counters: CountersPort
-    conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
-    refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     engine: CompiledSegments = field(init=False)
 
     def __post_init__(self) -> None:
@@ -183,22 +168,10 @@ class SegmentsStep:
 
     def _update_once(self, items: Sequence[StreamItem], outcome: BatchOutcome) -> None:
         now = self.clock()
-        events: list[tuple[StreamItem, ResolvedEvent]] = []
-        merges: list[tuple[StreamItem, ProfileMerged]] = []
-        malformed: list[FailedEvent] = []
-        for item in items:
-            try:
-                record = parse_record(item.data)
-            except ValidationError as err:
-                malformed.append(malformed_record(STEP, item, str(err)))
-                continue
-            if isinstance(record, ResolvedEvent):
-                events.append((item, record))
-            else:
-                merges.append((item, record))
-        if malformed:
-            self.failed_events.put_each(malformed)
-            outcome.malformed += len(malformed)
+        read, malformed = readable_records(STEP, items, parse_record, self.failed_events)
+        outcome.malformed += malformed
+        events = [(item, r) for item, r in read if isinstance(r, ResolvedEvent)]
+        merges = [(item, r) for item, r in read if isinstance(r, ProfileMerged)]
 
         wanted = {r.profile_id for _, r in events}
         wanted |= {p for _, m in merges for p in (m.survivor, m.loser)}

@@ -14,24 +14,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from functions.shared.destinations import Destinations
-from functions.shared.profiles.definitions import SegmentsConfig
-
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
-_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+from functions.shared.schema import Name, SecretName, Strict
+from functions.shared.segment_definitions import SegmentsConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Source(_Strict):
+class Source(Strict):
     """A place events come from: a website, an app, a server."""
 
-    name: str = Field(description="lower-case identifier, e.g. `web`")
-    write_key_secret: str = Field(
+    name: Name = Field(description="lower-case identifier, e.g. `web`")
+    write_key_secret: SecretName = Field(
         description="Secrets Manager name holding this source's write key",
     )
     local_write_key: str = Field(
@@ -45,20 +39,6 @@ class Source(_Strict):
         default=(), description="Snowplow `aid` values that belong to this source"
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _SOURCE_NAME.match(value):
-            raise ValueError("must be lower-case letters, digits, '-' or '_' (max 63)")
-        return value
-
-    @field_validator("write_key_secret")
-    @classmethod
-    def _secret(cls, value: str) -> str:
-        if not _SECRET_NAME.match(value):
-            raise ValueError("is not a valid Secrets Manager secret name")
-        return value
-
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -68,7 +48,7 @@ class Source(_Strict):
         return value
 
 
-class Ingest(_Strict):
+class Ingest(Strict):
     """How the collection API treats what it receives."""
 
     ip_handling: Literal["truncate", "hash", "drop"] = Field(
@@ -107,7 +87,7 @@ DEFAULT_ALWAYS_ALLOWED = (
 )
 
 
-class Consent(_Strict):
+class Consent(Strict):
     """What each purpose needs, and what holds when a person has said nothing."""
 
     default: Literal["opt-in", "opt-out"] = Field(
@@ -171,7 +151,7 @@ DEFAULT_BLOCKED = (
 )
 
 
-class Probabilistic(_Strict):
+class Probabilistic(Strict):
     """Fuzzy matching of `identify` traits (see docs/identity.md for how weights were chosen)."""
 
     enabled: bool = True
@@ -202,7 +182,7 @@ class Probabilistic(_Strict):
         return self
 
 
-class Identity(_Strict):
+class Identity(Strict):
     """Segment Unify-style deterministic rules, plus probabilistic matching."""
 
     priority: tuple[str, ...] = Field(
@@ -243,7 +223,7 @@ class Identity(_Strict):
         return self.priority.index(kind) if kind in self.priority else len(self.priority)
 
 
-class Models(_Strict):
+class Models(Strict):
     """The scoring step's models: manifests (paths relative to beacon.yaml), each with
     its .onnx file beside it. Contents are checked by `functions.scoring.models` at
     `cdk synth`, `beacon local` and the scoring function's cold start."""
@@ -264,12 +244,12 @@ class Models(_Strict):
         return value
 
 
-class Admin(_Strict):
+class Admin(Strict):
     admin_key_secret: str = "beacon/admin-key"  # noqa: S105 - a secret's name, not its value
     local_admin_key: str = "local-admin-key"
 
 
-class BeaconConfig(_Strict):
+class BeaconConfig(Strict):
     version: Literal[1] = 1
     sources: tuple[Source, ...] = Field(min_length=1)
     ingest: Ingest = Field(default_factory=Ingest)

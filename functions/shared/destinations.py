@@ -5,7 +5,8 @@ signed, payload mapping), and presets for `braze`, `salesforce_journey_builder`
 and `iterable`. Every destination names one credential, `secret`: a Secrets
 Manager name that the deployed function reads, plus the value the local stack
 stores under that same name (`local_secret`), so one file serves both, as
-`write_key_secret`/`local_write_key` do for sources.
+`write_key_secret`/`local_write_key` do for sources. What the local stack does
+with `local_secret` and `local_url` is in `infra/local/destinations.py`.
 
 Only the standard library and pydantic here: every function's cold start
 validates the whole file, and `functions/shared` is in every bundle.
@@ -15,23 +16,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import os
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Iterator
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from functions.shared.activations import ACTIVATION_TYPES, Activation, ActivationType
+from functions.shared.schema import Name, SecretName, Strict
 
-_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 # `{{ traits.first_name }}`: a dotted path into the activation (digits index lists).
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[\w-]+)*)\s*\}\}")
-_WHSEC_PREFIX = "whsec_"
+WHSEC_PREFIX = "whsec_"
 
 # Standard Webhooks' (Svix's) schedule after the first attempt: 5 s, 5 min,
 # 30 min, 2 h, 5 h, 10 h, 10 h, about a day and a half in all.
@@ -40,14 +38,10 @@ DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 3
 MAX_RETRY_DELAY_S = 12 * 3600
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SecretRef(_Strict):
+class SecretRef(Strict):
     """A credential: its Secrets Manager name, and its value on the local stack."""
 
-    secret_name: str = Field(description="Secrets Manager name the deployed function reads")
+    secret_name: SecretName = Field(description="Secrets Manager name the deployed function reads")
     local_secret: str | None = Field(
         default=None,
         description=(
@@ -56,20 +50,13 @@ class SecretRef(_Strict):
         ),
     )
 
-    @field_validator("secret_name")
-    @classmethod
-    def _secret_name(cls, value: str) -> str:
-        if not _SECRET_NAME.match(value):
-            raise ValueError("is not a valid Secrets Manager secret name")
-        return value
-
     @property
     def local_env_var(self) -> str | None:
         found = _ENV_REFERENCE.match(self.local_secret or "")
         return found.group(1) if found else None
 
 
-class Timeout(_Strict):
+class Timeout(Strict):
     connect: float = Field(default=3.0, gt=0, le=30, description="seconds to open the connection")
     total: float = Field(default=10.0, gt=0, le=60, description="seconds for the whole request")
 
@@ -80,8 +67,11 @@ class Timeout(_Strict):
         return self
 
 
-class _Destination(_Strict):
-    name: str = Field(description="lower-case identifier, e.g. `braze-eu`")
+class _Destination(Strict):
+    # Presets append their documented path to `url`; a webhook's is used as is.
+    QUERY_ALLOWED: ClassVar[bool] = False
+
+    name: Name = Field(description="lower-case identifier, e.g. `braze-eu`")
     url: str = Field(description="https base URL; presets append their documented path")
     secret: SecretRef
     activations: tuple[ActivationType, ...] = Field(
@@ -114,22 +104,17 @@ class _Destination(_Strict):
         description="base URL the local stack uses instead of url; unset: the built-in sink",
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be lower-case letters, digits, '-' or '_' (max 63)")
-        return value
-
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return _base_url(value, https_only=True, query_allowed=False)
+        return _base_url(value, https_only=True, query_allowed=cls.QUERY_ALLOWED)
 
     @field_validator("local_url")
     @classmethod
     def _local_url(cls, value: str | None) -> str | None:
-        return None if value is None else _base_url(value, https_only=False, query_allowed=False)
+        if value is None:
+            return None
+        return _base_url(value, https_only=False, query_allowed=cls.QUERY_ALLOWED)
 
     @field_validator("required_consent")
     @classmethod
@@ -147,6 +132,8 @@ class _Destination(_Strict):
 class WebhookDestination(_Destination):
     """Any HTTPS endpoint; the body is signed per Standard Webhooks."""
 
+    QUERY_ALLOWED = True
+
     type: Literal["webhook"]
     url: str = Field(description="the https endpoint, used as is (a query string is allowed)")
     secret: SecretRef = Field(
@@ -157,16 +144,6 @@ class WebhookDestination(_Destination):
         description="body template; strings may hold `{{ path.in.activation }}`; unset: the "
         "activation itself",
     )
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _base_url(value, https_only=True, query_allowed=True)
-
-    @field_validator("local_url")
-    @classmethod
-    def _local_url(cls, value: str | None) -> str | None:
-        return None if value is None else _base_url(value, https_only=False, query_allowed=True)
 
     @field_validator("mapping")
     @classmethod
@@ -281,63 +258,15 @@ def signing_secrets(value: str) -> tuple[str, ...]:
     if not secrets:
         raise ValueError("the signing secret is empty")
     for position, secret in enumerate(secrets, start=1):
-        if not secret.startswith(_WHSEC_PREFIX):
-            raise ValueError(f"signing secret #{position} must start with {_WHSEC_PREFIX}")
+        if not secret.startswith(WHSEC_PREFIX):
+            raise ValueError(f"signing secret #{position} must start with {WHSEC_PREFIX}")
         try:
-            key = base64.b64decode(secret.removeprefix(_WHSEC_PREFIX), validate=True)
+            key = base64.b64decode(secret.removeprefix(WHSEC_PREFIX), validate=True)
         except (binascii.Error, ValueError) as err:
             raise ValueError(f"signing secret #{position} is not valid base64") from err
         if not 24 <= len(key) <= 64:
             raise ValueError(f"signing secret #{position} must encode 24 to 64 bytes")
     return secrets
-
-
-def local_secret_value(
-    destination: AnyDestination, environ: Mapping[str, str] | None = None
-) -> str:
-    """What the local stack stores under `destination.secret.secret_name`.
-
-    `local_secret` itself, the environment variable it names as `${VAR}`, or a
-    fixed value derived from the name, so the local sinks and the local stack
-    agree without any configuration.
-    """
-    environ = os.environ if environ is None else environ
-    ref = destination.secret
-    env_var = ref.local_env_var
-    if env_var is not None:
-        if env_var not in environ:
-            raise KeyError(f"destination {destination.name}: ${{{env_var}}} is not set")
-        return environ[env_var]
-    if ref.local_secret is not None:
-        return ref.local_secret
-    seed = hashlib.sha256(f"beacon-local-destination:{destination.name}".encode()).digest()
-    if destination.type == "webhook":
-        return _WHSEC_PREFIX + base64.b64encode(seed[:24]).decode("ascii")
-    return f"local-{destination.name}-{seed[:8].hex()}"
-
-
-LOCAL_SINK_PATHS = {
-    "braze": "/_sink/braze",
-    "salesforce_journey_builder": "/_sink/sfmc",
-    "iterable": "/_sink/iterable",
-}
-
-
-def for_local_stack(destination: AnyDestination, gateway_url: str) -> AnyDestination:
-    """The destination as the local stack sends to it.
-
-    `local_url` if set, else the built-in sink under `gateway_url`
-    (e.g. http://127.0.0.1:8080): `/_sink/<name>` for a webhook, the type's
-    simulated API otherwise. A Salesforce destination takes its token from the
-    same base.
-    """
-    gateway = gateway_url.rstrip("/")
-    default = gateway + LOCAL_SINK_PATHS.get(destination.type, f"/_sink/{destination.name}")
-    url = destination.local_url or default
-    update: dict[str, Any] = {"url": url}
-    if isinstance(destination, SalesforceJourneyBuilderDestination):
-        update["auth_url"] = url
-    return destination.model_copy(update=update)
 
 
 def _base_url(value: str, *, https_only: bool, query_allowed: bool) -> str:

@@ -8,7 +8,7 @@ record is reported failed too, and only the prefix before it is committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -16,11 +16,14 @@ from typing import Any, Protocol, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from pydantic import ValidationError
 
 from functions.shared.failed_events import FailedEvent
 from functions.shared.observability import logger, metrics
+from functions.shared.ports import CountersPort, FailedRecordsPort
 
 Outcome = TypeVar("Outcome", covariant=True)
+Read = TypeVar("Read")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,36 @@ def malformed_record(step: str, item: StreamItem, why: str) -> FailedEvent:
         raw=item.data.decode("utf-8", "backslashreplace"),
         request_id=item.sequence,
     )
+
+
+@dataclass(kw_only=True)
+class StreamStep:
+    """What every step fed by a Kinesis stream holds besides its own ports: where the
+    records it cannot use go, its per-day counters, and its clock (tests set it)."""
+
+    failed_events: FailedRecordsPort
+    counters: CountersPort
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def readable_records(
+    step: str,
+    items: Sequence[StreamItem],
+    parse: Callable[[bytes], Read],
+    failed_events: FailedRecordsPort,
+) -> tuple[list[tuple[StreamItem, Read]], int]:
+    """Each item `parse` can read, with what it read; the others go to failed events
+    (one write for them all). Returns the read items and how many were malformed."""
+    read: list[tuple[StreamItem, Read]] = []
+    malformed: list[FailedEvent] = []
+    for item in items:
+        try:
+            read.append((item, parse(item.data)))
+        except ValidationError as err:
+            malformed.append(malformed_record(step, item, str(err)))
+    if malformed:
+        failed_events.put_each(malformed)
+    return read, len(malformed)
 
 
 def stream_items(event: dict[str, Any]) -> list[StreamItem]:

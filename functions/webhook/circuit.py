@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from functions.webhook.outcomes import Outcome
 
@@ -31,6 +31,14 @@ class BreakerSnapshot:
     state: State
     consecutive_failures: int
     opened_at: float | None
+
+
+class BreakerSettings(TypedDict, total=False):
+    """`CircuitBreaker`'s settings, as `CircuitBreakers` hands them to each breaker."""
+
+    failure_threshold: int
+    cool_down_s: float
+    clock: Callable[[], float]
 
 
 class CircuitBreaker:
@@ -117,22 +125,13 @@ class CircuitBreaker:
 class CircuitBreakers:
     """One breaker per destination name, created on first use."""
 
-    def __init__(
-        self,
-        *,
-        failure_threshold: int = FAILURE_THRESHOLD,
-        cool_down_s: float = COOL_DOWN_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._settings = (failure_threshold, cool_down_s, clock)
+    def __init__(self, **settings: Unpack[BreakerSettings]) -> None:
+        self._settings = settings  # each breaker's
         self._breakers: dict[str, CircuitBreaker] = {}
 
     def __getitem__(self, destination: str) -> CircuitBreaker:
         breaker = self._breakers.get(destination)
         if breaker is None:
-            threshold, cool_down, clock = self._settings
-            breaker = CircuitBreaker(
-                failure_threshold=threshold, cool_down_s=cool_down, clock=clock
-            )
+            breaker = CircuitBreaker(**self._settings)
             self._breakers[destination] = breaker
         return breaker

@@ -9,6 +9,8 @@ the work and Powertools' BatchProcessor reports the messages to deliver again.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -17,13 +19,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.config import load_config
 from functions.shared.dal.deliveries_store import DeliveriesStore
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.secrets import SECRET_STORE_ERRORS, secret_value
 from functions.shared.dal.sqs import QueueSender
-from functions.shared.destinations import for_local_stack
+from functions.shared.destinations import AnyDestination
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
 from functions.shared.stream_batch import report_failed
 from functions.webhook.delivery import Deliverer
@@ -33,17 +34,29 @@ from functions.webhook.step import Message, WebhookStep
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
+def _as_configured(destination: AnyDestination) -> AnyDestination:
+    return destination
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where the destinations are reached: as configured, https only. The local
+    stack hands the function its own (`infra/local/destinations.py`: its sinks,
+    plain http on loopback) before the first invocation."""
+
+    route: Callable[[AnyDestination], AnyDestination] = _as_configured
+    allow_loopback_http: bool = False
+
+
+routing = Routing()
+
+
 @cache
 def webhook_step() -> WebhookStep:
-    settings = WebhookSettings()
-    config = load_config(settings.config_file)
-    destinations = list(config.destinations)
-    if settings.local_gateway:
-        destinations = [for_local_stack(d, settings.local_gateway) for d in destinations]
-    deliverer = Deliverer(allow_loopback_http=settings.local_gateway is not None)
+    settings, config = WebhookSettings.with_config()
     return WebhookStep(
-        destinations=destinations,
-        deliver=deliverer.deliver,
+        destinations=[routing.route(d) for d in config.destinations],
+        deliver=Deliverer(allow_loopback_http=routing.allow_loopback_http).deliver,
         secret=secret_value,
         secret_failures=SECRET_STORE_ERRORS,
         log=DeliveriesStore(DynamoTable(settings.deliveries_table)),

@@ -41,10 +41,10 @@ from typing import Any, Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from functions.shared.activations import Activation
-from functions.shared.deliveries import Attempt, DeliveryRecord, LoadedLog
+from functions.shared.deliveries import Attempt, DeliveryRecord
 from functions.shared.destinations import AnyDestination
 from functions.shared.failed_events import FailedEvent
-from functions.shared.ports import FailedRecordsPort
+from functions.shared.ports import DeliveriesPort, FailedRecordsPort, QueuePort
 from functions.shared.stream_batch import StreamItem, malformed_record
 from functions.webhook.circuit import CircuitBreakers
 from functions.webhook.delivery import DeliveryResult
@@ -92,24 +92,6 @@ class Deliver(Protocol):
     def __call__(
         self, destination: AnyDestination, activations: Sequence[Activation], secret: str
     ) -> list[DeliveryResult]: ...
-
-
-class DeliveriesPort(Protocol):
-    def load(
-        self, keys: Sequence[tuple[str, str, str]], profile_ids: Sequence[str]
-    ) -> LoadedLog: ...
-    def save(self, records: Sequence[DeliveryRecord]) -> None: ...
-    def erased(self, profile_ids: Sequence[str]) -> set[str]: ...
-    def forget(self, records: Sequence[DeliveryRecord]) -> None: ...
-    def disabled(self, names: Sequence[str]) -> dict[str, str]: ...
-    def disable(self, name: str, reason: str, at: datetime) -> None: ...
-
-
-class QueuePort(Protocol):
-    def send(
-        self, messages: Sequence[tuple[str, bytes]], delays: Mapping[str, int] | None = None
-    ) -> list[str]: ...
-    def hide(self, receipt_handle: str, seconds: int) -> None: ...
 
 
 @dataclass

@@ -20,6 +20,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from functions.shared.observability import METRICS_NAMESPACE
+from functions.shared.settings import CONFIG_FILE_VAR
 from infra.bundling import LambdaPlatform, function_asset
 from infra.topology import Function, ResourceNames, SecretRole, Topology
 
@@ -99,10 +101,12 @@ class PipelineFunction(Construct):
 
         environment = topology.environment_for(row, resources.names())
         environment.update(
-            POWERTOOLS_SERVICE_NAME=row.name,
-            POWERTOOLS_METRICS_NAMESPACE="Beacon",
-            POWERTOOLS_LOG_LEVEL="INFO",
-            BEACON_CONFIG_FILE=CONFIG_FILE_IN_ASSET,
+            {
+                "POWERTOOLS_SERVICE_NAME": row.name,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                CONFIG_FILE_VAR: CONFIG_FILE_IN_ASSET,
+            }
         )
         asset = function_asset(row, config_path=config_path, platform=platform())
         self.function = lambda_.Function(

@@ -18,7 +18,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from functions.shared.config import BeaconConfig
-from functions.shared.destinations import local_secret_value
+from infra.local.destinations import local_secret_value
 from infra.topology import ResourceNames, Table, Topology
 
 LOCAL_REGION = "us-east-1"

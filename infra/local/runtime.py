@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,17 +20,22 @@ from types import TracebackType
 from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal.failed_events_store import S3FailedEventStore
-from infra.dashboard import Dashboard, ReadApi
+from functions.shared.observability import METRICS_NAMESPACE
+from functions.shared.settings import CONFIG_FILE_VAR
 from infra.local import checkpoints, door
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
+from infra.local.destinations import send_to_sinks
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.invoke import Handler, LocalFunction
+from infra.local.operator_access import OperatorAccess
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
 from infra.local.schedules import LocalSchedule
 from infra.local.sinks import PREFIX as SINKS_PREFIX
 from infra.local.sinks import Sinks, is_operator_request
-from infra.operator_access import OperatorAccess
 from infra.topology import TOPOLOGY, ResourceNames, Topology
+
+# Operator pages built from the running stack (the CLI's dashboard): path -> page.
+OperatorPages = Callable[["LocalStack"], Mapping[str, LocalPage]]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -58,7 +64,11 @@ class LocalStack:
         settings: LocalSettings,
         topology: Topology = TOPOLOGY,
         handlers: dict[str, Handler] | None = None,
+        pages: OperatorPages | None = None,
     ) -> None:
+        """`pages` adds operator pages (the CLI's dashboard), built once the stack
+        runs and served behind the admin key and a loopback Host, as the sinks'
+        read/admin pages are."""
         self.settings = settings
         self.topology = topology
         self.names = ResourceNames()
@@ -74,6 +84,7 @@ class LocalStack:
         self.sinks = Sinks.for_destinations(self.config.destinations)
         # Mounted once the gateway's port is known: the operator pages check the Host.
         self.pages: dict[str, LocalPage] = {}
+        self._operator_pages = pages
         self.aws: LocalAws | None = None
         self.port: int | None = None
         self._exit = ExitStack()
@@ -138,18 +149,13 @@ class LocalStack:
         self.port = gateway.start(self.settings.host, self.settings.port)
         self._exit.callback(gateway.stop)
         # The webhook function sends to this gateway's sinks (plain http on loopback).
-        os.environ["BEACON_LOCAL_GATEWAY"] = self.url
+        self._exit.callback(send_to_sinks(self.url))
         access = OperatorAccess.served_at(self.admin_key, self.settings.host, self.port)
-        dashboard = access.guard(
-            Dashboard(self.aws, self.names, ReadApi(self.url, self.admin_key)).page
-        )
-        self.pages.update(
-            {
-                SINKS_PREFIX: access.guard(self.sinks.page, applies=is_operator_request),
-                "/": dashboard,
-                "/dashboard": dashboard,
-            }
-        )
+        self.pages[SINKS_PREFIX] = access.guard(self.sinks.page, applies=is_operator_request)
+        if self._operator_pages is not None:
+            self.pages.update(
+                {path: access.guard(page) for path, page in self._operator_pages(self).items()}
+            )
         self._start_pollers()
         self._start_schedules()
 
@@ -158,8 +164,8 @@ class LocalStack:
         # set once; the variable names cannot clash (one per resource).
         os.environ.update(
             {
-                "BEACON_CONFIG_FILE": str(self.settings.config_file.resolve()),
-                "POWERTOOLS_METRICS_NAMESPACE": "Beacon",
+                CONFIG_FILE_VAR: str(self.settings.config_file.resolve()),
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": self.settings.log_level,

@@ -17,7 +17,7 @@ Mounted by the local gateway under `/_sink/` (a `LocalPage`):
   Salesforce token endpoint has its own sink name, `sfmc-token`.
 
 The last three are operator pages (`is_operator_request`): the local stack
-serves them behind the admin key and a loopback Host (`infra/operator_access.py`).
+serves them behind the admin key and a loopback Host (`infra/local/operator_access.py`).
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from functions.shared.destinations import (
     IterableDestination,
     SalesforceJourneyBuilderDestination,
     WebhookDestination,
-    local_secret_value,
 )
+from infra.local.destinations import SINK_PREFIX, local_secret_value
 
-PREFIX = "/_sink/"
+PREFIX = SINK_PREFIX
 SFMC_TOKEN_SINK = "sfmc-token"  # noqa: S105 - a sink's name, not a token
 BRAZE_MAX_OBJECTS = 75
 BRAZE_IDENTIFIERS = ("external_id", "user_alias", "braze_id", "email", "phone")

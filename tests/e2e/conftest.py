@@ -72,7 +72,7 @@ def start_beacon(*args: str, port: int | None = None) -> tuple[subprocess.Popen[
         [
             sys.executable,
             "-m",
-            "infra.cli",
+            "cli",
             *args,
             "--port",
             str(port),
@@ -114,11 +114,16 @@ def stop_beacon(process: subprocess.Popen[str]) -> None:
             process.kill()
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[RunningStack]:
+def running_stack() -> Iterator[RunningStack]:
+    """`beacon local` started, then stopped with Ctrl-C when the generator closes."""
     process, port, aws_port = start_beacon("local")
     wait_until_ready(process)
     try:
         yield RunningStack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{aws_port}", process)
     finally:
         stop_beacon(process)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[RunningStack]:
+    yield from running_stack()

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from cli.observe import observe
 from infra.local.checkpoints import table_name
-from infra.observe import observe
 from infra.topology import TOPOLOGY, ResourceNames
 
 from .conftest import RunningStack, basic_auth

@@ -21,12 +21,13 @@ from typing import Any
 
 import pytest
 
-from infra.demo import ledger_problems
+from cli.demo import ledger_problems
+from cli.observe import observe
 from infra.local.aws import LocalAws, moto_server
 from infra.local.checkpoints import table_name
-from infra.observe import observe
-from infra.simulator import SimulationReport, Simulator
 from infra.topology import ResourceNames
+from simulator.sender import SimulationReport
+from simulator.shoppers import Simulator
 
 from .conftest import free_port, start_beacon, stop_beacon, wait_until_ready
 

@@ -106,7 +106,7 @@ def test_frequent_viewers_lifecycle_and_lapsed_big_spenders(stack):
 
 
 def test_simulated_journeys_over_weeks_arrive_dated_and_fill_segments(stack):
-    from infra.simulator import Simulator
+    from simulator.shoppers import Simulator
 
     report = Simulator(stack.url, "local-write-key", "local-server-write-key", seed=3).run(
         customers=8, bad_requests=False, days=45

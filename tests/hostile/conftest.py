@@ -28,7 +28,7 @@ from functions.ingest.http import HttpRequest
 from functions.shared.config import load_config
 from functions.shared.events import CanonicalEvent
 from functions.shared.privacy import anonymize_ip
-from tests.e2e.conftest import RunningStack, start_beacon, stop_beacon, wait_until_ready
+from tests.e2e.conftest import RunningStack, running_stack
 from tests.integration.conftest import aws_environment, mocked_aws  # noqa: F401 - moto fixtures
 from tests.unit.ingest.conftest import WRITE_KEYS, MemoryFailedStore, MemoryStream
 
@@ -102,9 +102,4 @@ def ingest() -> Ingest:
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[RunningStack]:
-    process, port, aws_port = start_beacon("local")
-    wait_until_ready(process)
-    try:
-        yield RunningStack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{aws_port}", process)
-    finally:
-        stop_beacon(process)
+    yield from running_stack()

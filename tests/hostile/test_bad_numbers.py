@@ -13,8 +13,10 @@ from datetime import timedelta
 
 import pytest
 
+from functions.profiles.apply import apply_event
+from functions.profiles.computed import computed_values
+from functions.profiles.state import ProfileState
 from functions.shared.config import load_config
-from functions.shared.profiles.aggregates import ProfileState, apply_event, computed_values
 from tests.hostile.conftest import Ingest
 
 

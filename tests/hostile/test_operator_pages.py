@@ -19,7 +19,8 @@ from collections.abc import Iterator
 import pytest
 
 from functions.shared.config import load_config
-from functions.shared.destinations import BrazeDestination, local_secret_value
+from functions.shared.destinations import BrazeDestination
+from infra.local.destinations import local_secret_value
 from tests.e2e.conftest import ROOT, RunningStack, free_port
 
 pytestmark = pytest.mark.e2e
@@ -104,7 +105,7 @@ def deployed_dashboard(stack: RunningStack) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "infra.cli",
+            "cli",
             "dashboard",
             "--endpoint",
             stack.url,

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from functions.profiles.computed import computed_values
 from functions.segments import handler
 from functions.segments.step import SegmentsStep
-from functions.shared.profiles.aggregates import computed_values
 from tests.hostile.conftest import Ingest
 from tests.integration.segments_rig import SegmentsRig, identify, segments_rig, track
 

@@ -95,3 +95,12 @@ def test_pip_failure_names_the_requirements(tmp_path: Path) -> None:
         install_dependencies(bad, platform=platform(), build_dir=tmp_path)
     cached = [p for p in (tmp_path / "deps").iterdir() if p.is_dir()]
     assert cached == [], "a failed install is never cached"
+
+
+def test_a_bundle_carries_the_packages_its_code_imports_and_no_others() -> None:
+    packages = {fn.name: bundling.bundled_packages(fn) for fn in TOPOLOGY.functions}
+    assert packages["ingest"] == ["ingest", "shared"]
+    for name in ("segments", "scoring", "api"):  # the steps that use the profile model
+        assert packages[name] == sorted({"shared", "profiles", name})
+    for name in ("consent", "identity", "webhook"):
+        assert packages[name] == sorted({"shared", name})

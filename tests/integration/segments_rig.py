@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+from functions.profiles.stored import StoredProfile
 from functions.segments import handler
 from functions.segments.step import SegmentsStep
 from functions.shared.dal.dynamo import DynamoTable, from_item
 from functions.shared.dal.profiles_store import ProfilesStore, stored_from_item
 from functions.shared.events import CanonicalEvent
 from functions.shared.profile_changes import ProfileChanged, parse_change
-from functions.shared.profiles.stored import StoredProfile
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, record_json
 from infra.local.invoke import LocalFunction
 from infra.local.schedules import scheduled_event

@@ -135,10 +135,10 @@ def test_a_replayed_batch_writes_nothing_and_crosses_nothing_again(rigs) -> None
 
 
 def test_models_status_reads_the_days_drift_histograms(rigs) -> None:
+    from cli.model_status import models_status
     from functions.shared.config import load_config
     from functions.shared.dal.counters import DailyCounters
     from functions.shared.dal.dynamo import DynamoTable
-    from infra.model_status import models_status
     from tests.integration.stream_rig import CONFIG
 
     rig, _ = rigs

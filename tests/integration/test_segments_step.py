@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from functions.profiles.apply import apply_events
+from functions.profiles.state import Incoming
 from functions.segments.step import SegmentsStep
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.profiles_store import ProfilesStore
-from functions.shared.profiles.aggregates import Incoming, apply_events
 from functions.shared.stream_batch import MALFORMED
 from tests.integration.segments_rig import (
     SegmentsRig,
@@ -45,7 +46,7 @@ def rig(rigged: tuple[SegmentsRig, SegmentsStep]) -> SegmentsRig:
 
 
 def computed(rig: SegmentsRig, profile: str) -> dict[str, Any]:
-    from functions.shared.profiles.aggregates import computed_values
+    from functions.profiles.computed import computed_values
 
     stored = rig.profile(profile)
     assert stored is not None

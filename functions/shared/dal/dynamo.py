@@ -3,22 +3,21 @@
 Every step reads the items a batch touches in as few BatchGetItem calls as
 the 100-key limit allows, and writes what changed in 25-item BatchWriteItem
 calls. Items DynamoDB leaves unprocessed (throttling) are retried with
-backoff; if some still are after the last attempt, `StorageThrottled` tells
-the step to report those records as batch item failures.
+backoff (`retry.py`); if some still are after the last attempt,
+`StorageThrottled` tells the step to report those records as batch item failures.
 """
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.shared.dal.clients import client
+from functions.shared.dal.retry import Retrying, RetryOptions
 
 MAX_GET = 100
 MAX_WRITE = 25
@@ -44,20 +43,14 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
-class DynamoTable:
+class DynamoTable(Retrying):
     def __init__(
-        self,
-        name: str,
-        dynamodb: Any | None = None,
-        max_attempts: int = 5,
-        base_delay_s: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
+        self, name: str, dynamodb: Any | None = None, **retry: Unpack[RetryOptions]
     ) -> None:
+        retry.setdefault("max_attempts", 5)
+        super().__init__(**retry)
         self.name = name
         self._dynamodb = dynamodb
-        self.max_attempts = max_attempts
-        self.base_delay_s = base_delay_s
-        self.sleep = sleep
         self.read_calls = 0
         self.write_calls = 0
         self.items_read = 0
@@ -67,33 +60,31 @@ class DynamoTable:
     def dynamodb(self) -> Any:
         return self._dynamodb or client("dynamodb")
 
-    def _backoff(self, attempt: int) -> None:
-        if attempt:
-            self.sleep(random.uniform(0, self.base_delay_s * 2**attempt))  # noqa: S311
-
     def batch_get(self, keys: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
         """The items that exist among `keys` (plain dicts of key attribute -> string)."""
         unique = list({tuple(sorted(k.items())): k for k in keys}.values())
         found: list[dict[str, Any]] = []
+
+        def get(pending: list[dict[str, Any]], _: int) -> list[dict[str, Any]]:
+            self.read_calls += 1
+            try:
+                answer = self.dynamodb.batch_get_item(
+                    RequestItems={self.name: {"Keys": pending, "ConsistentRead": True}}
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] not in THROTTLED:
+                    raise
+                return pending
+            items = answer.get("Responses", {}).get(self.name, [])
+            self.items_read += len(items)
+            found.extend(from_item(i) for i in items)
+            left: list[dict[str, Any]] = (
+                answer.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+            )
+            return left
+
         for start in range(0, len(unique), MAX_GET):
-            pending = [to_item(k) for k in unique[start : start + MAX_GET]]
-            for attempt in range(self.max_attempts):
-                if not pending:
-                    break
-                self._backoff(attempt)
-                self.read_calls += 1
-                try:
-                    answer = self.dynamodb.batch_get_item(
-                        RequestItems={self.name: {"Keys": pending, "ConsistentRead": True}}
-                    )
-                except ClientError as err:
-                    if err.response["Error"]["Code"] not in THROTTLED:
-                        raise
-                    continue
-                items = answer.get("Responses", {}).get(self.name, [])
-                self.items_read += len(items)
-                found.extend(from_item(i) for i in items)
-                pending = answer.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+            pending = self.retry_pending([to_item(k) for k in unique[start : start + MAX_GET]], get)
             if pending:
                 raise StorageThrottled(f"{len(pending)} keys of {self.name} left unread")
         return found
@@ -103,22 +94,21 @@ class DynamoTable:
     ) -> None:
         requests = [{"PutRequest": {"Item": to_item(p)}} for p in puts]
         requests += [{"DeleteRequest": {"Key": to_item(d)}} for d in deletes]
+
+        def write(pending: list[dict[str, Any]], _: int) -> list[dict[str, Any]]:
+            self.write_calls += 1
+            try:
+                answer = self.dynamodb.batch_write_item(RequestItems={self.name: pending})
+            except ClientError as err:
+                if err.response["Error"]["Code"] not in THROTTLED:
+                    raise
+                return pending
+            left: list[dict[str, Any]] = answer.get("UnprocessedItems", {}).get(self.name, [])
+            self.items_written += len(pending) - len(left)
+            return left
+
         for start in range(0, len(requests), MAX_WRITE):
-            pending = requests[start : start + MAX_WRITE]
-            for attempt in range(self.max_attempts):
-                if not pending:
-                    break
-                self._backoff(attempt)
-                self.write_calls += 1
-                try:
-                    answer = self.dynamodb.batch_write_item(RequestItems={self.name: pending})
-                except ClientError as err:
-                    if err.response["Error"]["Code"] not in THROTTLED:
-                        raise
-                    continue
-                self.items_written += len(pending)
-                pending = answer.get("UnprocessedItems", {}).get(self.name, [])
-                self.items_written -= len(pending)
+            pending = self.retry_pending(requests[start : start + MAX_WRITE], write)
             if pending:
                 raise StorageThrottled(f"{len(pending)} writes to {self.name} left unprocessed")
 
@@ -129,19 +119,12 @@ class DynamoTable:
         if sk_prefix:
             condition += " AND begins_with(sk, :sk)"
             values[":sk"] = {"S": sk_prefix}
-        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.name,
             "KeyConditionExpression": condition,
             "ExpressionAttributeValues": values,
         }
-        while True:
-            self.read_calls += 1
-            answer = self.dynamodb.query(**kwargs)
-            items.extend(from_item(i) for i in answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return items
-            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return [item for page in self._pages(kwargs) for item in page]
 
     def query_from(self, pk: str, sk_from: str) -> list[dict[str, Any]]:
         """Every item of one partition whose sort key is at least `sk_from`, all pages,
@@ -154,19 +137,10 @@ class DynamoTable:
             "ConsistentRead": True,
         }
         items: list[dict[str, Any]] = []
-        while True:
-            self.read_calls += 1
-            try:
-                answer = self.dynamodb.query(**kwargs)
-            except ClientError as err:
-                if err.response["Error"]["Code"] in THROTTLED:
-                    raise StorageThrottled(f"query of {self.name}/{pk} throttled") from err
-                raise
-            items.extend(from_item(i) for i in answer.get("Items", []))
-            self.items_read += len(answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return items
-            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        for page in self._pages(kwargs, throttled=f"{self.name}/{pk}"):
+            items += page
+            self.items_read += len(page)
+        return items
 
     def query_index(
         self,
@@ -193,19 +167,28 @@ class DynamoTable:
             "Limit": limit,
         }
         items: list[dict[str, Any]] = []
-        while len(items) < limit:
+        pages = self._pages(kwargs, throttled=f"{self.name}/{index}")
+        while len(items) < limit and (page := next(pages, None)) is not None:
+            items += page
+        return items[:limit]
+
+    def _pages(
+        self, kwargs: dict[str, Any], throttled: str | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of one Query (asked for one at a time), as plain dicts. With
+        `throttled` (what is queried), a refusal for capacity is StorageThrottled."""
+        while True:
             self.read_calls += 1
             try:
                 answer = self.dynamodb.query(**kwargs)
             except ClientError as err:
-                if err.response["Error"]["Code"] in THROTTLED:
-                    raise StorageThrottled(f"query of {self.name}/{index} throttled") from err
+                if throttled is not None and err.response["Error"]["Code"] in THROTTLED:
+                    raise StorageThrottled(f"query of {throttled} throttled") from err
                 raise
-            items.extend(from_item(i) for i in answer.get("Items", []))
+            yield [from_item(i) for i in answer.get("Items", [])]
             if "LastEvaluatedKey" not in answer:
-                break
+                return
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return items[:limit]
 
     def update(self, request: Update) -> None:
         """One conditional UpdateItem; ConditionFailed if the condition did not hold."""

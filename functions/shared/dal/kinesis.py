@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Unpack
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.shared.dal.clients import client
+from functions.shared.dal.retry import Retrying, RetryOptions
 from functions.shared.observability import logger
 from functions.shared.streams import StreamRecord
 
@@ -18,27 +17,20 @@ MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
 
 
-class KinesisWriter:
+class KinesisWriter(Retrying):
     """PutRecords in as few calls as the limits allow; retry only what Kinesis refused.
 
     Throttled or failed entries are retried with exponential backoff and full
-    jitter; what still fails after `max_attempts` is returned to the caller,
-    which must not acknowledge it.
+    jitter (`retry.py`); what still fails after `max_attempts` is returned to the
+    caller, which must not acknowledge it.
     """
 
     def __init__(
-        self,
-        stream_name: str,
-        kinesis: Any | None = None,
-        max_attempts: int = 4,
-        base_delay_s: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
+        self, stream_name: str, kinesis: Any | None = None, **retry: Unpack[RetryOptions]
     ) -> None:
+        super().__init__(**retry)
         self.stream_name = stream_name
         self._kinesis = kinesis
-        self.max_attempts = max_attempts
-        self.base_delay_s = base_delay_s
-        self.sleep = sleep
         self.calls = 0  # PutRecords calls made, for benchmarks
 
     @property
@@ -52,10 +44,8 @@ class KinesisWriter:
             failed.extend(self._put_chunk(records, chunk))
         return failed
 
-    def _put_chunk(self, records: Sequence[StreamRecord], pending: list[int]) -> list[int]:
-        for attempt in range(self.max_attempts):
-            if attempt:
-                self.sleep(random.uniform(0, self.base_delay_s * 2**attempt))  # noqa: S311
+    def _put_chunk(self, records: Sequence[StreamRecord], chunk: list[int]) -> list[int]:
+        def put(pending: list[int], attempt: int) -> list[int]:
             entries = [
                 {"Data": records[i].data, "PartitionKey": records[i].partition_key} for i in pending
             ]
@@ -64,19 +54,21 @@ class KinesisWriter:
                 answer = self.kinesis.put_records(StreamName=self.stream_name, Records=entries)
             except (ClientError, BotoCoreError) as err:
                 logger.warning("PutRecords failed", extra={"error": str(err), "attempt": attempt})
-                continue
+                return pending
             if not answer.get("FailedRecordCount"):
                 return []
-            pending = [
+            failed = [
                 index
                 for index, result in zip(pending, answer["Records"], strict=True)
                 if result.get("ErrorCode")
             ]
             logger.warning(
                 "PutRecords partially failed",
-                extra={"failed": len(pending), "attempt": attempt},
+                extra={"failed": len(failed), "attempt": attempt},
             )
-        return pending
+            return failed
+
+        return self.retry_pending(chunk, put)
 
 
 def _chunks(records: Sequence[StreamRecord]) -> list[list[int]]:

@@ -3,7 +3,7 @@ and sharded segment-size counters.
 
 Profile item (`pk = profile#<id>`, `sk = profile`):
   version        optimistic concurrency: every write is conditional on the one read
-  state          the aggregates, compressed (functions/shared/profiles/codec.py)
+  state          the aggregates, compressed (functions/profiles/codec.py)
   scores         model scores as JSON, written by the scoring step
   sweep_shard / sweep_due_at   only while a time-based condition is pending: the
                  sparse, keys-only `sweep` index lists exactly the profiles due
@@ -19,7 +19,7 @@ per shard, changed in the same transaction as the membership it counts, so a
 size is exact and a retried write cannot count twice.
 Erased applied events (`pk = erased-applied`, `sk = shard#<n>`, `events`): what
 the profiles erased so far had applied, added in the erasure's transaction, so
-the ledger (infra/observe.py) still adds up after an erasure.
+the ledger (cli/observe.py) still adds up after an erasure.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from functions.profiles.codec import decode_state, encode_state
+from functions.profiles.state import ProfileState
+from functions.profiles.stored import Burial, StoredProfile
 from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, Update
 from functions.shared.erasure import IN_FLIGHT_BOUND
-from functions.shared.profiles.aggregates import ProfileState
-from functions.shared.profiles.codec import decode_state, encode_state
-from functions.shared.profiles.stored import Burial, StoredProfile
 
 SWEEP_INDEX = "sweep"
 SWEEP_SHARDS = 8  # index partitions the sweep reads; spreads a busy minute's writes

@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Unpack
 
 from botocore.exceptions import ClientError
 
 from functions.shared.dal.clients import client
+from functions.shared.dal.retry import Retrying, RetryOptions
 
 MAX_PER_CALL = 10  # SendMessageBatch's limit
 MAX_DELAY_S = 900  # DelaySeconds' limit
 MAX_VISIBILITY_S = 12 * 3600  # ChangeMessageVisibility's limit
 
 
-class QueueSender:
-    """`send` returns the ids of the messages SQS would not take after every retry;
-    the caller must not acknowledge what produced them."""
+class QueueSender(Retrying):
+    """`send` returns the ids of the messages SQS would not take after every retry
+    (with backoff, `retry.py`); the caller must not acknowledge what produced them."""
 
     def __init__(
-        self,
-        queue_name: str,
-        sqs: Any | None = None,
-        max_attempts: int = 4,
-        base_delay_s: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
+        self, queue_name: str, sqs: Any | None = None, **retry: Unpack[RetryOptions]
     ) -> None:
+        super().__init__(**retry)
         self.queue_name = queue_name
         self._sqs = sqs
         self._url: str | None = None
-        self.max_attempts = max_attempts
-        self.base_delay_s = base_delay_s
-        self.sleep = sleep
         self.calls = 0
 
     @property
@@ -66,12 +58,8 @@ class QueueSender:
             VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_S)),
         )
 
-    def _send_chunk(self, pending: dict[str, bytes], delays: Mapping[str, int]) -> list[str]:
-        for attempt in range(self.max_attempts):
-            if not pending:
-                return []
-            if attempt:
-                self.sleep(random.uniform(0, self.base_delay_s * 2**attempt))  # noqa: S311
+    def _send_chunk(self, chunk: dict[str, bytes], delays: Mapping[str, int]) -> list[str]:
+        def send(pending: dict[str, bytes], _: int) -> dict[str, bytes]:
             entries = [
                 {
                     "Id": _entry_id(n),
@@ -85,10 +73,11 @@ class QueueSender:
             try:
                 answer = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
             except ClientError:
-                continue  # throttled or unavailable: all of them again
+                return pending  # throttled or unavailable: all of them again
             refused = {int(f["Id"].removeprefix("m")) for f in answer.get("Failed", [])}
-            pending = {ids[n]: pending[ids[n]] for n in sorted(refused)}
-        return list(pending)
+            return {ids[n]: pending[ids[n]] for n in sorted(refused)}
+
+        return list(self.retry_pending(chunk, send))
 
 
 def _entry_id(n: int) -> str:

@@ -12,15 +12,11 @@ import pytest
 from pydantic import TypeAdapter
 
 from functions.shared.activations import Activation
-from functions.shared.destinations import (
-    AnyDestination,
-    Destination,
-    for_local_stack,
-    local_secret_value,
-)
+from functions.shared.destinations import AnyDestination, Destination
 from functions.webhook.delivery import Deliverer
 from functions.webhook.outcomes import decide
 from functions.webhook.presets import destination_accepts
+from infra.local.destinations import for_local_stack, local_secret_value
 from infra.local.gateway import Gateway
 from infra.local.sinks import Fault, Sinks
 

@@ -22,15 +22,15 @@ import pytest
 import yaml
 from aws_lambda_powertools.utilities import parameters
 
+from cli.dlq import list_dead_letters, replay
 from functions.shared.activations import Activation, activation_json
 from functions.shared.config import load_config
 from functions.shared.dal import clients
 from functions.shared.dal.deliveries_store import DeliveriesStore
 from functions.shared.dal.dynamo import DynamoTable, StorageThrottled
-from functions.shared.destinations import local_secret_value
 from functions.webhook import handler
-from infra.dlq import list_dead_letters, replay
 from infra.local.aws import table_definition
+from infra.local.destinations import local_secret_value, sink_routing
 from infra.local.gateway import Gateway
 from infra.local.invoke import LocalFunction
 from infra.local.pollers import sqs_lambda_event
@@ -196,7 +196,7 @@ def rig(mocked_aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     sinks = Sinks.for_destinations(parsed.destinations)
     gateway = Gateway([], {PREFIX: sinks.page})
     port = gateway.start(HOST, free_port())
-    monkeypatch.setenv("BEACON_LOCAL_GATEWAY", f"http://{HOST}:{port}")
+    monkeypatch.setattr(handler, "routing", sink_routing(f"http://{HOST}:{port}"))
     clients.client.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # secrets of earlier tests
     handler.webhook_step.cache_clear()

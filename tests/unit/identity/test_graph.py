@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.identity.graph import Graph, Profile, merge_id
-from functions.identity.identifiers import IdentifierRules, normalize_phone
+from functions.identity.screening import IdentifierRules, normalize_phone
 from functions.shared.config import Identity
 from functions.shared.events import CanonicalEvent
 from functions.shared.identifiers import Identifier

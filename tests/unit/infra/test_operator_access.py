@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from infra.operator_access import OperatorAccess
+from infra.local.operator_access import OperatorAccess
 
 KEY = "local-admin-key"
 ACCESS = OperatorAccess.served_at(KEY, "127.0.0.1", 8080)

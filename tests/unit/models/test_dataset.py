@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from functions.shared.profiles.definitions import SegmentsConfig
-from infra.journeys import Journey
+from functions.shared.segment_definitions import SegmentsConfig
 from models.dataset import (
     ACTIVE_WITHIN_DAYS,
     FEATURES,
@@ -20,6 +19,7 @@ from models.dataset import (
     load_csv,
     write_csv,
 )
+from simulator.journeys import Journey
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 NAMES = [s.name for s in FEATURES]

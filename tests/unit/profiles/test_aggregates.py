@@ -11,18 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from functions.profiles.apply import apply_event, apply_events, fold
+from functions.profiles.computed import computed_values, next_change_at
+from functions.profiles.state import Incoming, Position, ProfileState
 from functions.shared.events import CanonicalEvent
-from functions.shared.profiles.aggregates import (
-    Incoming,
-    Position,
-    ProfileState,
-    apply_event,
-    apply_events,
-    computed_values,
-    fold,
-    next_change_at,
-)
-from functions.shared.profiles.definitions import (
+from functions.shared.segment_definitions import (
     AverageTrait,
     CountTrait,
     FirstSeenTrait,

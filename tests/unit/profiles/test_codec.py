@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from functions.profiles.apply import apply_events
+from functions.profiles.codec import decode_state, encode_state
+from functions.profiles.computed import computed_values
+from functions.profiles.state import Incoming, Membership, Position, ProfileState
 from functions.shared.events import CanonicalEvent
-from functions.shared.profiles.aggregates import (
-    Incoming,
-    Membership,
-    Position,
-    ProfileState,
-    apply_events,
-    computed_values,
-)
-from functions.shared.profiles.codec import decode_state, encode_state
-from functions.shared.profiles.definitions import SegmentsConfig
+from functions.shared.segment_definitions import SegmentsConfig
 
 CONFIG = SegmentsConfig()
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)

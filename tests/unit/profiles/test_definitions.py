@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from functions.shared.profiles.definitions import (
+from functions.shared.segment_definitions import (
     CartTrait,
     CountTrait,
     LifecycleTrait,

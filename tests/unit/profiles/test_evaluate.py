@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.shared.events import CanonicalEvent
-from functions.shared.profiles.aggregates import Membership, ProfileState, apply_event
-from functions.shared.profiles.definitions import Segment, SegmentsConfig
-from functions.shared.profiles.evaluate import (
+from functions.profiles.apply import apply_event
+from functions.profiles.evaluate import (
     CompiledSegments,
     activation,
     holdout_bucket,
     is_held_out,
 )
+from functions.profiles.state import Membership, ProfileState
+from functions.shared.events import CanonicalEvent
+from functions.shared.segment_definitions import Segment, SegmentsConfig
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 CONFIG = SegmentsConfig()

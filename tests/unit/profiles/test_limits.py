@@ -10,17 +10,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from functions.profiles.apply import apply_events
+from functions.profiles.codec import state_to_dict
+from functions.profiles.state import Incoming, ProfileState
 from functions.shared.config import load_config
 from functions.shared.events import CanonicalEvent
-from functions.shared.profiles.aggregates import Incoming, ProfileState, apply_events
-from functions.shared.profiles.codec import state_to_dict
-from functions.shared.profiles.definitions import MostFrequentTrait, SegmentsConfig
-from functions.shared.profiles.limits import (
+from functions.shared.profile_limits import (
     MAX_PROFILE_TRAIT_BYTES,
     MAX_PROFILE_TRAITS,
     MAX_STATE_BYTES,
     worst_case_bytes,
 )
+from functions.shared.segment_definitions import MostFrequentTrait, SegmentsConfig
 
 CONFIG = load_config("beacon.yaml").segments
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from functions.profiles.apply import apply_events
+from functions.profiles.evaluate import activation
+from functions.profiles.state import Incoming, ProfileState
 from functions.scoring.features import FeatureSpec, extract, feature_matrix
 from functions.shared.events import CanonicalEvent
-from functions.shared.profiles.aggregates import Incoming, ProfileState, apply_events
-from functions.shared.profiles.definitions import SegmentsConfig
-from functions.shared.profiles.evaluate import activation
+from functions.shared.segment_definitions import SegmentsConfig
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

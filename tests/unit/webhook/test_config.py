@@ -6,13 +6,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from functions.shared.activations import activation_json, parse_activation
-from functions.shared.destinations import (
-    DEFAULT_RETRY_SCHEDULE,
-    Destinations,
-    for_local_stack,
-    local_secret_value,
-    signing_secrets,
-)
+from functions.shared.destinations import DEFAULT_RETRY_SCHEDULE, Destinations, signing_secrets
+from infra.local.destinations import for_local_stack, local_secret_value
 from tests.unit.webhook.factories import OLD_SECRET, SECRET, activation, destination
 
 

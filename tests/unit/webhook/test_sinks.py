@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from functions.shared.destinations import for_local_stack, local_secret_value
 from functions.webhook.delivery import Deliverer
 from functions.webhook.presets import TokenCache
 from functions.webhook.sender import HttpResult, PreparedRequest
 from functions.webhook.signing import signature_headers
+from infra.local.destinations import for_local_stack, local_secret_value
 from infra.local.sinks import Fault, Sinks, is_operator_request
 from tests.unit.webhook.factories import (
     OLD_SECRET,

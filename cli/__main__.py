@@ -1,0 +1,7 @@
+"""`python -m cli ...` runs the `beacon` command."""
+
+import sys
+
+from cli.main import main
+
+sys.exit(main())

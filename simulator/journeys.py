@@ -1,0 +1,344 @@
+"""Seeded shopper journeys over simulated days: who visits, browses, carts and buys, and when.
+
+Pure: no I/O, no clock, no global random state. `generate_journeys` returns,
+per shopper, a time-ordered list of Segment-spec events, so the same code can
+feed the training set (`models/dataset.py`) and be sent over HTTP (`shoppers.py`).
+
+Wire shape. Every event is a dict in Segment's HTTP Tracking API shape, with
+camelCase keys (`type`, `event`, `userId`, `anonymousId`, `messageId`,
+`properties`, `traits`) and `timestamp` as an ISO-8601 UTC string ending in
+`Z` (millisecond precision), so an event is JSON-ready as it is. No `context`:
+consent preferences, library and user agent are the sender's business.
+`messageId` is a UUID drawn from the shopper's seeded generator, so a seed
+always yields the same ids.
+
+Behaviour. A shopper joins on some day, then visits on each day with a
+probability (their visit rate, by persona, raised during the shop's sale
+weeks). A visit is a home page view, a few product views (mostly in the
+shopper's favourite categories), maybe a cart change, maybe a cart view, and
+maybe a checkout, which empties the cart. The first checkout is preceded by a
+log-in (`identify` with email and first name); after it, browser events carry
+the `userId` too, and orders come from the shop's backend with the `userId`
+only. Anyone may leave for good on any day (a small daily hazard); churners
+fade away: from some day on, their visit rate decays to nothing.
+
+Personas:
+  loyal          visits every few days, reorders on a cycle; rarely leaves
+  occasional     visits every few weeks, buys now and then
+  browser        visits a lot, views a lot, almost never buys
+  bargain_hunter cheap items, several at a time, coupons; much busier in sales
+  churner        starts like a regular customer, then fades away
+About one shopper in twenty (not browsers) is a big spender: premium items,
+orders of several hundred dollars, some above $500.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from simulator.catalogue import CATEGORIES, FIRST_NAMES, PRODUCTS, Product
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    share: float  # of all shoppers
+    visits_per_day: tuple[float, float]  # a shopper's rate is drawn from this range
+    views_per_visit: tuple[int, int]
+    add_to_cart: float  # chance a visit puts something in the cart
+    remove_from_cart: float  # chance a visit takes something out again
+    buy: float  # chance a visit with a non-empty cart checks out
+    leave_per_day: float  # daily chance of leaving for good
+    sale_boost: float  # visit and buy rates are multiplied by this in a sale
+    reorder_days: float | None = None  # loyal: buying gets likelier as this cycle comes round
+    cheap: bool = False
+    fades: bool = False
+
+
+PERSONAS: tuple[Persona, ...] = (
+    Persona("loyal", 0.20, (0.08, 0.25), (1, 4), 0.30, 0.05, 0.30, 0.0010, 1.2, reorder_days=45),
+    Persona("occasional", 0.30, (0.015, 0.06), (1, 5), 0.40, 0.10, 0.40, 0.0030, 1.3),
+    Persona("browser", 0.20, (0.06, 0.20), (3, 8), 0.12, 0.40, 0.05, 0.0030, 1.1),
+    Persona(
+        "bargain_hunter", 0.15, (0.04, 0.10), (2, 6), 0.45, 0.35, 0.20, 0.0020, 3.0, cheap=True
+    ),
+    Persona("churner", 0.15, (0.05, 0.20), (1, 4), 0.35, 0.10, 0.35, 0.0015, 1.2, fades=True),
+)
+BIG_SPENDER_SHARE = 0.05
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+# Evening-heavy hours of a visit, as web shops see them (UTC, one market).
+_HOUR_WEIGHTS = [1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 5, 6, 7, 6, 5, 5, 6, 7, 9, 11, 12, 10, 6, 3]
+
+
+@dataclass(frozen=True)
+class Journey:
+    """One shopper's events, oldest first (one person: identity would merge them)."""
+
+    user_id: str
+    anonymous_id: str
+    persona: str
+    email: str
+    first_name: str
+    big_spender: bool
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sale:
+    start_day: int
+    end_day: int  # exclusive
+
+    def __contains__(self, day: int) -> bool:
+        return self.start_day <= day < self.end_day
+
+
+def generate_journeys(customers: int, days: int, seed: int, start: datetime) -> list[Journey]:
+    """`customers` shoppers over `days` days from `start` (an aware datetime).
+
+    Each shopper has a generator of their own, seeded from (seed, index), so
+    shopper n's journey does not depend on how many others are generated.
+    """
+    if start.tzinfo is None:
+        raise ValueError("start must be an aware datetime")
+    start = start.astimezone(UTC)
+    sales = sale_calendar(days, seed)
+    return [_journey(index, days, seed, start, sales) for index in range(customers)]
+
+
+def sale_calendar(days: int, seed: int) -> list[Sale]:
+    """The shop's sale weeks: about one every three months, 4 to 9 days long."""
+    rng = random.Random(f"beacon-sales:{seed}")  # noqa: S311 - reproducible data, not crypto
+    sales: list[Sale] = []
+    day = rng.randint(20, 80)
+    while day < days:
+        sales.append(Sale(day, day + rng.randint(4, 9)))
+        day += rng.randint(70, 110)
+    return sales
+
+
+def _journey(index: int, days: int, seed: int, start: datetime, sales: list[Sale]) -> Journey:
+    rng = random.Random(f"beacon-journey:{seed}:{index}")  # noqa: S311 - reproducible data
+    persona = rng.choices(PERSONAS, weights=[p.share for p in PERSONAS])[0]
+    name = rng.choice(FIRST_NAMES)
+    journey = Journey(
+        user_id=f"user-{index:06d}",
+        anonymous_id=_uuid(rng),
+        persona=persona.name,
+        email=f"{name.lower()}.{index}@example.org",
+        first_name=name,
+        big_spender=persona.name != "browser" and rng.random() < BIG_SPENDER_SHARE,
+    )
+    _Shopper(rng, persona, journey).live(days, start, sales)
+    return journey
+
+
+@dataclass
+class _Shopper:
+    """One shopper living through the days, writing their events into `journey`."""
+
+    rng: random.Random
+    persona: Persona
+    journey: Journey
+    cart: dict[str, tuple[Product, int]] = field(default_factory=dict)  # sku -> (product, qty)
+    identified: bool = False
+    last_order_day: int | None = None
+    last_event_at: datetime = _LONG_AGO
+
+    def live(self, days: int, start: datetime, sales: list[Sale]) -> None:
+        rng, persona = self.rng, self.persona
+        # Most shoppers arrive during the period; a few were there from the start.
+        joined = 0 if rng.random() < 0.15 else rng.randrange(max(1, int(days * 0.85)))
+        low, high = persona.visits_per_day
+        rate = math.exp(rng.uniform(math.log(low), math.log(high)))
+        favourites = rng.sample(CATEGORIES, k=2)
+        fade_from = joined + rng.randint(30, max(31, days)) if persona.fades else None
+        fade_days = rng.uniform(5, 20)
+        for day in range(joined, days):
+            if day > joined and rng.random() < persona.leave_per_day:
+                return
+            today = rate
+            if fade_from is not None and day >= fade_from:
+                today *= math.exp(-(day - fade_from) / fade_days)
+                if today < rate * 0.03:
+                    return  # faded away for good
+            in_sale = any(day in sale for sale in sales)
+            if in_sale:
+                today *= persona.sale_boost
+            if day == joined or rng.random() < min(today, 0.9):
+                moment = start + timedelta(
+                    days=day,
+                    hours=rng.choices(range(24), weights=_HOUR_WEIGHTS)[0],
+                    minutes=rng.randrange(60),
+                    seconds=rng.randrange(60),
+                )
+                # A late visit can run past midnight: the next one starts after it.
+                moment = max(moment, self.last_event_at + timedelta(minutes=30))
+                self._visit(moment, day, favourites, in_sale)
+
+    # ------------------------------------------------------------ one visit
+
+    def _visit(self, moment: datetime, day: int, favourites: list[str], in_sale: bool) -> None:
+        rng, persona = self.rng, self.persona
+        clock = [moment]
+
+        def tick() -> datetime:
+            clock[0] += timedelta(seconds=rng.randint(8, 150))
+            return clock[0]
+
+        self._browser_event(
+            clock[0], "page", name="Home", properties={"path": "/", "title": "Home"}
+        )
+        viewed: list[Product] = []
+        for _ in range(rng.randint(*persona.views_per_visit)):
+            product = self._pick_product(favourites)
+            viewed.append(product)
+            self._browser_event(
+                tick(), "track", event="Product Viewed", properties=_product_properties(product)
+            )
+        # A full cart is topped up less often than an empty one is started.
+        adding = persona.add_to_cart * (0.4 if self.cart else 1.0) * (1.5 if in_sale else 1.0)
+        if rng.random() < adding:
+            product = self._choose_for_cart(viewed)
+            quantity = rng.randint(1, 3) if persona.cheap else 1
+            self._cart_change(tick(), "Product Added", product, quantity)
+        if self.cart and rng.random() < persona.remove_from_cart:
+            sku = rng.choice(sorted(self.cart))
+            product, quantity = self.cart[sku]
+            self._cart_change(tick(), "Product Removed", product, quantity)
+        if self.cart and rng.random() < 0.4:
+            self._browser_event(
+                tick(),
+                "track",
+                event="Cart Viewed",
+                properties={"products": [_line(p, q) for p, q in self.cart.values()]},
+            )
+        if self.cart and rng.random() < self._buy_chance(day, in_sale):
+            self._checkout(tick, day, in_sale)
+        elif not self.identified and rng.random() < 0.03:
+            self._identify(tick())  # signed up for the newsletter, or logged in to look
+
+    def _buy_chance(self, day: int, in_sale: bool) -> float:
+        chance = self.persona.buy
+        cycle = self.persona.reorder_days
+        if cycle is not None and self.last_order_day is not None:
+            # Replenishment: likelier as the usual gap since the last order comes round.
+            chance *= min(2.0, 0.4 + (day - self.last_order_day) / cycle)
+        if in_sale:
+            chance *= self.persona.sale_boost
+        return min(chance, 0.95)
+
+    def _pick_product(self, favourites: list[str]) -> Product:
+        rng = self.rng
+        if self.journey.big_spender and rng.random() < 0.5:
+            return rng.choice([p for p in PRODUCTS if p[3] >= 129])
+        if self.persona.cheap and rng.random() < 0.6:
+            return rng.choice([p for p in PRODUCTS if p[3] < 100])
+        category = rng.choice(favourites) if rng.random() < 0.7 else rng.choice(CATEGORIES)
+        return rng.choice([p for p in PRODUCTS if p[2] == category])
+
+    def _choose_for_cart(self, viewed: list[Product]) -> Product:
+        if self.persona.cheap:
+            return min(viewed, key=lambda p: (p[3], p[0]))
+        if self.journey.big_spender:
+            return max(viewed, key=lambda p: (p[3], p[0]))
+        return self.rng.choice(viewed)
+
+    def _cart_change(self, at: datetime, event: str, product: Product, quantity: int) -> None:
+        sku = product[0]
+        held = self.cart.get(sku, (product, 0))[1]
+        held = held + quantity if event == "Product Added" else held - quantity
+        if held > 0:
+            self.cart[sku] = (product, held)
+        else:
+            self.cart.pop(sku, None)
+        self._browser_event(
+            at,
+            "track",
+            event=event,
+            properties=_product_properties(product) | {"quantity": quantity},
+        )
+
+    def _checkout(self, tick: Callable[[], datetime], day: int, in_sale: bool) -> None:
+        rng = self.rng
+        if not self.identified or rng.random() < 0.2:
+            self._identify(tick())
+        if self.journey.big_spender and rng.random() < 0.6:
+            # A second premium item: these are the orders above $500.
+            extra = rng.choice([p for p in PRODUCTS if p[3] >= 249])
+            held = self.cart.get(extra[0], (extra, 0))[1]
+            self.cart[extra[0]] = (extra, held + 1)
+        lines = [_line(p, q) for p, q in self.cart.values()]
+        subtotal = round(sum(p[3] * q for p, q in self.cart.values()), 2)
+        discount = 0.0
+        properties: dict[str, Any] = {}
+        if in_sale or (self.persona.cheap and rng.random() < 0.5):
+            rate = rng.choice((0.1, 0.15, 0.2, 0.3))
+            discount = round(subtotal * rate, 2)
+            properties["coupon"] = f"SAVE{int(rate * 100)}"
+        total = round(subtotal - discount, 2)
+        at = tick()
+        properties |= {
+            "order_id": f"o-{_uuid(rng)}",
+            "total": total,
+            "revenue": total,
+            "subtotal": subtotal,
+            "discount": discount,
+            "currency": "USD",
+            "category": lines[0]["category"],
+            "products": lines,
+        }
+        # The shop's backend confirms the order: server-side, user id only.
+        self.journey.events.append(
+            {
+                "type": "track",
+                "event": "Order Completed",
+                "userId": self.journey.user_id,
+                "messageId": _uuid(rng),
+                "timestamp": _iso(at),
+                "properties": properties,
+            }
+        )
+        self.last_event_at = at
+        self.cart.clear()
+        self.last_order_day = day
+
+    def _identify(self, at: datetime) -> None:
+        self.identified = True
+        self._browser_event(
+            at,
+            "identify",
+            traits={"email": self.journey.email, "first_name": self.journey.first_name},
+        )
+
+    def _browser_event(self, at: datetime, kind: str, **fields: Any) -> None:
+        """analytics.js: the anonymous id always, the user id once logged in."""
+        event: dict[str, Any] = {"type": kind, **fields, "anonymousId": self.journey.anonymous_id}
+        if self.identified:
+            event["userId"] = self.journey.user_id
+        event["messageId"] = _uuid(self.rng)
+        event["timestamp"] = _iso(at)
+        self.journey.events.append(event)
+        self.last_event_at = at
+
+
+def _product_properties(product: Product) -> dict[str, Any]:
+    sku, name, category, price = product
+    return {"product_id": sku, "sku": sku, "name": name, "category": category, "price": price}
+
+
+def _line(product: Product, quantity: int) -> dict[str, Any]:
+    return _product_properties(product) | {"quantity": quantity}
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,115 @@
+"""The demo's ledger: every event accounted for once, also after redone batches."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from cli.demo import ledger_problems
+from cli.observe import IdentityOutcome, Outcome, ProfilesOutcome, StreamOutcome
+from simulator.sender import SimulationReport
+
+IDS = {f"m{i}" for i in range(10)}
+
+
+def healthy(**changes: object) -> Outcome:
+    """10 events accepted; consent forwards 8 and drops 2; every forwarded one applied."""
+    forwarded = {f"m{i}" for i in range(8)}
+    outcome = Outcome(
+        events=StreamOutcome(10, set(IDS)),
+        failed=Counter({"invalid_event": 2}),
+        consent=Counter({"forwarded": 8, "personalization": 2}),
+        consented=StreamOutcome(8, set(forwarded)),
+        identity=IdentityOutcome(StreamOutcome(8, set(forwarded)), Counter(), {"p1", "p2"}),
+        segments=Counter({"applied": 8}),
+        profiles=ProfilesOutcome(events_applied=8),
+        deliveries=Counter(),
+    )
+    for name, value in changes.items():
+        setattr(outcome, name, value)
+    return outcome
+
+
+def sent(units: int = 12, resent: int = 0) -> SimulationReport:
+    return SimulationReport(
+        units_sent=units, units_resent=resent, expected_failed=Counter({"invalid_event": 2})
+    )
+
+
+def test_a_healthy_run_adds_up() -> None:
+    assert ledger_problems(sent(), healthy()) == []
+
+
+def test_copies_from_redone_batches_still_add_up() -> None:
+    # A consumer killed after writing and before its checkpoint writes its batch again.
+    outcome = healthy(
+        consented=StreamOutcome(11, {f"m{i}" for i in range(8)}),
+        identity=IdentityOutcome(StreamOutcome(13, {f"m{i}" for i in range(8)}), Counter(), set()),
+    )
+    assert outcome.pipeline_problems() == []
+
+
+def test_an_event_applied_twice_is_caught() -> None:
+    problems = healthy(profiles=ProfilesOutcome(events_applied=9)).pipeline_problems()
+    assert problems == ["identity resolved 8 events but profiles applied 9"]
+
+
+def test_an_event_lost_between_consent_and_identity_is_caught() -> None:
+    lost = IdentityOutcome(StreamOutcome(7, {f"m{i}" for i in range(7)}), Counter(), set())
+    outcome = healthy(identity=lost, profiles=ProfilesOutcome(events_applied=7))
+    assert outcome.pipeline_problems() == ["identity lost 1 forwarded events and invented 0"]
+
+
+def test_a_forward_consent_counted_but_never_wrote_is_caught() -> None:
+    outcome = healthy(consented=StreamOutcome(7, {f"m{i}" for i in range(7)}))
+    assert "consent forwarded 8 but its stream holds 7 records of 7 events" in (
+        outcome.pipeline_problems()
+    )
+
+
+def test_anything_failed_after_consent_is_a_problem() -> None:
+    outcome = healthy(
+        profiles=ProfilesOutcome(events_applied=7),
+        failed_downstream=Counter({"segments: RetryAttemptsExhausted": 1}),
+    )
+    assert outcome.pipeline_problems() == [
+        "identity resolved 8 events but profiles applied 7",
+        "1 failed in segments: RetryAttemptsExhausted",
+    ]
+
+
+def test_a_resent_request_may_have_landed_twice() -> None:
+    twice = healthy(events=StreamOutcome(13, set(IDS)), consent=Counter(forwarded=8, deny=5))
+    assert ledger_problems(sent(resent=3), twice) == []
+    assert ledger_problems(sent(resent=0), twice) == ["12 sent but 13 in stream + 2 failed = 15"]
+
+
+def test_an_event_missing_from_the_stream_is_caught_even_with_resends() -> None:
+    short = healthy(events=StreamOutcome(9, IDS - {"m9"}), consent=Counter(forwarded=8, deny=1))
+    assert ledger_problems(sent(resent=4), short) == [
+        "12 sent (+ up to 4 resent) but 9 in stream + 2 failed = 11"
+    ]
+
+
+def erasure_run(identity_dropped: int = 2, segments_dropped: int = 1) -> Outcome:
+    """8 forwarded; an erasure catches 2 between consent and identity and 1 between
+    identity and segments; its profile had applied 2, which left with it."""
+    resolved = {f"m{i}" for i in range(6)}
+    return healthy(
+        identity=IdentityOutcome(StreamOutcome(6, resolved), Counter(), {"p1", "p2"}),
+        profiles=ProfilesOutcome(events_applied=3, erased_applied=2),
+        segments=Counter({"applied": 5, "erased": segments_dropped}),
+        identity_counts=Counter({"erased": identity_dropped}),
+    )
+
+
+def test_a_run_with_an_erasure_adds_up() -> None:
+    assert erasure_run().pipeline_problems() == []
+
+
+def test_an_erasure_does_not_excuse_a_lost_event() -> None:
+    assert erasure_run(identity_dropped=1).pipeline_problems() == [
+        "identity lost 1 forwarded events and invented 0 (1 dropped as erased)"
+    ]
+    assert erasure_run(segments_dropped=0).pipeline_problems() == [
+        "identity resolved 6 events but profiles applied 5"
+    ]
