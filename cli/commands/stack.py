@@ -1,5 +1,5 @@
-"""`beacon local`, `beacon demo` and `beacon simulate`: the local stack, and simulated
-shoppers sent to it (or to any endpoint) over HTTP."""
+"""`beacon local`, `beacon demo`, `beacon moto` and `beacon simulate`: the local stack,
+moto on its own, and simulated shoppers sent to it (or to any endpoint) over HTTP."""
 
 from __future__ import annotations
 
@@ -26,6 +26,15 @@ def register(verbs: Verbs[Any]) -> None:
         "--exit", action="store_true", help="stop after the summary (status 1 if the ledger is off)"
     )
     demo.set_defaults(run=cmd_demo)
+
+    moto = verbs.add_parser(
+        "moto",
+        help="a moto server with Beacon's fixes, in the foreground (for --aws-endpoint: "
+        "its state outlives `beacon local`)",
+    )
+    moto.add_argument("--host", default=DEFAULT_HOST)
+    moto.add_argument("--port", type=int, default=DEFAULT_AWS_PORT)
+    moto.set_defaults(run=cmd_moto)
 
     simulate = verbs.add_parser("simulate", help="send simulated shoppers to an endpoint over HTTP")
     simulate.add_argument("--endpoint", required=True, help=f"e.g. {defaults.ENDPOINT}")
@@ -54,7 +63,7 @@ def stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--aws-endpoint",
         default=None,
-        help="use a moto server already running there (e.g. `moto_server -p 4566`) "
+        help="use a moto server already running there (e.g. `beacon moto --port 4566`) "
         "instead of starting one: the state outlives Beacon, which resumes where it stopped",
     )
     parser.add_argument(
@@ -106,6 +115,13 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f"  dashboard    {stack.url}/   (sign in: any user name, the admin key as password)")
         print("Ctrl-C stops.", flush=True)
         wait_for_interrupt()
+    return 0
+
+
+def cmd_moto(args: argparse.Namespace) -> int:
+    from infra.local.moto_process import serve
+
+    serve(args.host, args.port)
     return 0
 
 

@@ -7,20 +7,24 @@ the same rows the CDK stack reads, so local and deployed cannot drift.
 from __future__ import annotations
 
 import json
-import logging
 import os
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from functions.shared.config import BeaconConfig
 from infra.local.destinations import local_secret_value
+from infra.local.moto_process import wait_until_ready
 from infra.topology import ResourceNames, Table, Topology
 
+_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
@@ -53,14 +57,42 @@ class LocalAws:
 
 @contextmanager
 def moto_server(host: str, port: int) -> Iterator[LocalAws]:
-    # moto's werkzeug server logs every request; the console is for Beacon.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    """moto with Beacon's fixes in a child process (infra/local/moto_process.py): the
+    handlers and moto no longer share one interpreter, and a killed parent leaves
+    no orphan (the child watches its parent)."""
+    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "infra.local.moto_process",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--parent-pid",
+            str(os.getpid()),
+        ],
+        cwd=_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
+        wait_until_ready(process.stdout)
+        # Drain what moto prints later (werkzeug's warnings), or a full pipe blocks it.
+        threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
         yield LocalAws(endpoint=f"http://{host}:{port}")
     finally:
-        server.stop()
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _drain(stream: Any) -> None:
+    for _ in stream:
+        pass
 
 
 def point_process_at(aws: LocalAws) -> None:

@@ -48,7 +48,7 @@ class LocalSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     aws_port: int = DEFAULT_AWS_PORT
-    # A moto server that outlives this process (`moto_server -p 4566`): the
+    # A moto server that outlives this process (`beacon moto --port 4566`): the
     # resources are created once, and a restarted stack goes on where it stopped.
     aws_endpoint: str | None = None
     write_keys: dict[str, str] = field(default_factory=dict)  # source name -> key override

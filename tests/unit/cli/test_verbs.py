@@ -34,7 +34,7 @@ VERBS = verbs_of(cli_main.parser())
 def test_the_verbs_are_the_documented_ones() -> None:
     tops = [verb[0] for verb in VERBS if len(verb) == 1]
     assert tops == [
-        "local", "demo", "simulate", "profile", "consent", "export", "erase", "train",
+        "local", "demo", "moto", "simulate", "profile", "consent", "export", "erase", "train",
         "models", "deliveries", "dlq", "dashboard", "segments", "identity",
     ]  # fmt: skip
     assert {verb for verb in VERBS if len(verb) == 2} == {

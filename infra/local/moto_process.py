@@ -1,0 +1,69 @@
+"""moto in a process of its own: `python -m infra.local.moto_process --port 4566`.
+
+The local stack's handlers, pollers and gateway share one interpreter; moto
+answering every AWS call from the same interpreter made them queue behind one
+lock. In its own process moto gets the second core. It runs with Beacon's moto
+fixes (infra/local/moto_patches.py), and exits by itself when the process that
+started it is gone (a `beacon local` killed with SIGKILL leaves no orphan).
+`beacon moto` runs the same server in the foreground for `--aws-endpoint`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from moto.server import ThreadedMotoServer
+
+from infra.local import moto_patches
+
+READY = "moto ready"
+
+
+def serve(host: str, port: int, parent_pid: int | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, or until `parent_pid` is no longer our parent."""
+    moto_patches.apply()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"{READY} on http://{host}:{port}", flush=True)
+    while not stop.wait(0.5):
+        if parent_pid is not None and os.getppid() != parent_pid:
+            break  # orphaned: whoever needed us is gone
+    server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="moto with Beacon's fixes, in the foreground")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.parent_pid)
+    return 0
+
+
+def wait_until_ready(process_output: object, deadline_s: float = 60.0) -> None:
+    """Read the child's first lines until it says it is ready (RuntimeError otherwise)."""
+    started = time.monotonic()
+    lines = []
+    while time.monotonic() - started < deadline_s:
+        line = process_output.readline()  # type: ignore[attr-defined]
+        if not line:
+            break
+        lines.append(line)
+        if READY in line:
+            return
+    raise RuntimeError("moto did not start:\n" + "".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
