@@ -35,6 +35,7 @@ class LocalAws:
 
     endpoint: str
     region: str = LOCAL_REGION
+    server_pid: int | None = None  # the moto process, when the local stack started it
 
     def client(self, service: str) -> Any:
         return boto3.session.Session().client(
@@ -81,7 +82,7 @@ def moto_server(host: str, port: int) -> Iterator[LocalAws]:
         wait_until_ready(process.stdout)
         # Drain what moto prints later (werkzeug's warnings), or a full pipe blocks it.
         threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
-        yield LocalAws(endpoint=f"http://{host}:{port}")
+        yield LocalAws(endpoint=f"http://{host}:{port}", server_pid=process.pid)
     finally:
         process.terminate()
         try:

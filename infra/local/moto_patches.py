@@ -1,4 +1,4 @@
-"""Two fixes that make moto fit to run a busy local stack for hours (upstreamable).
+"""Three fixes that make moto fit to run a busy local stack for hours (upstreamable).
 
 moto is built for tests that last seconds; Beacon's local stack runs it for as
 long as a developer likes, under a steady stream of writes. Two things in moto
@@ -13,12 +13,17 @@ long as a developer likes, under a steady stream of writes. Two things in moto
    each transactional profile write costs time and memory in proportion to
    the table (1,000 profiles written this way took 61 s and 1.3 GB; see
    docs/benchmarks.md).
+3. **Every request lists moto's package directory.** The server finds the
+   backend for a request's host with `list_of_moto_modules()`, which lists and
+   stats some 180 folders each time: about 6 % of moto's time under load. The
+   folders do not change while it runs, so the list is read once.
 
 `apply()` turns instance tracking off (moto's data dashboard then lists
-nothing; Beacon does not use it) and replaces `transact_write_items` with the
-same algorithm snapshotting only the items the transaction touches. Both are
-applied by the local runtime to its in-process moto server and by `beacon moto`
-(a moto server for `--aws-endpoint`); integration tests apply them too.
+nothing; Beacon does not use it), reads the module list once, and replaces
+`transact_write_items` with the same algorithm snapshotting only the items the
+transaction touches. The local stack's moto process applies them
+(infra/local/moto_process.py, also behind `beacon moto`); tests that run moto
+in their own process apply them too.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from moto import backends
 from moto.core.common_models import BaseModel
 from moto.core.model_instances import model_data
 from moto.dynamodb.comparisons import get_filter_expression
@@ -56,6 +62,8 @@ def apply() -> None:
         for model in models.values():
             model.instances_tracked = []  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
     _applied = True
 
 

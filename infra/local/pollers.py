@@ -23,6 +23,7 @@ from typing import Any
 from functions.shared.observability import logger
 from infra.local.aws import LocalAws
 from infra.local.checkpoints import Checkpoints, Position
+from infra.local.doorbell import Doorbell
 from infra.local.invoke import LocalFunction
 from infra.topology import KinesisSource, SqsSource
 
@@ -43,11 +44,52 @@ class PollerStats:
     retries: int = 0
 
 
+class _Waiting:
+    """How a poller waits between reads: on its doorbell, with an idle backoff.
+
+    After an empty read it sleeps until its stream or queue is written through a
+    client that rings the bell, or for the idle interval, which doubles from 50 ms
+    to 1 s while nothing comes (Lambda polls an idle shard about once a second).
+    While a batch fills it reads twice: when it starts, and when the batching
+    window ends (polling the shard all through the window kept moto busy)."""
+
+    FIRST_IDLE_S = 0.05
+    LONGEST_IDLE_S = 1.0
+
+    def __init__(self, doorbell: Doorbell, name: str) -> None:
+        self.doorbell = doorbell
+        self.name = name
+        self.idle_s = self.FIRST_IDLE_S
+
+    def rung(self) -> int:
+        return self.doorbell.rung(self.name)
+
+    def idle(self, rung: int) -> None:
+        if self.doorbell.wait(self.name, rung, self.idle_s):
+            self.idle_s = self.FIRST_IDLE_S
+        else:
+            self.idle_s = min(self.idle_s * 2, self.LONGEST_IDLE_S)
+
+    def busy(self) -> None:
+        self.idle_s = self.FIRST_IDLE_S
+
+    def until(self, deadline: float) -> None:
+        """While a batch fills: sleep out the batching window (one more read then
+        takes what came meanwhile), unless the stack is stopping or draining."""
+        left = deadline - time.monotonic()
+        if left > 0:
+            self.doorbell.wait(None, 0, left)
+
+    def wake(self) -> None:
+        self.doorbell.ring_all()
+
+
 class _Poller:
     """A polling thread that invokes one function; stop() ends it, and
     `caught_up_since` tells the local stack when its source has been drained."""
 
     function: LocalFunction
+    waiting: _Waiting
     _stop: threading.Event
     _thread: threading.Thread | None
     empty_read_started: float  # monotonic start of the last read that found nothing
@@ -64,6 +106,7 @@ class _Poller:
 
     def stop(self) -> None:
         self._stop.set()
+        self.waiting.wake()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -81,8 +124,8 @@ class KinesisShardPoller(_Poller):
         stream_name: str,
         shard_id: str,
         on_failure_bucket: str,
-        idle_sleep_s: float = 0.1,
         checkpoints: Checkpoints | None = None,
+        doorbell: Doorbell | None = None,
     ) -> None:
         self.aws = aws
         self.function = function
@@ -91,7 +134,7 @@ class KinesisShardPoller(_Poller):
         self.stream_name = stream_name
         self.shard_id = shard_id
         self.on_failure_bucket = on_failure_bucket
-        self.idle_sleep_s = idle_sleep_s
+        self.waiting = _Waiting(doorbell or Doorbell(), stream_name)
         self.stats = PollerStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,11 +150,13 @@ class KinesisShardPoller(_Poller):
         iterator = self._resume()
         while not self._stop.is_set():
             started = time.monotonic()
+            rung = self.waiting.rung()
             records, iterator = self._fill_batch(iterator)
             if not records:
                 self.empty_read_started = started
-                self._stop.wait(self.idle_sleep_s)
+                self.waiting.idle(rung)
                 continue
+            self.waiting.busy()
             self.deliver(records)
 
     def _resume(self) -> str:
@@ -163,8 +208,8 @@ class KinesisShardPoller(_Poller):
             records.extend(answer["Records"])
             if not answer["Records"] and (not records or time.monotonic() >= deadline):
                 break
-            if not answer["Records"]:
-                time.sleep(0.05)
+            if time.monotonic() < deadline:
+                self.waiting.until(deadline)
         return records, iterator
 
     # --- delivery semantics ---------------------------------------------------
@@ -350,13 +395,13 @@ class SqsQueuePoller(_Poller):
         function: LocalFunction,
         source: SqsSource,
         queue_name: str,
-        idle_sleep_s: float = 0.1,
+        doorbell: Doorbell | None = None,
     ) -> None:
         self.aws = aws
         self.function = function
         self.source = source
         self.queue_name = queue_name
-        self.idle_sleep_s = idle_sleep_s
+        self.waiting = _Waiting(doorbell or Doorbell(), queue_name)
         self.stats = PollerStats()
         self.empty_read_started = 0.0
         self._sqs = aws.client("sqs")
@@ -371,6 +416,7 @@ class SqsQueuePoller(_Poller):
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
+            rung = self.waiting.rung()
             messages = self._sqs.receive_message(
                 QueueUrl=self._url,
                 MaxNumberOfMessages=self.source.batch_size,
@@ -379,8 +425,9 @@ class SqsQueuePoller(_Poller):
             ).get("Messages", [])
             if not messages:
                 self.empty_read_started = started
-                self._stop.wait(self.idle_sleep_s)
+                self.waiting.idle(rung)
                 continue
+            self.waiting.busy()
             self.deliver(messages)
 
     def deliver(self, messages: list[dict[str, Any]]) -> None:

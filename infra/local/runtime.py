@@ -19,12 +19,14 @@ from types import TracebackType
 
 from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig, load_config
+from functions.shared.dal import clients
 from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.observability import METRICS_NAMESPACE
 from functions.shared.settings import CONFIG_FILE_VAR
 from infra.local import checkpoints, door
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
 from infra.local.destinations import send_to_sinks
+from infra.local.doorbell import Doorbell
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.invoke import Handler, LocalFunction
 from infra.local.operator_access import OperatorAccess
@@ -78,6 +80,7 @@ class LocalStack:
             fn.name: LocalFunction(fn, (handlers or {}).get(fn.name)) for fn in topology.functions
         }
         self.pollers: list[KinesisShardPoller | SqsQueuePoller] = []
+        self.doorbell = Doorbell()
         self.schedules: list[LocalSchedule] = []
         # The demo destinations' receivers: they verify signatures and auth as the
         # real APIs do, and keep what arrived (GET /_sink/<name>/received).
@@ -124,6 +127,11 @@ class LocalStack:
             )
         point_process_at(self.aws)
         self._set_function_environment()
+        # The handlers' shared clients, made afresh against this moto, ring the
+        # pollers' doorbell whenever they write a stream or a queue.
+        clients.client.cache_clear()
+        for service in ("kinesis", "sqs"):
+            self.doorbell.listen_to(clients.client(service))
         if not provisioned(self.aws, self.topology, self.names):
             provision(
                 self.aws,
@@ -194,6 +202,7 @@ class LocalStack:
                         checkpoints=checkpoints.Checkpoints(
                             dynamodb, positions, f"{fn.name}/{stream}/{shard['ShardId']}"
                         ),
+                        doorbell=self.doorbell,
                     )
                     poller.start()
                     self._exit.callback(poller.stop)
@@ -204,6 +213,7 @@ class LocalStack:
                     self.functions[fn.name],
                     sqs_source,
                     self.names.queue(sqs_source.queue),
+                    doorbell=self.doorbell,
                 )
                 queue_poller.start()
                 self._exit.callback(queue_poller.stop)
@@ -228,10 +238,17 @@ class LocalStack:
         while time.monotonic() < deadline:
             moment = time.monotonic()
             batches = sum(p.stats.batches for p in self.pollers)
+            self.doorbell.ring_all()  # idle pollers read now rather than after their backoff
+            checks = 0
             while not all(p.caught_up_since(moment) for p in self.pollers):
                 if time.monotonic() > deadline:
                     return False
                 time.sleep(0.05)
+                checks += 1
+                if checks % 5 == 0:  # wake the ones still behind, now and then
+                    behind = {p.waiting.name for p in self.pollers if not p.caught_up_since(moment)}
+                    for name in behind:
+                        self.doorbell.ring(name)
             if sum(p.stats.batches for p in self.pollers) == batches:
                 return True
         return False

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from infra.local.aws import LocalAws
+from infra.local.doorbell import Doorbell
 from infra.local.invoke import LocalFunction
 from infra.local.pollers import KinesisShardPoller
 from infra.topology import Function, KinesisSource
@@ -100,6 +101,10 @@ class Harness:
     bucket: str
     kinesis: Any
     s3: Any
+    doorbell: Doorbell = field(default_factory=Doorbell)
+
+    def __post_init__(self) -> None:
+        self.doorbell.listen_to(self.kinesis)  # as the handlers' clients do in the local stack
 
     def put(self, items: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
         """PutRecords (moto answers in order); returns each record's SequenceNumber/ShardId."""
@@ -130,7 +135,7 @@ class Harness:
             self.stream,
             shard_id,
             self.bucket,
-            idle_sleep_s=0.02,
+            doorbell=self.doorbell,
         )
 
     def on_failure(self) -> list[dict[str, Any]]:
@@ -481,7 +486,7 @@ def test_each_partition_key_is_processed_in_order_across_retries(
                 harness.stream,
                 shard,
                 harness.bucket,
-                idle_sleep_s=0.02,
+                doorbell=harness.doorbell,
             )
         )
 

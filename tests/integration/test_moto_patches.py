@@ -113,3 +113,18 @@ def test_models_are_no_longer_kept_after_they_are_gone(backend: DynamoDBBackend)
             TableName="ours", Item={"pk": {"S": "k"}, "sk": {"S": "s"}, "n": {"N": str(n)}}
         )
     assert len(Item.instances_tracked) == before  # type: ignore[attr-defined]
+
+
+def test_the_backend_list_is_read_once(
+    backend: DynamoDBBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import backends
+
+    listed = list(backends.list_of_moto_modules())
+    assert {"dynamodb", "kinesis", "s3", "sqs"} <= set(listed)
+    monkeypatch.setattr("os.listdir", _no_listing)
+    assert list(backends.list_of_moto_modules()) == listed
+
+
+def _no_listing(path: str) -> list[str]:
+    raise AssertionError(f"listed {path} again")
