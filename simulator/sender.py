@@ -1,4 +1,4 @@
-"""The simulator's side of HTTP: one keep-alive connection per simulator, retrying as
+"""The simulator's side of HTTP: keep-alive connections (one per lane), retrying as
 Segment's libraries do, and the report of what was sent, in ledger units.
 
 A ledger unit is one event in an accepted request, or one request that ingest
@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import queue
+import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,11 +86,29 @@ class HttpClient:
 
 
 class Sender:
-    """Sends requests over one `HttpClient` and counts them in `report`."""
+    """Sends requests and counts them in `report`, over `concurrency` keep-alive
+    connections (lanes), as that many browsers and servers would.
 
-    def __init__(self, endpoint: str) -> None:
-        self.client = HttpClient(endpoint)
+    Each lane sends its requests in order on a thread of its own; a shopper's
+    requests all go to one lane (`use_lane`), so a shopper's consent, identify and
+    events arrive in the order the shopper made them, while shoppers run side by
+    side. With one lane, requests go out inline, one at a time. `finish` waits for
+    every lane and raises the first connection failure a lane met."""
+
+    def __init__(self, endpoint: str, concurrency: int = 1) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.report = SimulationReport()
+        self._lock = threading.Lock()
+        self._lanes = [_Lane(HttpClient(endpoint), self._count) for _ in range(concurrency)]
+        self._lane = self._lanes[0]
+        if concurrency > 1:
+            for lane in self._lanes:
+                lane.start()
+
+    def use_lane(self, n: int) -> None:
+        """Send what follows on lane `n` (modulo the lanes): one lane per shopper."""
+        self._lane = self._lanes[n % len(self._lanes)]
 
     def post_segment(
         self,
@@ -119,11 +140,70 @@ class Sender:
         failed: dict[str, int] | None = None,
     ) -> None:
         headers = {"User-Agent": "Mozilla/5.0 (Beacon simulator)", **headers}
+        request = _Request(method, path, body, headers, units, protocol, failed or {})
+        if len(self._lanes) == 1:
+            self._lane.send(request)
+        else:
+            self._lane.queue.put(request)
+
+    def finish(self) -> SimulationReport:
+        for lane in self._lanes:
+            lane.close()
+        errors = [lane.error for lane in self._lanes if lane.error is not None]
+        if errors:
+            raise errors[0]
+        return self.report
+
+    def _count(self, request: _Request, status: int, resent: int) -> None:
+        with self._lock:
+            self.report.units_resent += request.units * resent
+            self.report.requests += 1
+            self.report.units_sent += request.units
+            self.report.statuses[status] += 1
+            self.report.by_protocol[request.protocol] += request.units
+            self.report.expected_failed.update(request.failed)
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    path: str
+    body: bytes | None
+    headers: dict[str, str]
+    units: int
+    protocol: str
+    failed: dict[str, int]
+
+
+class _Lane:
+    """One connection and, with more than one lane, the thread that sends on it."""
+
+    def __init__(self, client: HttpClient, count: Callable[[_Request, int, int], None]) -> None:
+        self.client = client
+        self.count = count
+        # Bounded: the simulator waits for a lane rather than holding every request.
+        self.queue: queue.Queue[_Request | None] = queue.Queue(maxsize=64)
+        self.error: Exception | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="simulator-lane", daemon=True)
+        self._thread.start()
+
+    def send(self, request: _Request) -> None:
         unanswered = self.client.unanswered
-        status = self.client.send(method, path, body, headers)
-        self.report.units_resent += units * (self.client.unanswered - unanswered)
-        self.report.requests += 1
-        self.report.units_sent += units
-        self.report.statuses[status] += 1
-        self.report.by_protocol[protocol] += units
-        self.report.expected_failed.update(failed or {})
+        status = self.client.send(request.method, request.path, request.body, request.headers)
+        self.count(request, status, self.client.unanswered - unanswered)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (request := self.queue.get()) is not None:
+            if self.error is None:  # after a failure, drain without sending
+                try:
+                    self.send(request)
+                except Exception as err:
+                    self.error = err

@@ -39,8 +39,9 @@ class Simulator:
         server_write_key: str | None = None,
         seed: int = 7,
         start: datetime | None = None,
+        concurrency: int = 1,
     ) -> None:
-        self.sender = Sender(endpoint)
+        self.sender = Sender(endpoint, concurrency)
         self.write_key = write_key
         self.server_write_key = server_write_key or write_key
         self.random = random.Random(seed)  # noqa: S311 - reproducible traffic, not crypto
@@ -58,14 +59,16 @@ class Simulator:
             self._journeys(customers, days)
         else:
             for n in range(customers):
+                self.sender.use_lane(n)
                 shopper = self._shopper(n)
                 if self.random.random() < 0.35:
                     self._snowplow_visit(shopper)
                 else:
                     self._segment_visit(shopper)
         if bad_requests:
+            self.sender.use_lane(0)
             self._bad_requests()
-        return self.report
+        return self.sender.finish()
 
     # --- journeys over days ---------------------------------------------------
 
@@ -82,6 +85,7 @@ class Simulator:
         for n, journey in enumerate(
             generate_journeys(customers, days, seed, now - timedelta(days=days))
         ):
+            self.sender.use_lane(n)
             shopper = {**self._shopper(n), "anonymous_id": journey.anonymous_id}
             second_device = (
                 str(uuid.UUID(int=self.random.getrandbits(128)))

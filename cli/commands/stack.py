@@ -44,6 +44,12 @@ def register(verbs: Verbs[Any]) -> None:
     simulate.add_argument("--seed", type=int, default=defaults.SEED)
     simulate.add_argument("--no-bad-requests", action="store_true")
     simulate.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="connections sending side by side (one shopper's requests stay in order)",
+    )
+    simulate.add_argument(
         "--days",
         type=int,
         default=None,
@@ -140,7 +146,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulator.shoppers import Simulator
 
-    report = Simulator(args.endpoint, args.write_key, args.server_write_key, seed=args.seed).run(
+    simulator = Simulator(
+        args.endpoint,
+        args.write_key,
+        args.server_write_key,
+        seed=args.seed,
+        concurrency=args.concurrency,
+    )
+    report = simulator.run(
         customers=args.customers, bad_requests=not args.no_bad_requests, days=args.days
     )
     print(
