@@ -36,8 +36,21 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # The Lambda runtime ships these (and keeps them consistent with each other);
 # a second, different botocore in the bundle would shadow the runtime's boto3
-# pairing and add ~25 MB. aws-xray-sdk pulls botocore in transitively.
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+# pairing and add ~25 MB. aws-xray-sdk pulls botocore in transitively, and
+# botocore its own dependencies, which the runtime has next to it.
+RUNTIME_PROVIDED = (
+    "boto3", "botocore", "s3transfer", "urllib3", "dateutil", "python_dateutil", "jmespath", "six",
+)  # fmt: skip
+# A requirement line ending in this comment is installed without its dependencies:
+# for packages whose dependencies serve only their command line (the CEL package
+# pulls typer, rich, prompt-toolkit and pygments: 12 MB in every bundle).
+NO_DEPS = "# no-deps"
+# Part of every dependency cache key: bump it when the way dependencies are
+# installed changes, so no bundle keeps what an older recipe installed.
+RECIPE = "recipe-3"
+# Installed without their dependencies, these packages must not import their CLI
+# on import: (file, what it says, what the bundle's copy says instead).
+CLI_IMPORTS = (("cel/__init__.py", "from . import cli, stdlib", "from . import stdlib"),)
 
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
 
@@ -106,10 +119,9 @@ def install_dependencies(requirements: Path, *, platform: LambdaPlatform, build_
     text = requirements.read_text(encoding="utf-8") if requirements.is_file() else ""
     # Keyed on the requirement lines only (comments aside), so steps with the
     # same set share one install. What is stripped is part of the recipe too.
-    recipe = [*platform.pip_platforms, platform.python_version, *RUNTIME_PROVIDED]
-    key = _digest(
-        [*(line.encode() for line in _requirement_lines(text)), b"", *(p.encode() for p in recipe)]
-    )
+    recipe = [RECIPE, *platform.pip_platforms, platform.python_version, *RUNTIME_PROVIDED]
+    lines = [*_requirement_lines(text), *(f"{line} {NO_DEPS}" for line in _no_deps_lines(text))]
+    key = _digest([*(line.encode() for line in lines), b"", *(p.encode() for p in recipe)])
     cache = build_dir / "deps"
     target = cache / key
     if target.is_dir():
@@ -120,22 +132,48 @@ def install_dependencies(requirements: Path, *, platform: LambdaPlatform, build_
         staging = cache / f".{key}-{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
         if _requirement_lines(text):
-            _pip_install(requirements, staging, platform)
+            _pip_install(requirements, _requirement_lines(text), staging, platform)
+        if _no_deps_lines(text):
+            _pip_install(requirements, ["--no-deps", *_no_deps_lines(text)], staging, platform)
+            drop_cli_imports(staging)
         for name in RUNTIME_PROVIDED:
             for path in [staging / name, *staging.glob(f"{name}-*.dist-info")]:
                 shutil.rmtree(path, ignore_errors=True)
+            (staging / f"{name}.py").unlink(missing_ok=True)  # single-module packages (six)
         # Console scripts are useless in Lambda and carry this machine's paths.
         shutil.rmtree(staging / "bin", ignore_errors=True)
         staging.replace(target)  # atomic: a half-done install is never cached
     return target
 
 
+def drop_cli_imports(site: Path) -> None:
+    """Edit out the CLI import of a package installed without its dependencies (CEL's
+    `__init__` imports its typer/rich CLI, which the bundle does not carry)."""
+    for relative, says, instead in CLI_IMPORTS:
+        path = site / relative
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if says not in text:
+            raise BundlingError(f"{relative} changed: check CLI_IMPORTS in infra/bundling.py")
+        path.write_text(text.replace(says, instead), encoding="utf-8")
+
+
 def _requirement_lines(text: str) -> list[str]:
-    lines = (line.split(" #", 1)[0].strip() for line in text.splitlines())
+    """What pip installs with dependencies (comments and `# no-deps` lines aside)."""
+    lines = (line.split(" #", 1)[0].strip() for line in text.splitlines() if NO_DEPS not in line)
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def _pip_install(requirements: Path, target: Path, platform: LambdaPlatform) -> None:
+def _no_deps_lines(text: str) -> list[str]:
+    """Requirements marked `# no-deps`, installed without their dependencies."""
+    lines = (line.split(" #", 1)[0].strip() for line in text.splitlines() if NO_DEPS in line)
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _pip_install(
+    requirements: Path, what: list[str], target: Path, platform: LambdaPlatform
+) -> None:
     platforms = [arg for p in platform.pip_platforms for arg in ("--platform", p)]
     command = [
         sys.executable, "-m", "pip", "install",
@@ -145,13 +183,13 @@ def _pip_install(requirements: Path, target: Path, platform: LambdaPlatform) -> 
         "--python-version", platform.python_version,
         "--only-binary=:all:",
         "--target", str(target),
-        "-r", str(requirements),
+        *what,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         shutil.rmtree(target, ignore_errors=True)
         raise BundlingError(
-            f"pip could not install {requirements} for {platform.arch} "
+            f"pip could not install {requirements} ({' '.join(what)}) for {platform.arch} "
             f"python {platform.python_version}:\n{result.stderr.strip()}"
         )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,57 @@ def test_ingest_bundle_has_no_heavy_or_runtime_provided_packages(ingest_asset: P
         assert not any(t.startswith(f"{name}-") for t in top_level), name
 
 
+def test_bundles_carry_no_command_line_tools(ingest_asset: Path) -> None:
+    # The CEL package is installed without its dependencies: they are its CLI's.
+    assert (ingest_asset / "cel" / "__init__.py").is_file()
+    for name in ("typer", "rich", "prompt_toolkit", "pygments", "click"):
+        assert not (ingest_asset / name).exists(), f"{name} is a CLI dependency"
+
+
+def test_cel_imports_without_its_cli(tmp_path: Path) -> None:
+    # The bundle's wheels are arm64: the same edit, on this machine's copy of the
+    # package, must import and evaluate with the CLI's dependencies unavailable.
+    import cel
+
+    shutil.copytree(Path(cel.__file__).parent, tmp_path / "cel")
+    bundling.drop_cli_imports(tmp_path)
+    program = (
+        "import sys; sys.modules.update(typer=None, rich=None, prompt_toolkit=None, pygments=None)"
+        f"; sys.path.insert(0, {str(tmp_path)!r}); import cel"
+        "; assert cel.evaluate('1 + 2', {}) == 3; print(cel.__file__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(str(tmp_path))
+
+
+def test_a_changed_cli_import_is_noticed(tmp_path: Path) -> None:
+    (tmp_path / "cel").mkdir()
+    (tmp_path / "cel" / "__init__.py").write_text("from . import console\n")
+    with pytest.raises(bundling.BundlingError, match="CLI_IMPORTS"):
+        bundling.drop_cli_imports(tmp_path)
+
+
+def _unzipped_mb(asset: Path) -> float:
+    return sum(f.stat().st_size for f in asset.rglob("*") if f.is_file()) / 2**20
+
+
+# Unzipped MB (was 38 for each light function and 66 for identity). What remains in a
+# light bundle: pydantic-core, CEL and Powertools (5-6 MB each), PyYAML; identity adds
+# rapidfuzz (5 MB) and phonenumbers' metadata. Scoring carries onnxruntime and numpy.
+BUDGET_MB = {"identity": 28.0, "scoring": 140.0}
+LIGHT_MB = 21.5
+
+
+@pytest.mark.parametrize("name", [f.name for f in TOPOLOGY.functions])
+def test_every_bundle_stays_within_its_budget(beacon: Synth, name: str) -> None:
+    asset = function_asset(TOPOLOGY.function(name), config_path=CONFIG, platform=platform())
+    budget = BUDGET_MB.get(name, LIGHT_MB)
+    assert _unzipped_mb(asset) <= budget, f"{name}: {_unzipped_mb(asset):.1f} MB unzipped"
+
+
 def test_native_wheels_target_lambda_arm64(ingest_asset: Path) -> None:
     version = RUNTIME.name.removeprefix("python").replace(".", "")
     (core,) = (ingest_asset / "pydantic_core").glob("_pydantic_core*.so")
@@ -78,6 +132,7 @@ def test_dependency_cache_key_is_per_requirement_set_and_platform(
     assert key("pydantic==2.14.3  # same set, other comments\n", arm) == pydantic
     assert key("pydantic==2.14.3\nnumpy==2.3.0\n", arm) != pydantic
     assert key("# ingest\npydantic==2.14.3\n", x86) != pydantic
+    assert key("pydantic==2.14.3  # no-deps\n", arm) != pydantic
     assert key("pydantic==2.14.3\n", LambdaPlatform(python_version="3.13")) != pydantic
 
 
