@@ -224,16 +224,11 @@ class IdentityBatch:
         # 2. Profiles: new ones, and for merges the loser's redirect and the survivor's
         #    outbox, so a crash from here on is finished by the retry.
         # 3. Repoint what merges moved, each on the condition it is where it was read.
-        for identifier in new_nodes:
-            store.write_node(
-                identifier, graph.nodes[identifier], graph.loaded_nodes.get(identifier)
-            )
-        for profile in changed:
-            store.write_profile(profile)
-        for identifier in moved_nodes:
-            store.write_node(
-                identifier, graph.nodes[identifier], graph.loaded_nodes.get(identifier)
-            )
+        # Within each group the writes are independent, so they run side by side.
+        store.write_nodes([(i, graph.nodes[i], graph.loaded_nodes.get(i)) for i in new_nodes])
+        store.write_profiles([p for p in changed if not p.merged_into])
+        store.write_profiles([p for p in changed if p.merged_into])
+        store.write_nodes([(i, graph.nodes[i], graph.loaded_nodes.get(i)) for i in moved_nodes])
         if self.new_merges:
             store.write_audit(self.new_merges)
         if self.step.matcher is not None:

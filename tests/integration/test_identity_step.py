@@ -9,9 +9,11 @@ faults injected, with botocore `before-call` hooks on the handler's own clients.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import math
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -404,11 +406,21 @@ def test_two_shards_racing_on_a_new_identifier_end_with_one_profile(
     for sequence in sequences(first):
         first_batch.decide(sequence)
     committed: list[Any] = []
+    # The second batch's writes run side by side: the first to arrive commits the first
+    # batch while the others wait; the first batch's own writes pass (they carry the flag).
+    first_commits = contextvars.ContextVar("first_commits", default=False)
+    one_at_a_time = threading.Lock()
 
     def commit_first_meanwhile(_request: dict[str, Any]) -> None:
-        if not committed:  # the second batch has read the graph and is about to write
-            committed.append(None)  # (the first batch's own writes pass this hook too)
-            committed[0] = first_batch.commit([])
+        if first_commits.get():
+            return
+        with one_at_a_time:
+            if not committed:  # the second batch has read the graph and is about to write
+                token = first_commits.set(True)
+                try:
+                    committed.append(first_batch.commit([]))
+                finally:
+                    first_commits.reset(token)
 
     rig.faults["PutItem"] = commit_first_meanwhile
     assert rig.deliver(second) == sequences(second)  # GraphConflict: all failed

@@ -13,7 +13,13 @@ import boto3
 from botocore.config import Config
 
 # Fail fast inside a Lambda's time budget; the callers retry with backoff of their own.
-_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+# The pool holds a connection for each write `dynamo.side_by_side` runs at once.
+_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+    max_pool_connections=24,
+)
 
 
 @cache

@@ -19,11 +19,12 @@ retried and reads the winner's profile.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, Update
+from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, Update, side_by_side
 from functions.shared.dal.erasures import ErasureRecord
 from functions.shared.erasure import IN_FLIGHT_BOUND, RecentErasures
 from functions.shared.identifiers import Identifier
@@ -75,6 +76,14 @@ class IdentityStore:
             self._put(item, "attribute_not_exists(pk)", {})
         else:
             self._put(item, "profile_id = :was", {":was": {"S": was}})
+
+    def write_nodes(self, nodes: Sequence[tuple[Identifier, str, str | None]]) -> None:
+        """`write_node` for each (identifier, profile id, was), side by side."""
+        side_by_side([partial(self.write_node, *node) for node in nodes])
+
+    def write_profiles(self, profiles: Sequence[Profile]) -> None:
+        """`write_profile` for each, side by side."""
+        side_by_side([partial(self.write_profile, profile) for profile in profiles])
 
     def forget_node(self, identifier: Identifier, was: str) -> None:
         """Delete a node left pointing at a profile an erasure deleted (a batch that read
