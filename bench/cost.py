@@ -1,31 +1,44 @@
 """Monthly AWS cost of a deployed Beacon at 10, 100 and 1,000 events/s.
 
-    python bench/cost.py [--customers 40] [--write]
+    python bench/pipeline.py --write ...   # the load test; saves .build/measured.json
+    python bench/cost.py [--measured .build/measured.json] [--write]
 
-DynamoDB, Kinesis and SQS units per event are measured here, on the whole
-pipeline (`bench/pipeline.py`: the local stack, simulated shoppers over HTTP);
-the Lambda durations are assumptions, written next to each figure, because a
-moto run on a laptop says nothing about Lambda milliseconds. Prices are AWS's
+Everything per event comes from the load test (`bench/pipeline.py`: the local
+stack under journeys and a burst of new visitors, all six functions metered,
+`bench/meter.py`): DynamoDB, Kinesis and SQS units per event, and each
+function's work per record — its own time, measured in-process, plus its AWS
+calls counted by kind, each priced at a documented in-region latency
+(`AWS_CALL_MS`; moto's latencies say nothing about AWS's). Prices are AWS's
 published on-demand prices for us-east-1 (arm64 Lambda, DynamoDB on-demand,
-Kinesis provisioned, HTTP API).
+Kinesis provisioned, HTTP API, Application Load Balancer).
 `--write` rewrites docs/cost.md.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bench.harness import ROOT, command_line, pipeline_arguments, quietly
-from bench.pipeline import measure
+from bench.harness import ROOT, command_line
+from bench.pipeline import MEASURED
 
 SECONDS_PER_MONTH = 730 * 3600
 RATES = (10, 100, 1000)
+BATCHED_EVENTS_PER_REQUEST = 100  # Segment's /v1/batch and the server libraries
 
 # --- published prices (us-east-1) ---------------------------------------------------
 HTTP_API_PER_MILLION = 1.00  # first 300 M requests a month
+ALB_HOUR = 0.0225
+ALB_LCU_HOUR = 0.008
+# An LCU: 25 new connections/s, 3,000 active connections, 1 GB/h processed or 1,000 rule
+# evaluations/s, whichever is highest. Beacon's requests are small (~1 KB); browsers
+# keep connections alive, so assume one new connection per 10 requests.
+ALB_REQUESTS_PER_LCU = 25 * 10
 LAMBDA_PER_MILLION_REQUESTS = 0.20
 LAMBDA_ARM_PER_GB_S = 0.0000133334
 DYNAMO_WRITE_PER_MILLION = 0.625  # on-demand write request units
@@ -44,14 +57,18 @@ class Measured:
     """Per event sent, over the whole pipeline (bench/pipeline.py)."""
 
     dynamodb_reads: float
-    dynamodb_writes: float  # write units (a transactional write counts two)
+    dynamodb_writes: float  # write units (a transactional write is two)
     kinesis_records: float
     sqs_messages: float
     forwarded: float  # share consent forwarded
     changes: float  # profile-changes records (segments' announcements)
+    ms_per_record: dict[str, float]  # billed Lambda ms per record handled, by function
+    ingest_ms_per_request: float  # its AWS calls (a PutRecords per request)
+    ingest_ms_per_event: float  # its own work: parsing, limits, canonical events
+    command: str
 
     @classmethod
-    def from_pipeline(cls, r: dict[str, Any]) -> Measured:
+    def from_saved(cls, r: dict[str, Any]) -> Measured:
         sent, c = r["sent"], r["counts"]
         return cls(
             dynamodb_reads=c["dynamodb_read"] / sent,
@@ -60,30 +77,61 @@ class Measured:
             sqs_messages=c["sqs_messages"] / sent,
             forwarded=r["forwarded"] / sent,
             changes=max(c["kinesis_records"] / sent - 1 - 2 * r["forwarded"] / sent, 0.0),
+            ms_per_record={
+                name: billed_ms(f) / max(f["records"], 1) for name, f in r["functions"].items()
+            },
+            ingest_ms_per_request=(
+                (billed_ms(r["functions"]["ingest"]) - 1000 * r["functions"]["ingest"]["own_s"])
+                / max(r["functions"]["ingest"]["invocations"], 1)
+            ),
+            ingest_ms_per_event=1000 * r["functions"]["ingest"]["own_s"] / sent,
+            command=r["command"],
         )
 
 
-# --- assumed Lambda work (not measurable here) -----------------------------------------
+# --- Lambda work: measured own time + AWS calls at AWS's latencies -------------------
+
+# Typical in-region latency of each call a handler makes (p50, warm connection):
+# DynamoDB's single-item operations answer in single-digit ms, its batch operations
+# and transactions in low tens; Kinesis PutRecords and S3 writes in tens of ms.
+AWS_CALL_MS = {
+    "dynamodb.GetItem": 5, "dynamodb.PutItem": 6, "dynamodb.UpdateItem": 6,
+    "dynamodb.DeleteItem": 6, "dynamodb.Query": 8, "dynamodb.BatchGetItem": 10,
+    "dynamodb.BatchWriteItem": 12, "dynamodb.TransactWriteItems": 15,
+    "kinesis.PutRecords": 20, "sqs.SendMessageBatch": 12, "sqs.GetQueueUrl": 10,
+    "s3.PutObject": 30, "secretsmanager.GetSecretValue": 30,
+}  # fmt: skip
+UNLISTED_CALL_MS = 20
+
+
+def billed_ms(work: dict[str, Any]) -> float:
+    """A function's measured own time plus its AWS calls at AWS's latencies, in ms.
+
+    Writes a handler runs side by side (dal/dynamo.side_by_side) are priced as if
+    sequential: an upper bound."""
+    calls: float = sum(
+        AWS_CALL_MS.get(call, UNLISTED_CALL_MS) * n for call, n in work["calls"].items()
+    )
+    return float(work["own_s"]) * 1000 + calls
 
 
 @dataclass(frozen=True)
 class Fn:
     memory_mb: int
-    ms_per_invocation: float  # assumed
     per: str  # what one invocation handles
 
 
 FUNCTIONS = {
-    "ingest": Fn(512, 15, "request (one event each: the worst case, a pixel)"),
-    "consent": Fn(512, 150, "batch"),
-    "identity": Fn(1024, 400, "batch"),
-    "segments": Fn(1024, 300, "batch"),
-    "scoring": Fn(1769, 200, "batch"),
-    "webhook": Fn(512, 300, "SQS batch of 10"),
+    "ingest": Fn(512, "request"),
+    "consent": Fn(512, "batch"),
+    "identity": Fn(1024, "batch"),
+    "segments": Fn(1024, "batch"),
+    "scoring": Fn(1769, "batch"),
+    "webhook": Fn(512, "SQS batch of 10"),
 }
 STREAM_SHARDS = {"events": 2, "consented": 2, "resolved": 2, "profile-changes": 2}
 BATCH_SIZE = 200
-BATCH_WINDOW_S = 1.0
+POLLS_PER_SHARD_S = 1.0  # Lambda reads an idle shard about once a second
 
 
 def shards_needed(stream: str, records_per_s: float) -> int:
@@ -91,14 +139,39 @@ def shards_needed(stream: str, records_per_s: float) -> int:
 
 
 def stream_invocations_per_s(records_per_s: float, shards: int) -> float:
-    """A consumer is invoked once per shard per batching window, or per full batch."""
-    return max(shards / BATCH_WINDOW_S if records_per_s else 0, records_per_s / BATCH_SIZE)
+    """A consumer is invoked at most once per shard per poll, or per full batch."""
+    return min(
+        max(records_per_s / BATCH_SIZE, shards * POLLS_PER_SHARD_S),
+        max(records_per_s, records_per_s / BATCH_SIZE),
+    )
 
 
-def monthly(rate: float, m: Measured) -> dict[str, float]:
+def front_door(requests_per_s: float, door: str) -> float:
+    """Monthly cost of what takes the HTTP requests in front of the ingest function."""
+    if door == "HTTP API":
+        return requests_per_s * SECONDS_PER_MONTH / 1e6 * HTTP_API_PER_MILLION
+    if door == "Application Load Balancer":
+        lcus = max(requests_per_s / ALB_REQUESTS_PER_LCU, 0.0)
+        return 730 * (ALB_HOUR + lcus * ALB_LCU_HOUR)
+    if door == "Lambda function URL":
+        return 0.0  # billed as the function's invocations only
+    raise ValueError(door)
+
+
+def alb_crossover_requests_per_s() -> float:
+    """Where an ALB starts to cost less than the HTTP API."""
+    per_request_api = SECONDS_PER_MONTH / 1e6 * HTTP_API_PER_MILLION
+    per_request_alb = 730 * ALB_LCU_HOUR / ALB_REQUESTS_PER_LCU
+    return 730 * ALB_HOUR / (per_request_api - per_request_alb)
+
+
+def monthly(
+    rate: float, m: Measured, events_per_request: int = 1, door: str = "HTTP API"
+) -> dict[str, float]:
     events = rate * SECONDS_PER_MONTH
+    requests_per_s = rate / events_per_request
     cost: dict[str, float] = {}
-    cost["API Gateway HTTP API"] = events / 1e6 * HTTP_API_PER_MILLION
+    cost[f"front door ({door})"] = front_door(requests_per_s, door)
     reads, writes = m.dynamodb_reads * events, m.dynamodb_writes * events
     cost["DynamoDB requests"] = (
         reads / 1e6 * DYNAMO_READ_PER_MILLION + writes / 1e6 * DYNAMO_WRITE_PER_MILLION
@@ -115,18 +188,30 @@ def monthly(rate: float, m: Measured) -> dict[str, float]:
     cost["Kinesis shards"] = sum(shards.values()) * KINESIS_SHARD_HOUR * 730
     cost["Kinesis PUT units"] = m.kinesis_records * events / 1e6 * KINESIS_PUT_UNIT_PER_MILLION
     invocations = {
-        "ingest": rate,
+        "ingest": requests_per_s,
         "consent": stream_invocations_per_s(records["events"], shards["events"]),
         "identity": stream_invocations_per_s(records["consented"], shards["consented"]),
         "segments": stream_invocations_per_s(records["resolved"], shards["resolved"]),
         "scoring": stream_invocations_per_s(records["profile-changes"], shards["profile-changes"]),
         "webhook": rate * m.sqs_messages / 10,
     }
+    handled = {  # records each stream or queue consumer handles per second
+        "consent": records["events"],
+        "identity": records["consented"],
+        "segments": records["resolved"],
+        "scoring": records["profile-changes"],
+        "webhook": rate * m.sqs_messages,
+    }
     lambda_cost = 0.0
     for name, per_s in invocations.items():
         fn = FUNCTIONS[name]
+        if name == "ingest":  # its calls are per request, its own work per event
+            ms_per_s = requests_per_s * m.ingest_ms_per_request + rate * m.ingest_ms_per_event
+        else:
+            ms_per_s = handled[name] * m.ms_per_record.get(name, 0.0)
+        seconds = SECONDS_PER_MONTH * ms_per_s / 1000
+        gb_s = seconds * fn.memory_mb / 1024
         count = per_s * SECONDS_PER_MONTH
-        gb_s = count * fn.ms_per_invocation / 1000 * fn.memory_mb / 1024
         lambda_cost += count / 1e6 * LAMBDA_PER_MILLION_REQUESTS + gb_s * LAMBDA_ARM_PER_GB_S
     cost["Lambda"] = lambda_cost
     # Batched: SendMessageBatch, ReceiveMessage and DeleteMessageBatch take 10 messages.
@@ -138,8 +223,7 @@ def monthly(rate: float, m: Measured) -> dict[str, float]:
     return cost
 
 
-def document(command: str, m: Measured, customers: int) -> str:
-    tables = {rate: monthly(rate, m) for rate in RATES}
+def _table(tables: dict[int, dict[str, float]]) -> tuple[str, dict[int, float]]:
     items = list(tables[RATES[0]])
     header = "| | " + " | ".join(f"{r:,} events/s" for r in RATES) + " |"
     rows = [header, "|---|" + "---:|" * len(RATES)]
@@ -149,33 +233,71 @@ def document(command: str, m: Measured, customers: int) -> str:
     rows.append(
         "| **total per month** | " + " | ".join(f"**${totals[r]:,.0f}**" for r in RATES) + " |"
     )
-    per_million = " / ".join(f"${totals[r] / (r * SECONDS_PER_MONTH / 1e6):.2f}" for r in RATES)
-    assumptions = "\n".join(
-        f"| {name} | {fn.memory_mb} MB | {fn.ms_per_invocation:g} ms per {fn.per} |"
+    return "\n".join(rows), totals
+
+
+def per_million(totals: dict[int, float]) -> str:
+    return " / ".join(f"${totals[r] / (r * SECONDS_PER_MONTH / 1e6):.2f}" for r in RATES)
+
+
+SCENARIOS = (
+    ("pixel traffic: one event per request, HTTP API", 1, "HTTP API"),
+    ("pixel traffic behind an Application Load Balancer", 1, "Application Load Balancer"),
+    (
+        f"batched SDK traffic: {BATCHED_EVENTS_PER_REQUEST} events per request, HTTP API",
+        BATCHED_EVENTS_PER_REQUEST,
+        "HTTP API",
+    ),
+)
+
+
+def document(command: str, m: Measured) -> str:
+    sections = []
+    summary = []
+    for title, size, door in SCENARIOS:
+        rows, totals = _table({rate: monthly(rate, m, size, door) for rate in RATES})
+        summary.append(f"| {title} | {per_million(totals)} |")
+        sections.append(f"### {title[0].upper()}{title[1:]}\n\n{rows}")
+    durations = "\n".join(
+        f"| {name} | {fn.memory_mb} MB | {m.ms_per_record.get(name, 0):.1f} ms per record |"
         for name, fn in FUNCTIONS.items()
+        if name != "ingest"
     )
+    ingest = (
+        f"| ingest | {FUNCTIONS['ingest'].memory_mb} MB | {m.ingest_ms_per_request:.1f} ms per "
+        f"request (its PutRecords) + {m.ingest_ms_per_event:.2f} ms per event |"
+    )
+    crossover = alb_crossover_requests_per_s()
     return f"""# What Beacon costs to run
 
-`{command}` — monthly cost in us-east-1 at a steady rate, on-demand prices.
-Per million events: {per_million} (at {", ".join(f"{r:,}" for r in RATES)} events/s).
+`{command}` — monthly cost in us-east-1 at a steady rate, on-demand prices, from the
+load test `{m.command}`.
 
-{chr(10).join(rows)}
+| per million events, at {" / ".join(f"{r:,}" for r in RATES)} events/s | |
+|---|---:|
+{chr(10).join(summary)}
 
-At low rates the fixed part dominates: 8 provisioned Kinesis shards (4 streams of
-2) cost about $88 a month whatever the traffic; at 1,000 events/s the API
-Gateway requests and DynamoDB writes lead. Two levers: send batches (Segment's
-`/v1/batch` or a server library: one HTTP request, one ingest invocation and one
-PutRecords per 100 events instead of per event — the HTTP API line divides by
-the batch size), and on-demand Kinesis (`cdk deploy -c beacon:streamMode=on-demand`)
-for spiky or small traffic.
+Before this measurement (the previous page, assumed Lambda durations, the young
+40-shopper shop): $10.28 / $4.15 / $3.55 per million with the HTTP API,
+2.62 DynamoDB write units and 1.43 items read per event.
+
+{chr(10).join(sections)}
+
+## The front door
+
+API Gateway's HTTP API charges $1.00 per million requests; at 1,000 pixel requests a
+second that is $2,628 a month, most of the bill. An Application Load Balancer in
+front of the same ingest function costs ${730 * ALB_HOUR:.0f} a month plus LCUs (about
+{ALB_REQUESTS_PER_LCU} small kept-alive requests a second each): it is cheaper above
+**{crossover:.1f} requests/s** (about {crossover * SECONDS_PER_MONTH / 1e6:.0f} million requests a
+month). A Lambda function URL costs nothing beyond the invocations but has no
+throttling or custom domain of its own (CloudFront in front adds its own price).
+Batched SDK traffic divides the door's cost by the batch size whichever door.
+Choosing the door in `beacon.yaml` is not built yet: the stack deploys the HTTP API.
 
 ## Measured units per event
 
-Measured by this script on the whole pipeline (`bench/pipeline.py`: the local
-stack, {customers} simulated shoppers over HTTP, every step drained), per event
-sent:
-
-| unit | per event |
+| unit | per event sent |
 |---|---:|
 | DynamoDB items read | {m.dynamodb_reads:.2f} |
 | DynamoDB write units (a transactional write is two) | {m.dynamodb_writes:.2f} |
@@ -183,31 +305,41 @@ sent:
 | SQS messages sent | {m.sqs_messages:.2f} |
 | share forwarded by consent | {m.forwarded:.0%} |
 
-The simulated shop is young (almost every person new), so these are upper
-bounds: returning customers write less (identity and consent write only what
-changes). Profile items stay under 1 KB (docs/benchmarks.md, Segments), so a
-write is one unit.
+## Lambda durations: measured work, AWS latencies
 
-## Assumptions (not measurable on moto)
+Each function's own time (wall time in its handler less its wait on moto, measured
+in-process on this machine) plus its AWS calls, counted by kind and priced at the
+in-region latencies in `AWS_CALL_MS`, per record it handled:
 
-| function | memory | duration |
+| function | memory | billed time |
 |---|---|---|
-{assumptions}
+{ingest}
+{durations}
 
-Stream consumers are invoked once per shard per second (the batching window)
-until a batch of 200 fills. Shards grow when a stream passes 70 % of 1,000
-records/s per shard. SQS: three requests per 10 messages (batched send,
-receive, delete).
-CloudWatch Logs: about 400 bytes per invocation (Powertools' structured lines).
-Not included: data transfer out to the journey platforms, X-Ray traces beyond the
-free tier, and the CloudWatch dashboard ($3) and alarms ($0.10 each).
+The own time was measured on a shared 2-core x86 machine under load, so it is
+high; arm64 Lambda at these memory sizes is no slower per core. Memory sizes are
+still the wiring table's, not chosen by measurement. Stream consumers are invoked
+at most once per shard per second while idle, and once per full batch of 200 under
+load. Shards grow when a stream passes 70 % of 1,000 records/s per shard. SQS: three
+requests per 10 messages (batched send, receive, delete). CloudWatch Logs: about
+400 bytes per invocation. Not included: data transfer out to the journey
+platforms, X-Ray traces beyond the free tier, the CloudWatch dashboard ($3) and
+alarms ($0.10 each).
 """
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = pipeline_arguments(__doc__, argv)
-    results = quietly(lambda: measure(args.customers))
-    text = document(command_line("cost.py", argv), Measured.from_pipeline(results), args.customers)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--measured",
+        type=Path,
+        default=MEASURED,
+        help="bench/pipeline.py's measurements (its --save; --write saves them here)",
+    )
+    parser.add_argument("--write", action="store_true", help="rewrite docs/cost.md")
+    args = parser.parse_args(argv)
+    measured = Measured.from_saved(json.loads(args.measured.read_text(encoding="utf-8")))
+    text = document(command_line("cost.py", argv), measured)
     print(text)
     if args.write:
         (ROOT / "docs" / "cost.md").write_text(text, encoding="utf-8")

@@ -18,7 +18,12 @@ import sys
 import threading
 import time
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
 from infra.local import moto_patches
 
@@ -26,11 +31,21 @@ READY = "moto ready"
 
 
 def serve(host: str, port: int, parent_pid: int | None = None) -> None:
-    """Serve until SIGTERM/SIGINT, or until `parent_pid` is no longer our parent."""
+    """Serve until SIGTERM/SIGINT, or until `parent_pid` is no longer our parent.
+
+    The server is made here rather than by moto's ThreadedMotoServer, whose start()
+    waits forever when its thread cannot bind the port: a port in use now fails
+    at once (OSError), and the parent sees why."""
     moto_patches.apply()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    server = make_server(
+        host,
+        port,
+        DomainDispatcherApplication(create_backend_app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -38,7 +53,7 @@ def serve(host: str, port: int, parent_pid: int | None = None) -> None:
     while not stop.wait(0.5):
         if parent_pid is not None and os.getppid() != parent_pid:
             break  # orphaned: whoever needed us is gone
-    server.stop()
+    server.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -128,3 +128,19 @@ def test_the_backend_list_is_read_once(
 
 def _no_listing(path: str) -> list[str]:
     raise AssertionError(f"listed {path} again")
+
+
+def test_moto_on_a_port_in_use_fails_at_once_and_leaves_no_process() -> None:
+    import socket
+
+    from infra.local.aws import moto_server
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with (
+            pytest.raises(RuntimeError, match="moto did not start"),
+            moto_server("127.0.0.1", port),
+        ):
+            pass  # pragma: no cover - never reached
