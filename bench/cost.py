@@ -257,7 +257,7 @@ def document(command: str, m: Measured) -> str:
     for title, size, door in SCENARIOS:
         rows, totals = _table({rate: monthly(rate, m, size, door) for rate in RATES})
         summary.append(f"| {title} | {per_million(totals)} |")
-        sections.append(f"### {title[0].upper()}{title[1:]}\n\n{rows}")
+        sections.append(f"### {title[0].upper()}{title[1:]}\n\n{rows}\n")
     durations = "\n".join(
         f"| {name} | {fn.memory_mb} MB | {m.ms_per_record.get(name, 0):.1f} ms per record |"
         for name, fn in FUNCTIONS.items()
@@ -268,6 +268,15 @@ def document(command: str, m: Measured) -> str:
         f"request (its PutRecords) + {m.ingest_ms_per_event:.2f} ms per event |"
     )
     crossover = alb_crossover_requests_per_s()
+    at_1000 = {
+        title: sum(monthly(1000, m, size, door).values()) / (1000 * SECONDS_PER_MONTH / 1e6)
+        for title, size, door in SCENARIOS
+    }
+    pixel = min(v for t, v in at_1000.items() if t.startswith("pixel"))
+    batched = next(v for t, v in at_1000.items() if t.startswith("batched"))
+    idle = monthly(0, m)
+    floor = sum(idle.values())
+    per_shard = KINESIS_SHARD_HOUR * 730
     return f"""# What Beacon costs to run
 
 `{command}` — monthly cost in us-east-1 at a steady rate, on-demand prices, from the
@@ -282,6 +291,22 @@ Before this measurement (the previous page, assumed Lambda durations, the young
 2.62 DynamoDB write units and 1.43 items read per event.
 
 {chr(10).join(sections)}
+
+## Against the goals
+
+| goal (issue 21) | now |
+|---|---:|
+| pixel traffic at 1,000 events/s: ≤ $0.70 per million | ${pixel:.2f} (the cheaper door) |
+| batched SDK traffic at 1,000 events/s: ≤ $0.30 per million | ${batched:.2f} |
+| idle: ≤ $50 a month | ${floor:.0f} |
+
+Not met. What is left, largest first: DynamoDB writes (the load test's mix is half
+new visitors; each new anonymous visitor still costs an identity node and profile
+item, and each profile a batch changes one write — see
+docs/benchmarks.md, The local stack under load, for what would remove them);
+Lambda time (measured here on a contended machine, priced pessimistically); the
+idle floor is the eight provisioned shards (${per_shard:.0f} a month each): one shard per
+stream would halve it, on-demand streams cost more when idle ($0.04 per stream-hour).
 
 ## The front door
 
@@ -322,7 +347,10 @@ still the wiring table's, not chosen by measurement. Stream consumers are invoke
 at most once per shard per second while idle, and once per full batch of 200 under
 load. Shards grow when a stream passes 70 % of 1,000 records/s per shard. SQS: three
 requests per 10 messages (batched send, receive, delete). CloudWatch Logs: about
-400 bytes per invocation. Not included: data transfer out to the journey
+400 bytes per invocation, Powertools' metrics line (Lambda's START/END/REPORT lines,
+another 300 bytes, are off: the functions log the platform's lines at WARN only,
+and their own at INFO; Powertools' debug sampling cannot work under Lambda's log
+levels, so it is not used). Not included: data transfer out to the journey
 platforms, X-Ray traces beyond the free tier, the CloudWatch dashboard ($3) and
 alarms ($0.10 each).
 """

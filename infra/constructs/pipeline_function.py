@@ -122,6 +122,13 @@ class PipelineFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             role=self.role,
             log_group=self.log_group,
+            # Lambda's own START/END/REPORT lines (about 300 bytes per invocation, the
+            # largest part of the log bill at pixel rates) only at WARN; Powertools' lines
+            # are JSON already. ALC's level overrides Powertools' (and its debug sampling),
+            # so both say INFO (docs/cost.md).
+            logging_format=lambda_.LoggingFormat.JSON,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             environment=environment,
         )
         self._grant(resources)

@@ -58,6 +58,10 @@ def test_ingest_function_settings(beacon: Synth) -> None:
     assert props["Handler"] == INGEST.handler
     log_group_id = beacon.logical_id(beacon.stack.functions["ingest"].log_group)
     assert props["LoggingConfig"]["LogGroup"] == {"Ref": log_group_id}
+    # Lambda's platform lines only from WARN; the application's JSON lines from INFO.
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    assert props["LoggingConfig"]["SystemLogLevel"] == "WARN"
+    assert props["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
     assert beacon.resources[log_group_id]["Properties"]["RetentionInDays"] == 30
 
 
