@@ -305,8 +305,10 @@ new visitors; each new anonymous visitor still costs an identity node and profil
 item, and each profile a batch changes one write — see
 docs/benchmarks.md, The local stack under load, for what would remove them);
 Lambda time (measured here on a contended machine, priced pessimistically); the
-idle floor is the eight provisioned shards (${per_shard:.0f} a month each): one shard per
-stream would halve it, on-demand streams cost more when idle ($0.04 per stream-hour).
+idle floor is the eight provisioned shards (${per_shard:.0f} a month each):
+`cdk deploy -c beacon:shards=1` halves it (${floor - 4 * per_shard:.0f} a month idle; each stream
+then takes up to 1,000 events/s), on-demand streams cost more when idle ($0.04 per
+stream-hour).
 
 ## The front door
 

@@ -25,6 +25,7 @@ from infra.constructs.tables import Tables
 from infra.topology import Topology
 
 STREAM_MODE_CONTEXT = "beacon:streamMode"
+SHARDS_CONTEXT = "beacon:shards"  # every provisioned stream's shard count (docs/cost.md)
 
 
 class BeaconStack(Stack):
@@ -51,7 +52,12 @@ class BeaconStack(Stack):
 
         key = EncryptionKey(self, "Encryption").key
         self.streams = Streams(
-            self, "Streams", rows=topology.streams, key=key, mode=_stream_mode(self)
+            self,
+            "Streams",
+            rows=topology.streams,
+            key=key,
+            mode=_stream_mode(self),
+            shards=_shards(self),
         ).streams
         self.tables = Tables(self, "Tables", rows=topology.tables, key=key).tables
         self.queues = Queues(self, "Queues", rows=topology.queues, key=key).queues
@@ -163,6 +169,15 @@ def _stream_mode(scope: Construct) -> StreamMode:
     if value not in ("provisioned", "on-demand"):
         raise ValueError(f"context {STREAM_MODE_CONTEXT} must be 'provisioned' or 'on-demand'")
     return "on-demand" if value == "on-demand" else "provisioned"
+
+
+def _shards(scope: Construct) -> int | None:
+    value = scope.node.try_get_context(SHARDS_CONTEXT)
+    if value is None:
+        return None
+    if not str(value).isdigit() or not 1 <= int(value) <= 100:
+        raise ValueError(f"context {SHARDS_CONTEXT} must be a whole number from 1 to 100")
+    return int(value)
 
 
 def output_id(name: str) -> str:

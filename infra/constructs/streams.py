@@ -17,8 +17,9 @@ StreamMode = Literal["provisioned", "on-demand"]
 class Streams(Construct):
     """`streams[name]` is the Kinesis stream of topology row `name`.
 
-    Provisioned mode takes the row's shard count (cheapest at steady load);
-    on-demand (`-c beacon:streamMode=on-demand`) scales by itself for spiky or
+    Provisioned mode takes the row's shard count (cheapest at steady load), or
+    `shards` for every stream (`-c beacon:shards=1`: the idle floor halves, $11 a
+    month a shard, and each stream then takes up to 1,000 events/s); on-demand (`-c beacon:streamMode=on-demand`) scales by itself for spiky or
     unknown traffic and ignores shard counts.
     """
 
@@ -30,6 +31,7 @@ class Streams(Construct):
         rows: tuple[Stream, ...],
         key: kms.IKey,
         mode: StreamMode = "provisioned",
+        shards: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.streams: dict[str, kinesis.Stream] = {}
@@ -43,5 +45,5 @@ class Streams(Construct):
                 encryption_key=key,
                 retention_period=Duration.hours(row.retention_hours),
                 stream_mode=stream_mode,
-                shard_count=None if on_demand else row.shards,
+                shard_count=None if on_demand else shards or row.shards,
             )

@@ -48,6 +48,20 @@ def test_on_demand_streams_have_no_shard_count() -> None:
     )
 
 
+def test_one_shard_per_stream_for_the_idle_floor() -> None:
+    stack = cdk.Stack(cdk.App(), "S")
+    Streams(stack, "Streams", rows=TOPOLOGY.streams, key=kms.Key(stack, "K"), shards=1)
+    Template.from_stack(stack).all_resources_properties(
+        "AWS::Kinesis::Stream", {"ShardCount": 1}
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "101"])
+def test_a_bad_shard_count_is_rejected(value: str) -> None:
+    with pytest.raises(ValueError, match="beacon:shards"):
+        synth(context={"beacon:shards": value})
+
+
 def test_unknown_stream_mode_is_rejected() -> None:
     with pytest.raises(ValueError, match="beacon:streamMode"):
         synth(context={"beacon:streamMode": "sometimes"})
