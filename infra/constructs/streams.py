@@ -19,8 +19,9 @@ class Streams(Construct):
 
     Provisioned mode takes the row's shard count (cheapest at steady load), or
     `shards` for every stream (`-c beacon:shards=1`: the idle floor halves, $11 a
-    month a shard, and each stream then takes up to 1,000 events/s); on-demand (`-c beacon:streamMode=on-demand`) scales by itself for spiky or
-    unknown traffic and ignores shard counts.
+    month a shard, and each stream then takes up to 1,000 events/s); on-demand
+    (`-c beacon:streamMode=on-demand`) scales by itself for spiky or unknown
+    traffic and ignores shard counts.
     """
 
     def __init__(

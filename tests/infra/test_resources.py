@@ -51,9 +51,7 @@ def test_on_demand_streams_have_no_shard_count() -> None:
 def test_one_shard_per_stream_for_the_idle_floor() -> None:
     stack = cdk.Stack(cdk.App(), "S")
     Streams(stack, "Streams", rows=TOPOLOGY.streams, key=kms.Key(stack, "K"), shards=1)
-    Template.from_stack(stack).all_resources_properties(
-        "AWS::Kinesis::Stream", {"ShardCount": 1}
-    )
+    Template.from_stack(stack).all_resources_properties("AWS::Kinesis::Stream", {"ShardCount": 1})
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1", "101"])
