@@ -3,8 +3,9 @@
 The local stack's handlers, pollers and gateway share one interpreter; moto
 answering every AWS call from the same interpreter made them queue behind one
 lock. In its own process moto gets the second core. It runs with Beacon's moto
-fixes (infra/local/moto_patches.py), and exits by itself when the process that
-started it is gone (a `beacon local` killed with SIGKILL leaves no orphan).
+fixes (infra/local/moto_patches.py) and enforces IAM (infra/local/moto_auth.py),
+and exits by itself when the process that started it is gone (a `beacon local`
+killed with SIGKILL leaves no orphan).
 `beacon moto` runs the same server in the foreground for `--aws-endpoint`.
 """
 
@@ -20,7 +21,7 @@ import time
 
 from moto.server import ThreadedMotoServer
 
-from infra.local import moto_patches
+from infra.local import moto_auth, moto_patches
 
 READY = "moto ready"
 
@@ -28,6 +29,10 @@ READY = "moto ready"
 def serve(host: str, port: int, parent_pid: int | None = None) -> None:
     """Serve until SIGTERM/SIGINT, or until `parent_pid` is no longer our parent."""
     moto_patches.apply()
+    # IAM is enforced from the first request: only the admin user (created here,
+    # fixed keys) and the functions' roles it creates can do anything.
+    moto_auth.apply()
+    moto_auth.enforce()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()

@@ -26,6 +26,7 @@ from infra.local import checkpoints, door
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
 from infra.local.destinations import send_to_sinks
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
+from infra.local.iam import FunctionRoles, synthesized_policies
 from infra.local.invoke import Handler, LocalFunction
 from infra.local.operator_access import OperatorAccess
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
@@ -86,6 +87,7 @@ class LocalStack:
         self.pages: dict[str, LocalPage] = {}
         self._operator_pages = pages
         self.aws: LocalAws | None = None
+        self.roles: FunctionRoles | None = None
         self.port: int | None = None
         self._exit = ExitStack()
 
@@ -134,6 +136,15 @@ class LocalStack:
                 admin_key=self.settings.admin_key,
             )
             checkpoints.create_table(self.aws.client("dynamodb"), self.names)
+        # Each function acts as its own role, with the template's policy (moto enforces it).
+        self.roles = FunctionRoles.create(
+            self.aws,
+            self.topology,
+            self.names,
+            synthesized_policies(self.topology, self.settings.config_file),
+        )
+        for name, function in self.functions.items():
+            function.session = self.as_function(name).session()
         gateway = Gateway(
             [
                 BoundRoute(route, self.functions[fn.name])
@@ -174,6 +185,11 @@ class LocalStack:
         for fn in self.topology.functions:
             os.environ.update(self.topology.environment_for(fn, self.names))
 
+    def as_function(self, name: str) -> LocalAws:
+        """moto as the function `name` (its role) sees it."""
+        assert self.aws is not None and self.roles is not None
+        return self.aws.acting_as(self.roles.credentials[name])
+
     def _start_pollers(self) -> None:
         assert self.aws is not None
         kinesis = self.aws.client("kinesis")
@@ -184,8 +200,9 @@ class LocalStack:
                 stream = self.names.stream(source.stream)
                 shards = kinesis.list_shards(StreamName=stream)["Shards"]
                 for shard in shards:
+                    # An event-source mapping reads with its function's role.
                     poller = KinesisShardPoller(
-                        self.aws,
+                        self.as_function(fn.name),
                         self.functions[fn.name],
                         source,
                         stream,
@@ -200,7 +217,7 @@ class LocalStack:
                     self.pollers.append(poller)
             for sqs_source in fn.sqs_sources:
                 queue_poller = SqsQueuePoller(
-                    self.aws,
+                    self.as_function(fn.name),
                     self.functions[fn.name],
                     sqs_source,
                     self.names.queue(sqs_source.queue),

@@ -17,7 +17,18 @@ from typing import Any
 import boto3
 import pytest
 
+from infra.local.aws import ADMIN
+from infra.local.iam import synthesized_policies
+from infra.topology import TOPOLOGY
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _synthesized_policies() -> None:
+    """The functions' IAM policies come from the synthesized stack, cached in .build/iam:
+    synthesize once (a minute) before any stack starts, not inside a start's deadline."""
+    synthesized_policies(TOPOLOGY, ROOT / "beacon.yaml")
 
 
 def free_port() -> int:
@@ -37,8 +48,8 @@ class RunningStack:
             service,
             endpoint_url=self.aws_endpoint,
             region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
+            aws_access_key_id=ADMIN.access_key_id,  # the operator (infra/local/local_identity.py)
+            aws_secret_access_key=ADMIN.secret_access_key,
         )
 
     def stream_records(self, stream: str = "beacon-events") -> list[dict[str, Any]]:
