@@ -49,7 +49,7 @@ class SynthesizedPolicies:
     template: dict[str, Any]
     roles: dict[str, str]  # function name -> role logical id
     # logical id -> (kind, name): "stream"/"table"/"queue"/"bucket" by topology
-    # name, "secret" by its configured name, "key" for the KMS key
+    # name, "secret" by its configured name, "key" and "log-group" by logical id
     resources: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def statements(self, function: str) -> list[dict[str, Any]]:
@@ -116,7 +116,7 @@ def inputs_key(topology: Topology, config_path: Path) -> str:
     digest.update(repr(topology).encode())
     digest.update(json.dumps(sorted(secrets)).encode())
     digest.update(version("aws-cdk-lib").encode())
-    sources = [_ROOT / "cdk.json", *sorted((_ROOT / "infra").glob("*.py"))]
+    sources = [_ROOT / "cdk.json", Path(__file__), *sorted((_ROOT / "infra").glob("*.py"))]
     sources += sorted((_ROOT / "infra" / "constructs").glob("*.py"))
     for source in sources:
         digest.update(source.name.encode())
@@ -160,6 +160,8 @@ def synthesize(topology: Topology, config_path: Path) -> SynthesizedPolicies:
             resources[logical] = ("secret", resource["Properties"]["Name"])
         elif resource["Type"] == "AWS::KMS::Key":
             resources[logical] = ("key", logical)
+        elif resource["Type"] == "AWS::Logs::LogGroup":
+            resources[logical] = ("log-group", logical)
     roles = {name: logical_id(fn.role) for name, fn in stack.functions.items()}
     return SynthesizedPolicies(template=template, roles=roles, resources=resources)
 
@@ -191,6 +193,9 @@ def local_attributes(
             arn = f"arn:aws:s3:::{physical}"
         elif kind == "secret":
             physical = arn = secret_arns.get(row, f"arn:aws:secretsmanager:::missing/{row}")
+        elif kind == "log-group":  # nothing logs to CloudWatch locally
+            physical = logical
+            arn = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{logical}:*"
         else:  # the KMS key: nothing is encrypted locally (docs/deploy.md)
             physical = arn = f"arn:aws:kms:{region}:{ACCOUNT}:key/{logical}"
         return physical if name == "Ref" else arn
