@@ -94,7 +94,7 @@ def request(
     data = json.dumps(body).encode() if body is not None else None
     call = urllib.request.Request(stack.url + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(call, timeout=30) as answer:  # noqa: S310 - our loopback
+        with urllib.request.urlopen(call, timeout=30) as answer:
             return answer.status, json.loads(answer.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
