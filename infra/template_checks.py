@@ -155,17 +155,25 @@ def _environment_problems(
             for target, _ in references(value):
                 if target not in resources:
                     found.append(f"{function}: environment {variable} names missing {target!r}")
-                elif not any(
-                    _names(r, target)
-                    for s in statements
-                    if s.get("Effect") == "Allow"
-                    for r in as_list(s.get("Resource", []))
-                ):
+                elif not _grants_something(statements, target, resources[target]):
                     found.append(
                         f"{function}: environment {variable} names {target!r}, "
                         f"but its role {role!r} is granted nothing on it"
                     )
     return found
+
+
+def _grants_something(
+    statements: Iterable[Mapping[str, Any]], logical: str, resource: Mapping[str, Any]
+) -> bool:
+    """Some Allow statement names the resource (or `*`) with an action of its service."""
+    service = str(resource.get("Type", "")).split("::")[1].lower() + ":"
+    return any(
+        statement.get("Effect") == "Allow"
+        and any(a == "*" or a.lower().startswith(service) for a in actions_of(statement))
+        and any(_names(r, logical) for r in as_list(statement.get("Resource", [])))
+        for statement in statements
+    )
 
 
 def _event_source_problems(
