@@ -1,10 +1,13 @@
-"""A permission missing from a function's role fails locally, where it would fail on AWS.
+"""Deploy confidence on the local stack: least-privilege roles that bite, and `beacon smoke`.
+
+A permission missing from a function's role fails locally, where it would fail on AWS.
 
 The local stack gives each function a role with the statements the synthesized
 template gives it (infra/local/iam.py) and moto enforces them. Here one action
 is taken out of one function's role at a time (Kinesis, DynamoDB, S3, SQS): the
 step that needs it fails with AccessDenied on the call that needs it; once the
-action is back, the same traffic goes through.
+action is back, the same traffic goes through. `beacon smoke`, the check to
+run after a deploy, passes against the same stack and fails on a wrong key.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import botocore.client
 import pytest
 
+from cli import main as cli_main
 from infra.iam_policies import actions_of, resolve
 from infra.local.iam import synthesized_policies
 from infra.local.runtime import LocalSettings, LocalStack
@@ -192,3 +196,23 @@ def test_sqs_scoring_without_send_message(stack: LocalStack, denials: Denials) -
     wait_for_profile(stack, identify(stack))
     assert stack.wait_until_drained(60)
     assert webhook.invocations > delivered_before  # activations flow again
+
+
+def test_smoke_sends_an_event_and_reads_the_profile_back(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main.main(["smoke", "--endpoint", stack.url, "--admin-key", stack.admin_key]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("smoke: OK: 2 events accepted in ")
+    user = out.split("user_id:")[1].split()[0]
+    assert profile_status(stack, user) == 200
+
+
+def test_smoke_fails_loudly(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    wrong_key = ["smoke", "--endpoint", stack.url, "--write-key", "not-the-key"]
+    assert cli_main.main(wrong_key) == 1
+    assert "identify: 401" in capsys.readouterr().err
+    assert stack.roles is not None
+    with stack.roles.without("api", "dynamodb:BatchGetItem"):  # the read API cannot read
+        assert cli_main.main(["smoke", "--endpoint", stack.url, "--timeout", "20"]) == 1
+    assert "read API: 5" in capsys.readouterr().err
