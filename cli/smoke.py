@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cli.admin_api import AdminApi, profile_path
@@ -72,7 +72,7 @@ def run_smoke(
     )
 
 
-def _post(url: str, write_key: str, body: dict[str, object]) -> tuple[int, str]:
+def _post(url: str, write_key: str, body: Mapping[str, object]) -> tuple[int, str]:
     request = urllib.request.Request(  # noqa: S310 - AdminApi checked the scheme
         url,
         data=json.dumps(body).encode(),
