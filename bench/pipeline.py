@@ -4,7 +4,7 @@
 
 Starts the local stack in this process (moto server, gateway, pollers, sinks),
 sends `beacon simulate`'s shoppers over real HTTP, and waits until every step has
-drained. botocore hooks on the clients every handler shares count, for the whole
+drained. botocore hooks on every function's boto3 clients count, for the whole
 pipeline, DynamoDB items read and written, Kinesis records written and SQS
 messages sent, per event sent. Throughput is events sent per second from the
 first request to the drained pipeline, on this machine with moto: a floor for
@@ -72,10 +72,13 @@ def measure(customers: int) -> dict[str, Any]:
             counts["dynamodb_read"] += int(parsed.get("Count", 0))
 
     with LocalStack(settings) as stack:
-        for service in ("dynamodb", "kinesis", "sqs"):
-            client = clients.client(service)
-            client.meta.events.register(f"before-parameter-build.{service}", on_params)
-            client.meta.events.register(f"after-call.{service}", on_query)
+        # Each function has its own clients (its role's session, infra/local/iam.py).
+        for function in stack.functions.values():
+            with clients.session_for_clients(function.session):
+                for service in ("dynamodb", "kinesis", "sqs"):
+                    client = clients.client(service)
+                    client.meta.events.register(f"before-parameter-build.{service}", on_params)
+                    client.meta.events.register(f"after-call.{service}", on_query)
         web, *others = stack.config.sources
         simulator = Simulator(
             stack.url,
@@ -136,7 +139,7 @@ def section(r: dict[str, Any], command: str) -> str:
                 "second devices, a few bad requests) sent over HTTP, then every step drained "
                 f"({'drained' if r['drained'] else 'NOT drained'} after {r['elapsed']:.0f} s; "
                 f"sending took {r['sent_s']:.0f} s). Units are counted on the boto3 clients "
-                "the handlers share, for all six functions together: the figure to multiply "
+                "of every function, all of them together: the figure to multiply "
                 "by traffic (docs/cost.md). A transactional write counts two units. Events "
                 "the consent policy drops cost a consent read and write but nothing after."
             ),

@@ -83,10 +83,11 @@ class LocalAws:
 
 
 @contextmanager
-def moto_server(host: str, port: int) -> Iterator[LocalAws]:
+def moto_server(host: str, port: int, enforce_iam: bool = True) -> Iterator[LocalAws]:
     """moto with Beacon's fixes in a child process (infra/local/moto_process.py): the
     handlers and moto no longer share one interpreter, and a killed parent leaves
-    no orphan (the child watches its parent)."""
+    no orphan (the child watches its parent). It enforces IAM (`enforce_iam=False`
+    only to measure what that costs)."""
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [
             sys.executable,
@@ -98,6 +99,7 @@ def moto_server(host: str, port: int) -> Iterator[LocalAws]:
             str(port),
             "--parent-pid",
             str(os.getpid()),
+            *([] if enforce_iam else ["--no-iam"]),
         ],
         cwd=_ROOT,
         stdout=subprocess.PIPE,

@@ -26,13 +26,14 @@ from infra.local import moto_auth, moto_patches
 READY = "moto ready"
 
 
-def serve(host: str, port: int, parent_pid: int | None = None) -> None:
+def serve(host: str, port: int, parent_pid: int | None = None, enforce_iam: bool = True) -> None:
     """Serve until SIGTERM/SIGINT, or until `parent_pid` is no longer our parent."""
     moto_patches.apply()
-    # IAM is enforced from the first request: only the admin user (created here,
-    # fixed keys) and the functions' roles it creates can do anything.
-    moto_auth.apply()
-    moto_auth.enforce()
+    if enforce_iam:
+        # From the first request on: only the admin user (created here, fixed keys)
+        # and the functions' roles it creates can do anything.
+        moto_auth.apply()
+        moto_auth.enforce()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
@@ -51,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    # Only for measuring what enforcement costs (bench/local_iam.py).
+    parser.add_argument("--no-iam", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.parent_pid)
+    serve(args.host, args.port, args.parent_pid, enforce_iam=not args.no_iam)
     return 0
 
 

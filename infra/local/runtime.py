@@ -55,6 +55,9 @@ class LocalSettings:
     write_keys: dict[str, str] = field(default_factory=dict)  # source name -> key override
     admin_key: str | None = None
     log_level: str = "WARNING"
+    # moto enforces each function's role (docs/deploy.md); False only to measure
+    # what enforcement costs (bench/local_iam.py), never in tests or `beacon local`.
+    enforce_iam: bool = True
 
 
 class LocalStack:
@@ -122,7 +125,11 @@ class LocalStack:
             self.aws = LocalAws(endpoint=self.settings.aws_endpoint)
         else:
             self.aws = self._exit.enter_context(
-                moto_server(self.settings.host, self.settings.aws_port)
+                moto_server(
+                    self.settings.host,
+                    self.settings.aws_port,
+                    enforce_iam=self.settings.enforce_iam,
+                )
             )
         point_process_at(self.aws)
         self._set_function_environment()
