@@ -22,6 +22,7 @@ import copy
 import fcntl
 import hashlib
 import json
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -80,6 +81,12 @@ def synthesized_policies(topology: Topology, config_path: Path) -> SynthesizedPo
     with _locked(path.parent / ".lock"):
         if path.exists():
             return SynthesizedPolicies.from_json(path.read_text())
+        print(  # a minute without output would look like a hang
+            "Synthesizing the CDK stack to read each function's IAM policy "
+            "(once; cached in .build/iam) ...",
+            file=sys.stderr,
+            flush=True,
+        )
         policies = synthesize(topology, config_path)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
             out.write(policies.to_json())
