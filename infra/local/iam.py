@@ -22,6 +22,7 @@ import copy
 import fcntl
 import hashlib
 import json
+import multiprocessing
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -87,11 +88,32 @@ def synthesized_policies(topology: Topology, config_path: Path) -> SynthesizedPo
             file=sys.stderr,
             flush=True,
         )
-        policies = synthesize(topology, config_path)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
-            out.write(policies.to_json())
-        Path(out.name).replace(path)
-    return policies
+        _synthesize_in_a_child(topology, config_path, path)
+        return SynthesizedPolicies.from_json(path.read_text())
+
+
+def _synthesize_in_a_child(topology: Topology, config_path: Path, path: Path) -> None:
+    """jsii keeps a node process and a few hundred MB for the life of the process that
+    imports aws_cdk, and its exit can hang once node is gone: the local stack runs
+    for hours, so it synthesizes in a process of its own that writes the cache file."""
+    child = multiprocessing.get_context("spawn").Process(
+        target=_write_synthesized, args=(topology, config_path, path), daemon=True
+    )
+    child.start()
+    while child.is_alive() and not path.exists():
+        child.join(timeout=0.5)
+    child.join(timeout=10)  # the file is written: give jsii a moment to exit, no more
+    if child.is_alive():
+        child.kill()
+    if not path.exists():
+        raise RuntimeError(f"synthesizing the stack failed (exit status {child.exitcode})")
+
+
+def _write_synthesized(topology: Topology, config_path: Path, path: Path) -> None:
+    policies = synthesize(topology, config_path)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
+        out.write(policies.to_json())
+    Path(out.name).replace(path)
 
 
 @contextmanager
