@@ -84,7 +84,7 @@ def section(r: dict[str, Any], command: str) -> str:
     sent = int(r["runs"][True][0]["sent"])
     return "\n\n".join(
         [
-            section_head(SECTION, command, carries_over="the ratio of the two"),
+            section_head(SECTION, command, carries_over="ratios between the two settings"),
             table(r),
             prose(
                 f"{r['customers']} simulated shoppers ({sent} events) through the whole local "
