@@ -28,6 +28,7 @@ from infra.local.aws import LocalAws, moto_server, point_process_at, provision, 
 from infra.local.destinations import send_to_sinks
 from infra.local.doorbell import Doorbell
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
+from infra.local.iam import FunctionRoles, synthesized_policies
 from infra.local.invoke import Handler, LocalFunction
 from infra.local.operator_access import OperatorAccess
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
@@ -56,6 +57,9 @@ class LocalSettings:
     write_keys: dict[str, str] = field(default_factory=dict)  # source name -> key override
     admin_key: str | None = None
     log_level: str = "WARNING"
+    # moto enforces each function's role (docs/deploy.md); False only to measure
+    # what enforcement costs (bench/local_iam.py), never in tests or `beacon local`.
+    enforce_iam: bool = True
 
 
 class LocalStack:
@@ -89,6 +93,7 @@ class LocalStack:
         self.pages: dict[str, LocalPage] = {}
         self._operator_pages = pages
         self.aws: LocalAws | None = None
+        self.roles: FunctionRoles | None = None
         self.port: int | None = None
         self._exit = ExitStack()
 
@@ -123,7 +128,11 @@ class LocalStack:
             self.aws = LocalAws(endpoint=self.settings.aws_endpoint)
         else:
             self.aws = self._exit.enter_context(
-                moto_server(self.settings.host, self.settings.aws_port)
+                moto_server(
+                    self.settings.host,
+                    self.settings.aws_port,
+                    enforce_iam=self.settings.enforce_iam,
+                )
             )
         point_process_at(self.aws)
         self._set_function_environment()
@@ -142,6 +151,15 @@ class LocalStack:
                 admin_key=self.settings.admin_key,
             )
             checkpoints.create_table(self.aws.client("dynamodb"), self.names)
+        # Each function acts as its own role, with the template's policy (moto enforces it).
+        self.roles = FunctionRoles.create(
+            self.aws,
+            self.topology,
+            self.names,
+            synthesized_policies(self.topology, self.settings.config_file),
+        )
+        for name, function in self.functions.items():
+            function.session = self.as_function(name).session()
         gateway = Gateway(
             [
                 BoundRoute(route, self.functions[fn.name])
@@ -182,6 +200,11 @@ class LocalStack:
         for fn in self.topology.functions:
             os.environ.update(self.topology.environment_for(fn, self.names))
 
+    def as_function(self, name: str) -> LocalAws:
+        """moto as the function `name` (its role) sees it."""
+        assert self.aws is not None and self.roles is not None
+        return self.aws.acting_as(self.roles.credentials[name])
+
     def _start_pollers(self) -> None:
         assert self.aws is not None
         kinesis = self.aws.client("kinesis")
@@ -192,8 +215,9 @@ class LocalStack:
                 stream = self.names.stream(source.stream)
                 shards = kinesis.list_shards(StreamName=stream)["Shards"]
                 for shard in shards:
+                    # An event-source mapping reads with its function's role.
                     poller = KinesisShardPoller(
-                        self.aws,
+                        self.as_function(fn.name),
                         self.functions[fn.name],
                         source,
                         stream,
@@ -209,7 +233,7 @@ class LocalStack:
                     self.pollers.append(poller)
             for sqs_source in fn.sqs_sources:
                 queue_poller = SqsQueuePoller(
-                    self.aws,
+                    self.as_function(fn.name),
                     self.functions[fn.name],
                     sqs_source,
                     self.names.queue(sqs_source.queue),
