@@ -136,11 +136,8 @@ class LocalStack:
             )
         point_process_at(self.aws)
         self._set_function_environment()
-        # The handlers' shared clients, made afresh against this moto, ring the
-        # pollers' doorbell whenever they write a stream or a queue.
+        # The handlers' clients are made afresh against this moto.
         clients.client.cache_clear()
-        for service in ("kinesis", "sqs"):
-            self.doorbell.listen_to(clients.client(service))
         if not provisioned(self.aws, self.topology, self.names):
             provision(
                 self.aws,
@@ -160,6 +157,8 @@ class LocalStack:
         )
         for name, function in self.functions.items():
             function.session = self.as_function(name).session()
+            # Its clients ring the pollers' doorbell whenever they write a stream or queue.
+            self.doorbell.listen_to_session(function.session)
         gateway = Gateway(
             [
                 BoundRoute(route, self.functions[fn.name])
