@@ -43,10 +43,12 @@ from typing import Any
 
 from functions.profiles.apply import apply_events, expire, fold, remember_change
 from functions.profiles.computed import computed_values
+from functions.profiles.decision import profile_decision
 from functions.profiles.evaluate import CompiledSegments, activation
 from functions.profiles.state import Incoming, Position, ProfileState
 from functions.profiles.step import ProfileStep
 from functions.profiles.stored import Burial, StoredProfile
+from functions.shared.decision import Decision
 from functions.shared.erasure import ERASED
 from functions.shared.ports import StreamPort
 from functions.shared.profile_changes import (
@@ -370,6 +372,7 @@ class SegmentsStep(ProfileStep):
                     at=now,
                     size_changes=p.size_changes,
                     buried=folded,
+                    decision=self._decision(p.work.stored, now),
                 )
             except self.conflict:
                 outcome.conflicts += 1
@@ -394,6 +397,11 @@ class SegmentsStep(ProfileStep):
                     outcome.conflicted |= buried[burial.loser.profile_id][0].sequences
                 except self.refused:
                     outcome.failed |= buried[burial.loser.profile_id][0].sequences
+
+    def _decision(self, stored: StoredProfile, now: datetime) -> Decision | None:
+        if self.decisions is None:
+            return None
+        return profile_decision(stored, self.decisions, self.config, now)
 
 
 def _live_id(loaded: Mapping[str, StoredProfile], profile_id: str) -> str:
