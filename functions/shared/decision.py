@@ -35,7 +35,8 @@ Scalar = str | int | float | bool
 # Values that look like contact data are never told, whatever trait holds them
 # (a visitor may type an email address into a "first name" field).
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_PHONE = re.compile(r"^[\s()+\-./0-9]{7,}$")
+# Seven or more digits in a run (separators allowed) anywhere in the text: a phone.
+_PHONE = re.compile(r"(?:\+?\d[\s().\-/]*){7,}")
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ class DecisionRules:
             return value if math.isfinite(value) and abs(value) <= 1e15 else None
         if isinstance(value, str):
             text = value[: self.max_value_chars]
-            if _EMAIL.search(text) or _PHONE.match(text):
+            if _EMAIL.search(text) or _PHONE.search(text):
                 return None
             return text
         return None

@@ -75,6 +75,8 @@ def test_without_the_required_consent_nothing_is_used() -> None:
         "+1 415 555 0100",
         "(415) 555-0100",
         "4155550100",
+        "Ana +1 415 555 0100",
+        "call me: 415.555.0100 after 6",
     ],
 )
 def test_contact_data_in_an_allowed_trait_is_never_told(value: str) -> None:
