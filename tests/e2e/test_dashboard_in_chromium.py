@@ -94,4 +94,7 @@ def test_overview_and_profile_timeline_in_chromium(stack: RunningStack, shots: P
     for expected in ("Product Viewed", "Product Added", "segment.entered", "frequent_viewers"):
         assert expected in timeline, expected
     assert "consent" in timeline and "score" in timeline
+    # What GET /v1/personalize tells a page about this person, and why.
+    assert 'data-testid="touchpoint"' in timeline and "What a page is told" in timeline
+    assert "personalize.required_consent" in timeline
     screenshot(page, shots / "dashboard-profile.png")
