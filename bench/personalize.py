@@ -100,7 +100,42 @@ def _timed_in_threads(threads: int, calls: list[Callable[[], None]]) -> list[flo
     return times
 
 
-def measure(visitors: int, requests: int) -> dict[str, Any]:
+def _write_cost(stack: Any, customers: int) -> dict[str, int]:
+    """What the decision items add to the pipeline's DynamoDB writes, for `beacon
+    simulate`'s shoppers (units as bench/pipeline.py counts them: a transaction's
+    items two each, a single write one)."""
+    from functions.shared.dal import clients
+    from simulator.shoppers import Simulator
+
+    counts: dict[str, int] = {"write_units": 0, "decision_items": 0, "upgraded": 0}
+
+    def on_params(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "TransactWriteItems":
+            items = params["TransactItems"]
+            counts["write_units"] += 2 * len(items)
+            keys = [next(iter(i.values()))["Key"]["sk"]["S"] for i in items]
+            decisions = keys.count("decision")
+            counts["decision_items"] += decisions
+            # A profile write that would have been a single UpdateItem without it.
+            counts["upgraded"] += int(decisions == 1 and len(items) == 2)
+        elif model.name in ("PutItem", "UpdateItem", "DeleteItem"):
+            counts["write_units"] += 1
+        elif model.name == "BatchWriteItem":
+            counts["write_units"] += sum(len(r) for r in params["RequestItems"].values())
+
+    client = clients.client("dynamodb")
+    client.meta.events.register("before-parameter-build.dynamodb", on_params)
+    web, *others = stack.config.sources
+    simulator = Simulator(
+        stack.url, web.local_write_key, others[0].local_write_key if others else None, seed=7
+    )
+    sent = simulator.run(customers=customers).units_sent
+    stack.wait_until_drained(timeout_s=300)
+    client.meta.events.unregister("before-parameter-build.dynamodb", on_params)
+    return {**counts, "events": sent, "customers": customers}
+
+
+def measure(visitors: int, requests: int, customers: int = 40) -> dict[str, Any]:
     from functions.personalize import handler
     from infra.local.gateway import http_api_event
     from infra.local.runtime import LocalSettings, LocalStack
@@ -110,6 +145,7 @@ def measure(visitors: int, requests: int) -> dict[str, Any]:
     results: dict[str, Any] = {"visitors": visitors, "requests": requests}
     with LocalStack(settings) as stack:
         key = stack.web_write_key
+        results["cost"] = _write_cost(stack, customers)
         consent = {"categoryPreferences": {"personalization": True, "analytics": True}}
         yesterday = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
         ids = [f"bench-{uuid.uuid4()}" for _ in range(visitors)]
@@ -211,7 +247,8 @@ def measure(visitors: int, requests: int) -> dict[str, Any]:
 
         def one_visit(_: int) -> None:
             anonymous_id = f"fresh-{uuid.uuid4()}"
-            name = f"N{uuid.uuid4().hex[:8]}"
+            # Letters only: a run of seven digits would be taken for a phone and not told.
+            name = "N" + "".join(chr(97 + int(c, 16) % 26) for c in uuid.uuid4().hex[:8])
             body = {"anonymousId": anonymous_id, "traits": {"first_name": name},
                     "context": {"consent": consent}}  # fmt: skip
             _post(stack.url, key, "/v1/identify", body)
@@ -248,6 +285,18 @@ def tables(r: dict[str, Any]) -> list[str]:
         f"| a returning visitor (cache warm): the hot path | {reads['warm']:.2f} |",
         f"| an unknown visitor, asked 20 times in a row | {reads['unknown']:.2f} |",
     ]
+    cost = r["cost"]
+    events = max(cost["events"], 1)
+    added = 2 * cost["decision_items"] + cost["upgraded"]
+    writes = [
+        f"| decision items in the pipeline's writes ({cost['customers']} simulated shoppers, "
+        f"{cost['events']:,} events) | value |",
+        "|---|---:|",
+        f"| decision items written | {cost['decision_items']:,} |",
+        f"| profile writes made transactions by one | {cost['upgraded']:,} |",
+        f"| write units they add per event | {added / events:.3f} |",
+        f"| all DynamoDB write units per event | {cost['write_units'] / events:.2f} |",
+    ]
     fresh = r["freshness"]
     p50, p95, _ = _percentiles(fresh) if len(fresh) > 2 else (float("nan"),) * 3
     freshness = [
@@ -256,7 +305,7 @@ def tables(r: dict[str, Any]) -> list[str]:
         f"| visitors measured (10 at a time) | {len(fresh)} of 30 |",
         f"| p50 / p95 (s) | {p50:.2f} / {p95:.2f} |",
     ]
-    return ["\n".join(latency), "\n".join(calls), "\n".join(freshness)]
+    return ["\n".join(latency), "\n".join(calls), "\n".join(freshness), "\n".join(writes)]
 
 
 def section(r: dict[str, Any], command: str) -> str:
