@@ -19,9 +19,9 @@ from functions.personalize.identifier_cache import IdentifierCache, ProfileResol
 from functions.personalize.settings import PersonalizeSettings
 from functions.personalize.touchpoint import PageRequest, Touchpoint
 from functions.shared.config import Source
+from functions.shared.dal.decisions_store import DecisionsStore
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.profile_ids import GraphProfileIds
-from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.dal.secrets import secret_value, source_for_write_key
 from functions.shared.observability import logger, metrics, tracer
 
@@ -41,7 +41,7 @@ def touchpoint() -> Touchpoint:
             GraphProfileIds(DynamoTable(settings.identity_table)),
             IdentifierCache(sizes.max_entries, sizes.ttl_s, sizes.miss_ttl_s),
         ),
-        decisions=ProfilesStore(DynamoTable(settings.profiles_table)),
+        decisions=DecisionsStore(DynamoTable(settings.profiles_table)),
     )
 
 

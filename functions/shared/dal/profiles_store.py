@@ -40,6 +40,7 @@ from typing import Any
 from functions.profiles.codec import decode_state, encode_state
 from functions.profiles.state import ProfileState
 from functions.profiles.stored import Burial, StoredProfile
+from functions.shared.dal.decisions_store import DecisionsStore, decision_key
 from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, Update
 from functions.shared.decision import NOT_PERSONALIZED, Decision, StoredDecision
 from functions.shared.erasure import IN_FLIGHT_BOUND
@@ -51,15 +52,10 @@ TOMBSTONE_TTL = timedelta(days=8)  # longer than the resolved stream's retention
 ERASED_APPLIED = "erased-applied"
 ERASE_ROUNDS = 5  # reads and marker writes of a profile a step keeps writing meanwhile
 _PROFILE = "profile"
-_DECISION = "decision"
 
 
 def profile_key(profile_id: str) -> dict[str, str]:
     return {"pk": f"profile#{profile_id}", "sk": _PROFILE}
-
-
-def decision_key(profile_id: str) -> dict[str, str]:
-    return {"pk": f"profile#{profile_id}", "sk": _DECISION}
 
 
 def due_stamp(moment: datetime) -> str:
@@ -314,9 +310,8 @@ class ProfilesStore:
         self.table.transact_update([marker, *updates])
 
     def decision(self, profile_id: str) -> StoredDecision | None:
-        """The decision item of `profile_id`: one eventually consistent GetItem."""
-        item = self.table.get(decision_key(profile_id))
-        return decision_from_item(item) if item is not None else None
+        """The decision item of `profile_id` (the touchpoint reads it the same way)."""
+        return DecisionsStore(self.table).decision(profile_id)
 
     def erased_applied(self) -> int:
         """Events the erased profiles had applied (the ledger's share of them)."""
@@ -383,15 +378,6 @@ def _decision_erased(profile_id: str, at: datetime) -> Update:
         | {"#m": "merged_into", "#u": "updated_at"},
         values={":e": at.isoformat(), ":x": int((at + IN_FLIGHT_BOUND).timestamp())},
     )
-
-
-def decision_from_item(item: Mapping[str, Any]) -> StoredDecision:
-    if item.get("erased_at"):
-        return StoredDecision(None, erased=True)
-    if item.get("merged_into"):
-        return StoredDecision(None, merged_into=str(item["merged_into"]))
-    body = item.get("body")
-    return StoredDecision(Decision.from_body(str(body)) if body else None)
 
 
 def _version_condition(profile: StoredProfile, values: dict[str, Any]) -> str:
