@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -177,3 +178,23 @@ def test_a_visitor_who_refused_personalization_sees_the_default(
     assert seen and seen[-1]["personalized"] is False and seen[-1]["traits"] == {}
     screenshot(page, shots / "touchpoint-refused.png")
     context.close()
+
+
+def test_settings_script_and_shop_over_http(shop_stack: RunningStack) -> None:
+    """What the page loads besides the trackers: analytics.js's settings (known keys
+    only), beacon.js (a few KB), the shop."""
+    with urllib.request.urlopen(f"{shop_stack.url}/v1/projects/{KEY}/settings") as answer:
+        settings = json.loads(answer.read())
+    host = shop_stack.url.removeprefix("http://")
+    assert settings["integrations"]["Segment.io"]["apiHost"] == f"{host}/v1"
+    assert settings["integrations"]["Segment.io"]["protocol"] == "http"
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        urllib.request.urlopen(f"{shop_stack.url}/v1/projects/not-a-key/settings")
+    assert unknown.value.code == 404
+    with urllib.request.urlopen(f"{shop_stack.url}/v1/beacon.js") as answer:
+        script = answer.read()
+        assert answer.headers["Content-Type"].startswith("text/javascript")
+    assert 1_000 < len(script) < 10_000
+    with urllib.request.urlopen(shop_url(shop_stack)) as answer:
+        page = answer.read().decode()
+    assert "data-beacon-segment" in page and KEY in page
