@@ -97,6 +97,7 @@ class _Pending:
     record: ProfileChanged | None
     due_at: datetime | None
     size_changes: dict[str, int]
+    decision: Decision | None = None  # what a page may be told, written if it changed
 
 
 @dataclass
@@ -338,7 +339,12 @@ class SegmentsStep(ProfileStep):
         due_at = self.engine.next_recheck(
             stored.profile_id, state, now, scores=stored.scores, consent=state.consent
         )
-        return _Pending(work, record, due_at, evaluation.size_changes)
+        decision = None
+        if self.decisions is not None:
+            # From the computed traits the conditions just read: nothing worked out twice.
+            computed = variables["profile"]["computed"]
+            decision = profile_decision(stored, self.decisions, self.config, now, computed)
+        return _Pending(work, record, due_at, evaluation.size_changes, decision)
 
     def _commit(
         self,
@@ -372,7 +378,7 @@ class SegmentsStep(ProfileStep):
                     at=now,
                     size_changes=p.size_changes,
                     buried=folded,
-                    decision=self._decision(p.work.stored, now),
+                    decision=p.decision,
                 )
             except self.conflict:
                 outcome.conflicts += 1
@@ -397,11 +403,6 @@ class SegmentsStep(ProfileStep):
                     outcome.conflicted |= buried[burial.loser.profile_id][0].sequences
                 except self.refused:
                     outcome.failed |= buried[burial.loser.profile_id][0].sequences
-
-    def _decision(self, stored: StoredProfile, now: datetime) -> Decision | None:
-        if self.decisions is None:
-            return None
-        return profile_decision(stored, self.decisions, self.config, now)
 
 
 def _live_id(loaded: Mapping[str, StoredProfile], profile_id: str) -> str:
