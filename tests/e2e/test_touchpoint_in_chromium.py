@@ -65,8 +65,11 @@ def shop_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = chromium_path()
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
+    # A dev dependency (pyproject.toml): its driver ships in the wheel, the browser is
+    # the machine's (no download).
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=executable, headless=True, args=list(CHROMIUM_ARGS)
         )
