@@ -189,6 +189,11 @@ def provision(
             Name=source.write_key_secret,
             SecretString=keys.get(source.name, source.local_write_key),
         )
+        if source.identity_verification_secret:
+            secrets.create_secret(
+                Name=source.identity_verification_secret,
+                SecretString=source.local_identity_verification_key,
+            )
     secrets.create_secret(
         Name=config.admin.admin_key_secret,
         SecretString=admin_key or config.admin.local_admin_key,

@@ -33,6 +33,7 @@ from infra.local.invoke import Handler, LocalFunction
 from infra.local.operator_access import OperatorAccess
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
 from infra.local.schedules import LocalSchedule
+from infra.local.shop import shop_pages
 from infra.local.sinks import PREFIX as SINKS_PREFIX
 from infra.local.sinks import Sinks, is_operator_request
 from infra.topology import TOPOLOGY, ResourceNames, Topology
@@ -100,6 +101,12 @@ class LocalStack:
     @property
     def url(self) -> str:
         return f"http://{self.settings.host}:{self.port}"
+
+    @property
+    def web_write_key(self) -> str:
+        """The write key of the first source that serves browsers (the example shop's)."""
+        source = next((s for s in self.config.sources if s.allowed_origins), self.config.sources[0])
+        return self.settings.write_keys.get(source.name, source.local_write_key)
 
     @property
     def admin_key(self) -> str:
@@ -177,6 +184,8 @@ class LocalStack:
         self._exit.callback(send_to_sinks(self.url))
         access = OperatorAccess.served_at(self.admin_key, self.settings.host, self.port)
         self.pages[SINKS_PREFIX] = access.guard(self.sinks.page, applies=is_operator_request)
+        # The example shop and the trackers it loads: public pages (docs/personalize.md).
+        self.pages.update(shop_pages(self.web_write_key))
         if self._operator_pages is not None:
             self.pages.update(
                 {path: access.guard(page) for path, page in self._operator_pages(self).items()}
