@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.commands import dashboard, deliveries, identity, models, people, segments, stack
+from cli.commands import (
+    dashboard,
+    deliveries,
+    identity,
+    models,
+    people,
+    segments,
+    smoke,
+    stack,
+)
 from functions.shared.config import ConfigError
 
 DESCRIPTION = (
@@ -13,7 +22,7 @@ DESCRIPTION = (
     "running stack, local or deployed (docs/api.md)."
 )
 # In `beacon --help`'s order.
-GROUPS = (stack, people, models, deliveries, dashboard, segments, identity)
+GROUPS = (stack, people, models, deliveries, dashboard, segments, identity, smoke)
 
 
 def parser() -> argparse.ArgumentParser:

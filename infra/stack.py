@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions.scoring.models import load_scorers
@@ -84,10 +85,26 @@ class BeaconStack(Stack):
             )
             for row in topology.functions
         }
+        # Warm containers for the touchpoint when the configuration asks: the API calls
+        # an alias that carries the provisioned concurrency, not $LATEST.
+        warm = {"personalize": config.personalize.provisioned_concurrency}
+        targets: dict[str, lambda_.IFunction] = {}
+        for name, fn in self.functions.items():
+            targets[name] = fn.function
+            if warm.get(name):
+                targets[name] = lambda_.Alias(
+                    self,
+                    f"Fn-{name}-live",
+                    alias_name="live",
+                    version=fn.function.current_version,
+                    provisioned_concurrent_executions=warm[name],
+                )
         self.http_api = HttpApi(
             self,
             "Http",
-            routes=[(fn.row, fn.function) for fn in self.functions.values() if fn.row.http_routes],
+            routes=[
+                (fn.row, targets[name]) for name, fn in self.functions.items() if fn.row.http_routes
+            ],
             key=key,
         )
 

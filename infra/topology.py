@@ -74,7 +74,14 @@ class Bucket:
 
 
 # The secrets named in beacon.yaml, by the role they play.
-SecretRole = Literal["write_keys", "admin_key", "identifier_salt", "ip_hash_salt", "destinations"]
+SecretRole = Literal[
+    "write_keys",
+    "admin_key",
+    "identifier_salt",
+    "ip_hash_salt",
+    "destinations",
+    "identity_verification",  # per source: the key user ids are signed with (touchpoint)
+]
 
 
 # --- event sources -----------------------------------------------------------
@@ -285,7 +292,8 @@ TABLES = (
     ),
     Table(
         "profiles",
-        "profiles: traits, aggregates, memberships, scores; sparse sweep index; tombstones",
+        "profiles: traits, aggregates, memberships, scores; decision items (the touchpoint);"
+        " sparse sweep index; tombstones",
         ttl_attribute="expires_at",  # tombstones of merged-away profiles
         indexes=(
             Index(
@@ -331,6 +339,15 @@ INGEST_ROUTES = (
     HttpRoute("GET", "/i"),
     HttpRoute("POST", "/com.snowplowanalytics.snowplow/tp2"),
     HttpRoute("OPTIONS", "/com.snowplowanalytics.snowplow/tp2"),
+    # analytics.js fetches its settings from here at load (cdnURL pointed at Beacon).
+    HttpRoute("GET", "/v1/projects/{writeKey}/settings"),
+)
+
+PERSONALIZE_ROUTES = (
+    # The touchpoint (write key, CORS per source) and the script pages load.
+    HttpRoute("GET", "/v1/personalize"),
+    HttpRoute("OPTIONS", "/v1/personalize"),
+    HttpRoute("GET", "/v1/beacon.js"),
 )
 
 API_ROUTES = (
@@ -343,7 +360,7 @@ API_ROUTES = (
     HttpRoute("POST", "/v1/identity/suggestions/{a}/{b}/{decision}"),
 )
 
-FUNCTIONS = (
+FUNCTIONS: tuple[Function, ...] = (
     Function(
         "ingest",
         step="ingest",
@@ -437,6 +454,21 @@ FUNCTIONS = (
         secrets=("admin_key", "identifier_salt"),
     ),
 )
+
+TOUCHPOINT = Function(
+    "personalize",
+    step="personalize",
+    purpose="GET /v1/personalize: what a page may know of its visitor, in one read",
+    # Small and quick: one GetItem per request; arm64 like every function.
+    memory_mb=512,
+    timeout_s=5,
+    http_routes=PERSONALIZE_ROUTES,
+    # Identity nodes (identifier -> profile id) and the profiles table's decision items.
+    reads_tables=("identity", "profiles"),
+    secrets=("write_keys", "identity_verification"),
+)
+
+FUNCTIONS = (*FUNCTIONS, TOUCHPOINT)
 
 TOPOLOGY = Topology(
     streams=STREAMS,

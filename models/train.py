@@ -88,6 +88,14 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "purchase": {"high": 0.5, "medium": 0.3},
 }
 
+# What a web page is told of a score (GET /v1/personalize): the band, never the number.
+# The bands start where the thresholds do, so a page and a destination agree.
+BANDS: dict[str, list[dict[str, Any]]] = {
+    target: [{"name": "low", "at_least": 0.0}]
+    + [{"name": n, "at_least": v} for n, v in sorted(levels.items(), key=lambda kv: kv[1])]
+    for target, levels in THRESHOLDS.items()
+}
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -328,6 +336,7 @@ def build(
             "positive_index": POSITIVE_INDEX,
             "features": list(specs),
             "thresholds": THRESHOLDS.get(dataset.target, {}),
+            "bands": BANDS.get(dataset.target, []),
             "metrics": trained.metrics,
             "training": TrainingSummary(
                 data=dataset.description,

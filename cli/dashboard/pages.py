@@ -27,7 +27,11 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from cli.admin_api import AdminApi, profile_path
+from cli.dashboard.touchpoint import touchpoint_panel
 from cli.observe import Clients, Outcome, observe, stream_records
+from functions.shared.config import BeaconConfig
+from functions.shared.dal.dynamo import DynamoTable
+from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.profile_changes import parse_change
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
 from infra.topology import ResourceNames
@@ -95,10 +99,12 @@ class Dashboard:
         names: ResourceNames,
         api: AdminApi,
         clock: Callable[[], float] = time.time,
+        config: BeaconConfig | None = None,
     ) -> None:
         self.aws = aws
         self.names = names
         self.api = api
+        self.config = config
         self.clock = clock
         self.history: deque[tuple[float, dict[str, int]]] = deque(maxlen=HISTORY)
         self._lock = threading.Lock()
@@ -163,7 +169,16 @@ class Dashboard:
             ],
             key=lambda row: row[0],
         )
-        return _page(f"Profile {ref}", _lookup_form(ref) + _summary(profile) + _timeline(timeline))
+        told = ""
+        if self.config is not None:
+            store = ProfilesStore(
+                DynamoTable(self.names.table("profiles"), self.aws.client("dynamodb"))
+            )
+            decision = store.decision(str(profile.get("profile_id", "")))
+            told = touchpoint_panel(profile, decision, self.config)
+        return _page(
+            f"Profile {ref}", _lookup_form(ref) + _summary(profile) + told + _timeline(timeline)
+        )
 
     def _events_and_merges(self, ids: set[str]) -> Iterable[tuple[str, str, str]]:
         for data in stream_records(self.aws, self.names.stream("resolved")):
@@ -191,7 +206,10 @@ def dashboard_pages(stack: LocalStack) -> dict[str, LocalPage]:
     serves them behind the admin key."""
     assert stack.aws is not None  # started
     page = Dashboard(
-        stack.aws, stack.names, AdminApi(stack.url, stack.admin_key, timeout_s=15)
+        stack.aws,
+        stack.names,
+        AdminApi(stack.url, stack.admin_key, timeout_s=15),
+        config=stack.config,
     ).page
     return {"/": page, "/dashboard": page}
 

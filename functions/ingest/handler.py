@@ -8,6 +8,8 @@ loaded, clients created) and reused while the container lives.
 from __future__ import annotations
 
 import base64
+import json
+import urllib.parse
 from datetime import UTC, datetime
 from functools import cache, partial
 from typing import Any
@@ -19,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.ingest.canonicalize import RequestMeta
 from functions.ingest.collector import Collected, Collector
 from functions.ingest.http import HttpRequest
+from functions.ingest.project_settings import project_settings, served_host, served_protocol
 from functions.ingest.segment import ALL_CALLS
 from functions.ingest.settings import IngestSettings
 from functions.shared.dal.failed_events_store import S3FailedEventStore
@@ -26,6 +29,8 @@ from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.secrets import secret_value, source_for_write_key
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
 from functions.shared.privacy import anonymize_ip
+
+MAX_WRITE_KEY_CHARS = 256
 
 
 @cache
@@ -62,6 +67,10 @@ def app() -> APIGatewayHttpResolver:
             return Response(404, "application/json", '{"success": false, "error": "not found"}')
         return _answer(collector().segment(call, _request(resolver)))
 
+    @resolver.get("/v1/projects/<key>/settings")
+    def analytics_js_settings(key: str) -> Response[bytes | str]:
+        return _settings(resolver, urllib.parse.unquote(key))
+
     @resolver.get("/i")
     def snowplow_pixel() -> Response[bytes | str]:
         return _answer(collector().pixel(_request(resolver)))
@@ -90,6 +99,26 @@ def _request(resolver: APIGatewayHttpResolver) -> HttpRequest:
         headers={k.lower(): v for k, v in (event.headers or {}).items()},
         query=dict(event.query_string_parameters or {}),
         body=raw,
+    )
+
+
+def _settings(resolver: APIGatewayHttpResolver, key: str) -> Response[bytes | str]:
+    """analytics.js's settings, for a known write key only (404 as Segment's CDN)."""
+    event = resolver.current_event
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    host = served_host(headers.get("host"))
+    if (
+        len(key) > MAX_WRITE_KEY_CHARS
+        or host is None
+        or collector().source_for_write_key(key) is None
+    ):
+        return Response(404, "application/json", '{"error": "unknown write key"}')
+    settings = project_settings(key, host, served_protocol(headers.get("x-forwarded-proto")))
+    return Response(
+        200,
+        "application/json",
+        json.dumps(settings),
+        headers={"Cache-Control": "private, max-age=300"},
     )
 
 

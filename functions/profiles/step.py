@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from functions.shared.decision import DecisionRules
 from functions.shared.ports import ProfilesPort
 from functions.shared.stream_batch import StreamStep
 
@@ -21,3 +22,6 @@ class ProfileStep(StreamStep):
     profiles: ProfilesPort
     conflict: tuple[type[Exception], ...]  # a lost race: the profile is read and done again
     refused: tuple[type[Exception], ...]  # storage errors that fail a profile's records
+    # What a page may be told (beacon.yaml `personalize`): with it, each write carries
+    # the profile's decision item when that changed; None writes none (tests, tools).
+    decisions: DecisionRules | None = None

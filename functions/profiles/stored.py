@@ -26,6 +26,9 @@ class StoredProfile:
     # An erasure marker: the person was erased; events still in flight are dropped and
     # the profile is never written again (docs/segments.md, "Erasure").
     erased_at: datetime | None = None
+    # The digest of the decision item written with it (functions/shared/decision.py):
+    # a write adds the decision item only when the new one differs. None: none yet.
+    decision_digest: str | None = None
 
     @property
     def exists(self) -> bool:

@@ -20,6 +20,7 @@ from functions.scoring.models import load_scorers
 from functions.scoring.settings import ScoringSettings
 from functions.scoring.step import ScoringOutcome, ScoringStep
 from functions.shared.dal.sqs import QueueSender
+from functions.shared.decision import DecisionRules
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
 from functions.shared.profile_handler import build_profile_step, run_profile_batch
 
@@ -35,6 +36,7 @@ def scoring_step() -> ScoringStep:
         scorers=load_scorers(config.models, Path(settings.config_file).resolve().parent),
         segments=config.segments,
         activations=QueueSender(settings.activations_queue),
+        decisions=DecisionRules.from_config(config),
     )
 
 

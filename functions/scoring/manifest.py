@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field, ValidationError, model_validator
 
 from functions.scoring.features import FeatureSpec
-from functions.shared.schema import Strict
+from functions.shared.schema import Slug, Strict
 
 MANIFEST_SUFFIX = ".manifest.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -121,6 +121,14 @@ class TrainingSummary(Strict):
     features: dict[str, FeatureStats]
 
 
+class ScoreBand(Strict):
+    """A named range of the probability: what a web page is told instead of the number
+    (GET /v1/personalize). A band runs from `at_least` to the next band's."""
+
+    name: Slug
+    at_least: float = Field(ge=0.0, le=1.0)
+
+
 class ModelManifest(Strict):
     schema_version: Literal[1] = 1
     name: str = Field(description="model name, e.g. churn")
@@ -135,6 +143,9 @@ class ModelManifest(Strict):
     positive_index: int = Field(ge=0, le=1, description="column of the positive class")
     features: list[FeatureSpec] = Field(min_length=1, description="in model input order")
     thresholds: dict[str, float] = Field(default_factory=dict)
+    bands: list[ScoreBand] = Field(
+        default_factory=list, description="ascending; the first starts at 0 (no bands: none told)"
+    )
     metrics: Metrics
     training: TrainingSummary
     seed: int
@@ -156,7 +167,20 @@ class ModelManifest(Strict):
         for key, value in self.thresholds.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"threshold {key!r} must be a probability in [0, 1]")
+        starts = [b.at_least for b in self.bands]
+        if self.bands and (starts[0] != 0.0 or starts != sorted(set(starts))):
+            raise ValueError("bands must start at 0 and rise strictly (at_least)")
+        if len({b.name for b in self.bands}) != len(self.bands):
+            raise ValueError("band names must be unique")
         return self
+
+    def band(self, probability: float) -> str | None:
+        """The name of the band `probability` falls in (None without bands)."""
+        found = None
+        for band in self.bands:
+            if probability >= band.at_least:
+                found = band.name
+        return found
 
     @property
     def feature_names(self) -> list[str]:

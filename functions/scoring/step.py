@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from functions.profiles.apply import remember_change
+from functions.profiles.decision import profile_decision
 from functions.profiles.evaluate import CompiledSegments, activation
 from functions.profiles.step import ProfileStep
 from functions.profiles.stored import StoredProfile
@@ -208,6 +209,10 @@ class ScoringStep(ProfileStep):
                 "scored_at": now.isoformat(),
                 "thresholds_reached": reached,
             }
+            band = manifest.band(probability)
+            if band is not None:
+                # What a page is told of the score (the decision item), never the number.
+                scores[manifest.name]["band"] = band
             moved = (
                 before.get("model_version") != manifest.version
                 or abs(float(before.get("probability", -1.0)) - probability) >= SCORE_EPSILON
@@ -298,11 +303,18 @@ class ScoringStep(ProfileStep):
                 outcome.failed |= w.sequences
                 continue
             outcome.activations.update(a.type for a in w.activations)
+            decision = (
+                profile_decision(w.stored, self.decisions, self.segments, now)
+                if self.decisions is not None and w.scores_moved
+                else None
+            )
             try:
                 if w.segments_moved:
-                    self.profiles.save(w.stored, due_at=w.due_at, at=now, size_changes=w.sizes)
+                    self.profiles.save(
+                        w.stored, due_at=w.due_at, at=now, size_changes=w.sizes, decision=decision
+                    )
                 elif w.scores_moved:
-                    self.profiles.save_scores(w.stored, now)
+                    self.profiles.save_scores(w.stored, now, decision=decision)
                 else:
                     continue
             except self.conflict:

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.segments.settings import SegmentsSettings
 from functions.segments.step import BatchOutcome, SegmentsStep
 from functions.shared.dal.kinesis import KinesisWriter
+from functions.shared.decision import DecisionRules
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
 from functions.shared.profile_handler import build_profile_step, run_profile_batch
 
@@ -32,6 +33,7 @@ def segments_step() -> SegmentsStep:
         settings,
         config=config.segments,
         changes=KinesisWriter(settings.changes_stream),
+        decisions=DecisionRules.from_config(config),
     )
 
 

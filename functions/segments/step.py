@@ -43,10 +43,12 @@ from typing import Any
 
 from functions.profiles.apply import apply_events, expire, fold, remember_change
 from functions.profiles.computed import computed_values
+from functions.profiles.decision import profile_decision
 from functions.profiles.evaluate import CompiledSegments, activation
 from functions.profiles.state import Incoming, Position, ProfileState
 from functions.profiles.step import ProfileStep
 from functions.profiles.stored import Burial, StoredProfile
+from functions.shared.decision import Decision
 from functions.shared.erasure import ERASED
 from functions.shared.ports import StreamPort
 from functions.shared.profile_changes import (
@@ -95,6 +97,7 @@ class _Pending:
     record: ProfileChanged | None
     due_at: datetime | None
     size_changes: dict[str, int]
+    decision: Decision | None = None  # what a page may be told, written if it changed
 
 
 @dataclass
@@ -336,7 +339,12 @@ class SegmentsStep(ProfileStep):
         due_at = self.engine.next_recheck(
             stored.profile_id, state, now, scores=stored.scores, consent=state.consent
         )
-        return _Pending(work, record, due_at, evaluation.size_changes)
+        decision = None
+        if self.decisions is not None:
+            # From the computed traits the conditions just read: nothing worked out twice.
+            computed = variables["profile"]["computed"]
+            decision = profile_decision(stored, self.decisions, self.config, now, computed)
+        return _Pending(work, record, due_at, evaluation.size_changes, decision)
 
     def _commit(
         self,
@@ -370,6 +378,7 @@ class SegmentsStep(ProfileStep):
                     at=now,
                     size_changes=p.size_changes,
                     buried=folded,
+                    decision=p.decision,
                 )
             except self.conflict:
                 outcome.conflicts += 1

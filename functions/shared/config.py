@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from functions.shared.destinations import Destinations
+from functions.shared.personalize_config import Personalize
 from functions.shared.schema import Name, SecretName, Strict
 from functions.shared.segment_definitions import SegmentsConfig
 
@@ -37,6 +38,15 @@ class Source(Strict):
     )
     snowplow_app_ids: tuple[str, ...] = Field(
         default=(), description="Snowplow `aid` values that belong to this source"
+    )
+    identity_verification_secret: SecretName | None = Field(
+        default=None,
+        description="Secrets Manager name of the key the customer's backend signs user ids "
+        "with (HMAC-SHA256) so that GET /v1/personalize may use them",
+    )
+    local_identity_verification_key: str = Field(
+        default="local-identity-key",
+        description="the value the local stack stores under identity_verification_secret",
     )
 
     @field_validator("allowed_origins")
@@ -259,6 +269,7 @@ class BeaconConfig(Strict):
     models: Models = Field(default_factory=Models)
     destinations: Destinations = ()
     admin: Admin = Field(default_factory=Admin)
+    personalize: Personalize = Field(default_factory=Personalize)
 
     @model_validator(mode="after")
     def _unique(self) -> BeaconConfig:
@@ -270,11 +281,17 @@ class BeaconConfig(Strict):
             "secret name",
             [
                 *(s.write_key_secret for s in self.sources),
+                *(
+                    s.identity_verification_secret
+                    for s in self.sources
+                    if s.identity_verification_secret
+                ),
                 self.admin.admin_key_secret,
                 self.consent.identifier_salt_secret,
             ],
         )
         segments = {s.id for s in self.segments.segments}
+        self._check_personalize(segments)
         for destination in self.destinations:
             unknown = sorted(set(destination.required_consent) - set(self.consent.categories))
             if unknown:
@@ -288,6 +305,26 @@ class BeaconConfig(Strict):
                     f"destination {destination.name!r}: unknown segments {', '.join(missing)}"
                 )
         return self
+
+    def _check_personalize(self, segments: set[str]) -> None:
+        told = self.personalize
+        unknown = sorted(set(told.required_consent) - set(self.consent.categories))
+        if unknown:
+            raise ValueError(
+                f"personalize.required_consent names unknown categories {', '.join(unknown)}"
+            )
+        missing = sorted(set(told.segments or ()) - segments)
+        if missing:
+            raise ValueError(f"personalize.segments: unknown segments {', '.join(missing)}")
+        computed = {t.id for t in self.segments.computed_traits}
+        missing = sorted(set(told.computed_traits) - computed)
+        if missing:
+            raise ValueError(
+                f"personalize.computed_traits: unknown computed traits {', '.join(missing)}"
+            )
+        both = sorted(set(told.traits) & set(told.computed_traits))
+        if both:
+            raise ValueError(f"personalize: {', '.join(both)} is both a trait and computed")
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.shared.consent_records import AuditEntry, ConsentState
+from functions.shared.decision import Decision, StoredDecision
 from functions.shared.deliveries import DeliveryRecord, LoadedLog
 from functions.shared.erasure import RecentErasures
 from functions.shared.failed_events import FailedEvent
@@ -172,16 +173,20 @@ class ProfilesPort(Protocol):
         at: datetime,
         size_changes: Mapping[str, int] | None = None,
         buried: Sequence[Burial] = (),
+        decision: Decision | None = None,
     ) -> None:
         """State, scores and due time over the version read; raises if it moved on.
 
         With `buried`, those profiles become tombstones pointing here in the same
         transaction, each over the version read too: a fold and its burial happen
-        together or not at all."""
+        together or not at all. With a `decision` that differs from the one written
+        last, the decision item is written in the same transaction."""
         ...
 
-    def save_scores(self, profile: StoredProfile, at: datetime) -> None:
-        """Scores only, over the version read."""
+    def save_scores(
+        self, profile: StoredProfile, at: datetime, decision: Decision | None = None
+    ) -> None:
+        """Scores only, over the version read (and the decision item, if it changed)."""
         ...
 
     def bury(
@@ -223,3 +228,19 @@ class DeliveryLog(Protocol):
 
     def for_profiles(self, profile_ids: Iterable[str]) -> list[DeliveryRecord]: ...
     def erase_profiles(self, profile_ids: Iterable[str], at: datetime) -> int: ...
+
+
+class DecisionsPort(Protocol):
+    """The touchpoint's reads (functions/personalize): one item per request."""
+
+    def decision(self, profile_id: str) -> StoredDecision | None:
+        """The decision item of `profile_id` (or its redirect or erasure marker)."""
+        ...
+
+
+class ProfileIdsPort(Protocol):
+    """Identifier -> profile id, as the identity step resolved it."""
+
+    def profile_ids(self, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
+        """The profile of each identifier known (one BatchGetItem for all of them)."""
+        ...

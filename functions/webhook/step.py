@@ -28,6 +28,7 @@ done, counted as `erased`. A log written while the erasure ran is taken back.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import random
 import time
@@ -179,8 +180,12 @@ class WebhookStep:
         sends: list[tuple[DeliveryTask, str, int]] = []  # task, source message, delay
         letters: list[tuple[DeadLetter, str]] = []
         with ThreadPoolExecutor(max_workers=max(len(by_destination), 1)) as pool:
+            # Each task runs in the invocation's context (the local stack binds the
+            # function's boto3 session there; a pool thread starts with an empty one).
             attempts = {
-                name: pool.submit(self._attempt, name, items, disabled.get(name))
+                name: pool.submit(
+                    contextvars.copy_context().run, self._attempt, name, items, disabled.get(name)
+                )
                 for name, items in by_destination.items()
             }
             for name, future in attempts.items():

@@ -57,6 +57,16 @@ class Secrets(Construct):
                     f"Beacon credential of destination {destination.name!r}",
                     key,
                 )
+        # The key each source's backend signs user ids with for the touchpoint.
+        self.identity_verification: dict[str, secretsmanager.Secret] = {}
+        for source in config.sources:
+            if source.identity_verification_secret:
+                self.identity_verification[source.name] = self._secret(
+                    f"IdentityVerification-{source.name}",
+                    source.identity_verification_secret,
+                    f"Beacon identity-verification key of source {source.name!r} (user id HMAC)",
+                    key,
+                )
         self.ip_hash_salt: secretsmanager.Secret | None = None
         if config.ingest.ip_hash_salt_secret:
             self.ip_hash_salt = self._secret(
@@ -77,6 +87,8 @@ class Secrets(Construct):
             return (self.identifier_salt,)
         if role == "destinations":
             return tuple(self.destinations.values())
+        if role == "identity_verification":
+            return tuple(self.identity_verification.values())
         return (self.ip_hash_salt,) if self.ip_hash_salt is not None else ()
 
     def _secret(

@@ -21,46 +21,79 @@ import boto3
 
 from functions.shared.config import BeaconConfig
 from infra.local.destinations import local_secret_value
+from infra.local.local_identity import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY
 from infra.local.moto_process import wait_until_ready
 from infra.topology import ResourceNames, Table, Topology
 
 _ROOT = Path(__file__).resolve().parents[2]
 LOCAL_REGION = "us-east-1"
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+# The operator: the admin user the moto process creates (infra/local/local_identity.py).
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": ADMIN_ACCESS_KEY_ID,
+    "AWS_SECRET_ACCESS_KEY": ADMIN_SECRET_ACCESS_KEY,
+}
+# What a boto3 client made outside any function's session gets in the local
+# stack's process: no identity at all, so that it fails loudly
+# (UnrecognizedClientException) instead of quietly acting as the admin.
+NO_IDENTITY = {"AWS_ACCESS_KEY_ID": "AKIANOFUNCTIONBOUND0", "AWS_SECRET_ACCESS_KEY": "none"}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+
+ADMIN = Credentials(ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY)
 
 
 @dataclass(frozen=True)
 class LocalAws:
-    """A running moto server and how to reach it."""
+    """A running moto server and how to reach it, as the admin unless `credentials`
+    name another identity (a function's role)."""
 
     endpoint: str
     region: str = LOCAL_REGION
+    credentials: Credentials = ADMIN
     server_pid: int | None = None  # the moto process, when the local stack started it
 
-    def client(self, service: str) -> Any:
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=self.endpoint,
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(
             region_name=self.region,
-            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
+            aws_session_token=self.credentials.session_token,
+        )
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service, endpoint_url=self.endpoint)
+
+    def acting_as(self, credentials: Credentials) -> LocalAws:
+        return LocalAws(
+            endpoint=self.endpoint,
+            region=self.region,
+            credentials=credentials,
+            server_pid=self.server_pid,
         )
 
     def environment(self) -> dict[str, str]:
-        """What makes every boto3 client in this process talk to moto."""
+        """What makes every boto3 client in this process talk to moto (with no identity:
+        each function's clients get its role's, `infra/local/iam.py`)."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
-            **LOCAL_CREDENTIALS,
+            **NO_IDENTITY,
         }
 
 
 @contextmanager
-def moto_server(host: str, port: int) -> Iterator[LocalAws]:
+def moto_server(host: str, port: int, enforce_iam: bool = True) -> Iterator[LocalAws]:
     """moto with Beacon's fixes in a child process (infra/local/moto_process.py): the
     handlers and moto no longer share one interpreter, and a killed parent leaves
-    no orphan (the child watches its parent)."""
+    no orphan (the child watches its parent). It enforces IAM (`enforce_iam=False`
+    only to measure what that costs)."""
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [
             sys.executable,
@@ -72,6 +105,7 @@ def moto_server(host: str, port: int) -> Iterator[LocalAws]:
             str(port),
             "--parent-pid",
             str(os.getpid()),
+            *([] if enforce_iam else ["--no-iam"]),
         ],
         cwd=_ROOT,
         stdout=subprocess.PIPE,
@@ -155,6 +189,11 @@ def provision(
             Name=source.write_key_secret,
             SecretString=keys.get(source.name, source.local_write_key),
         )
+        if source.identity_verification_secret:
+            secrets.create_secret(
+                Name=source.identity_verification_secret,
+                SecretString=source.local_identity_verification_key,
+            )
     secrets.create_secret(
         Name=config.admin.admin_key_secret,
         SecretString=admin_key or config.admin.local_admin_key,

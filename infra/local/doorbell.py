@@ -61,11 +61,18 @@ class Doorbell:
     def listen_to(self, client: Any) -> None:
         """Ring after every write this boto3 client makes to a stream or queue."""
         service = client.meta.service_model.service_name
-        for operation in WRITES.get(service, ()):
-            client.meta.events.register(
-                f"before-parameter-build.{service}.{operation}", _note_target
-            )
-            client.meta.events.register(f"after-call.{service}.{operation}", self._after_write)
+        self._register(client.meta.events, {service: WRITES.get(service, ())})
+
+    def listen_to_session(self, session: Any) -> None:
+        """Ring after every write to a stream or queue by the clients this boto3 session
+        makes from now on (a function's role session in the local stack)."""
+        self._register(session.events, WRITES)
+
+    def _register(self, events: Any, writes: dict[str, tuple[str, ...]]) -> None:
+        for service, operations in writes.items():
+            for operation in operations:
+                events.register(f"before-parameter-build.{service}.{operation}", _note_target)
+                events.register(f"after-call.{service}.{operation}", self._after_write)
 
     def _after_write(self, context: dict[str, Any], **_: Any) -> None:
         target = context.get(_TARGET)

@@ -394,6 +394,8 @@ def api_gateway_event(
             cookies.extend(part.strip() for part in value.split(";") if part.strip())
             continue
         joined[name] = f"{joined[name]},{value}" if name in joined else value
+    # API Gateway says how the client reached it (https deployed); locally plain http.
+    joined["x-forwarded-proto"] = "http"
     query: dict[str, str] = {}
     for name, value in urllib.parse.parse_qsl(url.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
+
+from functions.shared.dal.clients import session_for_clients
 from infra.topology import Function
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -50,11 +53,13 @@ class LocalFunction:
     Lambda never runs two invocations in one container at once, and handlers
     rely on it (module-level caches, Powertools' current event); a lock keeps
     that true when the HTTP server and the pollers call from many threads.
+    `session` is its role's (infra/local/iam.py): the handler's boto3 clients use it.
     """
 
     def __init__(self, spec: Function, handler: Handler | None = None) -> None:
         self.spec = spec
         self._handler = handler
+        self.session: boto3.session.Session | None = None
         self._lock = threading.Lock()
         self.invocations = 0
         self.errors = 0
@@ -74,7 +79,7 @@ class LocalFunction:
             timeout_s=self.spec.timeout_s,
             _deadline=time.monotonic() + self.spec.timeout_s,
         )
-        with self._lock:
+        with self._lock, session_for_clients(self.session):
             self.invocations += 1
             try:
                 return handler(event, context)

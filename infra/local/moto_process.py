@@ -3,8 +3,9 @@
 The local stack's handlers, pollers and gateway share one interpreter; moto
 answering every AWS call from the same interpreter made them queue behind one
 lock. In its own process moto gets the second core. It runs with Beacon's moto
-fixes (infra/local/moto_patches.py), and exits by itself when the process that
-started it is gone (a `beacon local` killed with SIGKILL leaves no orphan).
+fixes (infra/local/moto_patches.py) and enforces IAM (infra/local/moto_auth.py),
+and exits by itself when the process that started it is gone (a `beacon local`
+killed with SIGKILL leaves no orphan).
 `beacon moto` runs the same server in the foreground for `--aws-endpoint`.
 """
 
@@ -25,18 +26,23 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from infra.local import moto_patches
+from infra.local import moto_auth, moto_patches
 
 READY = "moto ready"
 
 
-def serve(host: str, port: int, parent_pid: int | None = None) -> None:
+def serve(host: str, port: int, parent_pid: int | None = None, enforce_iam: bool = True) -> None:
     """Serve until SIGTERM/SIGINT, or until `parent_pid` is no longer our parent.
 
     The server is made here rather than by moto's ThreadedMotoServer, whose start()
     waits forever when its thread cannot bind the port: a port in use now fails
     at once (OSError), and the parent sees why."""
     moto_patches.apply()
+    if enforce_iam:
+        # From the first request on: only the admin user (created here, fixed keys)
+        # and the functions' roles it creates can do anything.
+        moto_auth.apply()
+        moto_auth.enforce()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = make_server(
         host,
@@ -61,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    # Only for measuring what enforcement costs (bench/local_iam.py).
+    parser.add_argument("--no-iam", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.parent_pid)
+    serve(args.host, args.port, args.parent_pid, enforce_iam=not args.no_iam)
     return 0
 
 

@@ -28,10 +28,12 @@ from infra.local.aws import LocalAws, moto_server, point_process_at, provision, 
 from infra.local.destinations import send_to_sinks
 from infra.local.doorbell import Doorbell
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
+from infra.local.iam import FunctionRoles, synthesized_policies
 from infra.local.invoke import Handler, LocalFunction
 from infra.local.operator_access import OperatorAccess
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
 from infra.local.schedules import LocalSchedule
+from infra.local.shop import shop_pages
 from infra.local.sinks import PREFIX as SINKS_PREFIX
 from infra.local.sinks import Sinks, is_operator_request
 from infra.topology import TOPOLOGY, ResourceNames, Topology
@@ -56,6 +58,9 @@ class LocalSettings:
     write_keys: dict[str, str] = field(default_factory=dict)  # source name -> key override
     admin_key: str | None = None
     log_level: str = "WARNING"
+    # moto enforces each function's role (docs/deploy.md); False only to measure
+    # what enforcement costs (bench/local_iam.py), never in tests or `beacon local`.
+    enforce_iam: bool = True
 
 
 class LocalStack:
@@ -89,12 +94,19 @@ class LocalStack:
         self.pages: dict[str, LocalPage] = {}
         self._operator_pages = pages
         self.aws: LocalAws | None = None
+        self.roles: FunctionRoles | None = None
         self.port: int | None = None
         self._exit = ExitStack()
 
     @property
     def url(self) -> str:
         return f"http://{self.settings.host}:{self.port}"
+
+    @property
+    def web_write_key(self) -> str:
+        """The write key of the first source that serves browsers (the example shop's)."""
+        source = next((s for s in self.config.sources if s.allowed_origins), self.config.sources[0])
+        return self.settings.write_keys.get(source.name, source.local_write_key)
 
     @property
     def admin_key(self) -> str:
@@ -123,15 +135,16 @@ class LocalStack:
             self.aws = LocalAws(endpoint=self.settings.aws_endpoint)
         else:
             self.aws = self._exit.enter_context(
-                moto_server(self.settings.host, self.settings.aws_port)
+                moto_server(
+                    self.settings.host,
+                    self.settings.aws_port,
+                    enforce_iam=self.settings.enforce_iam,
+                )
             )
         point_process_at(self.aws)
         self._set_function_environment()
-        # The handlers' shared clients, made afresh against this moto, ring the
-        # pollers' doorbell whenever they write a stream or a queue.
+        # The handlers' clients are made afresh against this moto.
         clients.client.cache_clear()
-        for service in ("kinesis", "sqs"):
-            self.doorbell.listen_to(clients.client(service))
         if not provisioned(self.aws, self.topology, self.names):
             provision(
                 self.aws,
@@ -142,6 +155,17 @@ class LocalStack:
                 admin_key=self.settings.admin_key,
             )
             checkpoints.create_table(self.aws.client("dynamodb"), self.names)
+        # Each function acts as its own role, with the template's policy (moto enforces it).
+        self.roles = FunctionRoles.create(
+            self.aws,
+            self.topology,
+            self.names,
+            synthesized_policies(self.topology, self.settings.config_file),
+        )
+        for name, function in self.functions.items():
+            function.session = self.as_function(name).session()
+            # Its clients ring the pollers' doorbell whenever they write a stream or queue.
+            self.doorbell.listen_to_session(function.session)
         gateway = Gateway(
             [
                 BoundRoute(route, self.functions[fn.name])
@@ -160,6 +184,8 @@ class LocalStack:
         self._exit.callback(send_to_sinks(self.url))
         access = OperatorAccess.served_at(self.admin_key, self.settings.host, self.port)
         self.pages[SINKS_PREFIX] = access.guard(self.sinks.page, applies=is_operator_request)
+        # The example shop and the trackers it loads: public pages (docs/personalize.md).
+        self.pages.update(shop_pages(self.web_write_key))
         if self._operator_pages is not None:
             self.pages.update(
                 {path: access.guard(page) for path, page in self._operator_pages(self).items()}
@@ -182,6 +208,11 @@ class LocalStack:
         for fn in self.topology.functions:
             os.environ.update(self.topology.environment_for(fn, self.names))
 
+    def as_function(self, name: str) -> LocalAws:
+        """moto as the function `name` (its role) sees it."""
+        assert self.aws is not None and self.roles is not None
+        return self.aws.acting_as(self.roles.credentials[name])
+
     def _start_pollers(self) -> None:
         assert self.aws is not None
         kinesis = self.aws.client("kinesis")
@@ -192,8 +223,9 @@ class LocalStack:
                 stream = self.names.stream(source.stream)
                 shards = kinesis.list_shards(StreamName=stream)["Shards"]
                 for shard in shards:
+                    # An event-source mapping reads with its function's role.
                     poller = KinesisShardPoller(
-                        self.aws,
+                        self.as_function(fn.name),
                         self.functions[fn.name],
                         source,
                         stream,
@@ -209,7 +241,7 @@ class LocalStack:
                     self.pollers.append(poller)
             for sqs_source in fn.sqs_sources:
                 queue_poller = SqsQueuePoller(
-                    self.aws,
+                    self.as_function(fn.name),
                     self.functions[fn.name],
                     sqs_source,
                     self.names.queue(sqs_source.queue),

@@ -17,7 +17,18 @@ from typing import Any
 import boto3
 import pytest
 
+from infra.local.aws import ADMIN
+from infra.local.iam import synthesized_policies
+from infra.topology import TOPOLOGY
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _synthesized_policies() -> None:
+    """The functions' IAM policies come from the synthesized stack, cached in .build/iam:
+    synthesize once (a minute) before any stack starts, not inside a start's deadline."""
+    synthesized_policies(TOPOLOGY, ROOT / "beacon.yaml")
 
 
 def free_port() -> int:
@@ -37,8 +48,8 @@ class RunningStack:
             service,
             endpoint_url=self.aws_endpoint,
             region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
+            aws_access_key_id=ADMIN.access_key_id,  # the operator (infra/local/local_identity.py)
+            aws_secret_access_key=ADMIN.secret_access_key,
         )
 
     def stream_records(self, stream: str = "beacon-events") -> list[dict[str, Any]]:
@@ -89,9 +100,12 @@ def start_beacon(*args: str, port: int | None = None) -> tuple[subprocess.Popen[
 
 
 def wait_until_ready(process: subprocess.Popen[str]) -> None:
-    """Until `beacon local` says it is up (fails the test if it exits or takes 60 s)."""
+    """Until `beacon local` says it is up (fails the test if it exits or takes 180 s).
+
+    A guard against a hang, not a timing test: on a shared 2-core machine under load
+    a start (moto, the resources, the seven functions' roles) has taken over 60 s."""
     assert process.stdout is not None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     seen = []
     while time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -102,7 +116,7 @@ def wait_until_ready(process: subprocess.Popen[str]) -> None:
             pytest.fail("beacon local exited:\n" + "".join(seen) + process.stdout.read())
     else:
         process.kill()
-        pytest.fail("beacon local did not start in 60 s:\n" + "".join(seen))
+        pytest.fail("beacon local did not start in 180 s:\n" + "".join(seen))
 
 
 def stop_beacon(process: subprocess.Popen[str]) -> None:

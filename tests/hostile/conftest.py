@@ -28,7 +28,11 @@ from functions.ingest.http import HttpRequest
 from functions.shared.config import load_config
 from functions.shared.events import CanonicalEvent
 from functions.shared.privacy import anonymize_ip
-from tests.e2e.conftest import RunningStack, running_stack
+from tests.e2e.conftest import (
+    RunningStack,
+    _synthesized_policies,  # noqa: F401 - autouse: synthesize first
+    running_stack,
+)
 from tests.integration.conftest import aws_environment, mocked_aws  # noqa: F401 - moto fixtures
 from tests.unit.ingest.conftest import WRITE_KEYS, MemoryFailedStore, MemoryStream
 

@@ -157,5 +157,5 @@ def test_a_bundle_carries_the_packages_its_code_imports_and_no_others() -> None:
     assert packages["ingest"] == ["ingest", "shared"]
     for name in ("segments", "scoring", "api"):  # the steps that use the profile model
         assert packages[name] == sorted({"shared", "profiles", name})
-    for name in ("consent", "identity", "webhook"):
+    for name in ("consent", "identity", "webhook", "personalize"):
         assert packages[name] == sorted({"shared", name})

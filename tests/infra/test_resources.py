@@ -162,6 +162,12 @@ def test_secrets_come_from_the_config(beacon: Synth) -> None:
     expected.add(beacon.config.admin.admin_key_secret)
     expected.add(beacon.config.consent.identifier_salt_secret)
     expected |= {d.secret.secret_name for d in beacon.config.destinations}
+    # The keys each source's backend signs user ids with (GET /v1/personalize).
+    expected |= {
+        s.identity_verification_secret
+        for s in beacon.config.sources
+        if s.identity_verification_secret
+    }
     assert set(secrets) == expected
     for props in secrets.values():
         assert props["GenerateSecretString"] == {"ExcludePunctuation": True, "PasswordLength": 32}

@@ -128,12 +128,19 @@ class SegmentsRig(StreamRig):
 
     def profile(self, profile_id: str) -> StoredProfile | None:
         for item in self.items():
-            if item["pk"] == f"profile#{profile_id}":
+            if item["pk"] == f"profile#{profile_id}" and item["sk"] == "profile":
                 return stored_from_item(profile_id, item)
         return None
 
     def item(self, profile_id: str) -> dict[str, Any]:
-        return next(i for i in self.items() if i["pk"] == f"profile#{profile_id}")
+        return next(
+            i for i in self.items() if i["pk"] == f"profile#{profile_id}" and i["sk"] == "profile"
+        )
+
+    def decision(self, profile_id: str) -> dict[str, Any] | None:
+        """The profile's decision item (the touchpoint's), if written."""
+        key = (f"profile#{profile_id}", "decision")
+        return next((i for i in self.items() if (i["pk"], i["sk"]) == key), None)
 
     def changes(self) -> list[ProfileChanged]:
         stream = self.names.stream("profile-changes")

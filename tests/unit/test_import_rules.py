@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SKIPPED = {".venv", ".build", "cdk.out", "node_modules", ".git", ".mypy_cache", ".ruff_cache"}
 MAX_FUNCTION_MODULE_LINES = 500
-STEPS = ("api", "consent", "identity", "ingest", "scoring", "segments", "webhook")
+STEPS = ("api", "consent", "identity", "ingest", "personalize", "scoring", "segments", "webhook")
 
 
 @dataclass(frozen=True)

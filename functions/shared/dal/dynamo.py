@@ -89,7 +89,30 @@ class DynamoTable(Retrying):
     def dynamodb(self) -> Any:
         return self._dynamodb or client("dynamodb")
 
-    def batch_get(self, keys: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
+    def get(self, key: dict[str, str], *, consistent: bool = False) -> dict[str, Any] | None:
+        """One GetItem (eventually consistent unless asked: half the read units)."""
+
+        def read() -> Any:
+            self.read_calls += 1
+            return self.dynamodb.get_item(
+                TableName=self.name, Key=to_item(key), ConsistentRead=consistent
+            )
+
+        try:
+            answer = read()
+        except ClientError as err:
+            if err.response["Error"]["Code"] in THROTTLED:
+                raise StorageThrottled(f"throttled reading {self.name}") from err
+            raise
+        item = answer.get("Item")
+        if item is None:
+            return None
+        self.items_read += 1
+        return from_item(item)
+
+    def batch_get(
+        self, keys: Sequence[dict[str, str]], *, consistent: bool = True
+    ) -> list[dict[str, Any]]:
         """The items that exist among `keys` (plain dicts of key attribute -> string)."""
         unique = list({tuple(sorted(k.items())): k for k in keys}.values())
         found: list[dict[str, Any]] = []
@@ -98,7 +121,7 @@ class DynamoTable(Retrying):
             self.read_calls += 1
             try:
                 answer = self.dynamodb.batch_get_item(
-                    RequestItems={self.name: {"Keys": pending, "ConsistentRead": True}}
+                    RequestItems={self.name: {"Keys": pending, "ConsistentRead": consistent}}
                 )
             except ClientError as err:
                 if err.response["Error"]["Code"] not in THROTTLED:

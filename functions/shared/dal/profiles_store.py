@@ -14,6 +14,12 @@ Erasure marker: what an erased profile's item becomes — `erased_at`, a new
 `version` and an `expires_at` TTL after `IN_FLIGHT_BOUND`; no state, no scores,
 nothing about the person. Events still in flight for it are dropped, and no
 conditional write made from a read before the erasure goes through.
+Decision item (`pk = profile#<id>`, `sk = decision`): what a page may be told
+(functions/shared/decision.py) — `body` (compact JSON), `digest`, `updated_at`;
+written in the same transaction as the profile, and only when the profile item's
+`decision_digest` says it changed. A tombstone's decision item becomes a redirect
+(`merged_into`), an erasure's an erasure marker (`erased_at`, TTL): the touchpoint's
+one read finds either.
 Segment sizes (`pk = segment-sizes`, `sk = shard#<n>`): one counter per segment
 per shard, changed in the same transaction as the membership it counts, so a
 size is exact and a retried write cannot count twice.
@@ -34,7 +40,9 @@ from typing import Any
 from functions.profiles.codec import decode_state, encode_state
 from functions.profiles.state import ProfileState
 from functions.profiles.stored import Burial, StoredProfile
+from functions.shared.dal.decisions_store import DecisionsStore, decision_key
 from functions.shared.dal.dynamo import ConditionFailed, DynamoTable, Update
+from functions.shared.decision import NOT_PERSONALIZED, Decision, StoredDecision
 from functions.shared.erasure import IN_FLIGHT_BOUND
 
 SWEEP_INDEX = "sweep"
@@ -107,6 +115,7 @@ class ProfilesStore:
         at: datetime,
         size_changes: Mapping[str, int] | None = None,
         buried: Sequence[Burial] = (),
+        decision: Decision | None = None,
     ) -> None:
         """Write the state over the version that was read (ConditionFailed if it moved on).
 
@@ -115,6 +124,8 @@ class ProfilesStore:
         took events since it was read fails the whole write, so the merge is redone
         from what it holds now instead of leaving those events behind.
         Scores are the scoring step's, and are only written when it saves.
+        A `decision` that differs from the one written last goes in the same
+        transaction (the profile item keeps its digest): none that is the same.
         """
         names = {"#st": "state", "#v": "version", "#u": "updated_at", "#sc": "scores"}
         values: dict[str, Any] = {
@@ -133,6 +144,10 @@ class ProfilesStore:
             sets += ["#ss = :ss", "#sd = :sd"]
             values |= {":ss": str(_shard(profile.profile_id, SWEEP_SHARDS))}
             values |= {":sd": due_stamp(due_at)}
+        decided = _changed(profile, decision)
+        if decided is not None:
+            sets.append("#dd = :dd")
+            names["#dd"], values[":dd"] = "decision_digest", decided.digest
         expression = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
         update = Update(
             key=profile_key(profile.profile_id),
@@ -141,19 +156,26 @@ class ProfilesStore:
             values=values,
             condition=_version_condition(profile, values),
         )
-        tombstones = [self._tombstone(b.loser, profile.profile_id, at) for b in buried]
+        extra = [_decision_update(profile.profile_id, decided, at)] if decided else []
+        for burial in buried:
+            extra.append(self._tombstone(burial.loser, profile.profile_id, at))
+            if burial.loser.decision_digest is not None:
+                extra.append(_decision_redirect(burial.loser.profile_id, profile.profile_id, at))
         sizes = self._size_updates(
             [(profile.profile_id, size_changes or {})]
             + [(b.loser.profile_id, b.size_changes) for b in buried]
         )
-        if tombstones or sizes:
-            self.table.transact_update([update, *tombstones, *sizes])
+        if extra or sizes:
+            self.table.transact_update([update, *extra, *sizes])
         else:
             self.table.update(update)
         profile.version += 1
+        if decided is not None:
+            profile.decision_digest = decided.digest
         for burial in buried:
             burial.loser.version += 1
             burial.loser.merged_into = profile.profile_id
+            burial.loser.decision_digest = None
 
     def bury(
         self,
@@ -166,16 +188,20 @@ class ProfilesStore:
         for a survivor that holds the fold already and has nothing to write)."""
         update = self._tombstone(loser, survivor_id, at)
         sizes = self._size_updates([(loser.profile_id, size_changes or {})])
+        if loser.decision_digest is not None:
+            sizes.append(_decision_redirect(loser.profile_id, survivor_id, at))
         if sizes:
             self.table.transact_update([update, *sizes])
         else:
             self.table.update(update)
         loser.version += 1
         loser.merged_into = survivor_id
+        loser.decision_digest = None
 
     def _tombstone(self, loser: StoredProfile, survivor_id: str, at: datetime) -> Update:
         names = {"#st": "state", "#sc": "scores", "#v": "version", "#m": "merged_into"}
         names |= {"#x": "expires_at", "#ss": "sweep_shard", "#sd": "sweep_due_at"}
+        names |= {"#dd": "decision_digest"}
         values: dict[str, Any] = {
             ":v": loser.version + 1,
             ":m": survivor_id,
@@ -183,28 +209,40 @@ class ProfilesStore:
         }
         return Update(
             key=profile_key(loser.profile_id),
-            expression="SET #v = :v, #m = :m, #x = :x REMOVE #st, #sc, #ss, #sd",
+            expression="SET #v = :v, #m = :m, #x = :x REMOVE #st, #sc, #ss, #sd, #dd",
             names=names,
             values=values,
             condition=_version_condition(loser, values),
         )
 
-    def save_scores(self, profile: StoredProfile, at: datetime) -> None:
-        """Scores only, over the version read (the scoring step, when no segment moved)."""
+    def save_scores(
+        self, profile: StoredProfile, at: datetime, decision: Decision | None = None
+    ) -> None:
+        """Scores only, over the version read (the scoring step, when no segment moved);
+        the decision item with them when a band changed what a page is told."""
         values: dict[str, Any] = {
             ":sc": json.dumps(profile.scores, sort_keys=True, default=str),
             ":v": profile.version + 1,
             ":u": at.isoformat(),
         }
-        self.table.update(
-            Update(
-                key=profile_key(profile.profile_id),
-                expression="SET #sc = :sc, #v = :v, #u = :u",
-                names={"#sc": "scores", "#v": "version", "#u": "updated_at"},
-                values=values,
-                condition=_version_condition(profile, values),
-            )
+        names = {"#sc": "scores", "#v": "version", "#u": "updated_at"}
+        sets = "SET #sc = :sc, #v = :v, #u = :u"
+        decided = _changed(profile, decision)
+        if decided is not None:
+            sets += ", #dd = :dd"
+            names["#dd"], values[":dd"] = "decision_digest", decided.digest
+        update = Update(
+            key=profile_key(profile.profile_id),
+            expression=sets,
+            names=names,
+            values=values,
+            condition=_version_condition(profile, values),
         )
+        if decided is None:
+            self.table.update(update)
+        else:
+            self.table.transact_update([update, _decision_update(profile.profile_id, decided, at)])
+            profile.decision_digest = decided.digest
         profile.version += 1
 
     def erase(self, profile_ids: Iterable[str], at: datetime) -> int:
@@ -242,7 +280,7 @@ class ProfilesStore:
     def _mark_erased(self, profile: StoredProfile, at: datetime) -> None:
         names = {"#v": "version", "#e": "erased_at", "#x": "expires_at"}
         names |= {"#st": "state", "#sc": "scores", "#m": "merged_into", "#u": "updated_at"}
-        names |= {"#ss": "sweep_shard", "#sd": "sweep_due_at"}
+        names |= {"#ss": "sweep_shard", "#sd": "sweep_due_at", "#dd": "decision_digest"}
         values: dict[str, Any] = {
             ":v": profile.version + 1,
             ":e": at.isoformat(),
@@ -250,13 +288,15 @@ class ProfilesStore:
         }
         marker = Update(
             key=profile_key(profile.profile_id),
-            expression="SET #v = :v, #e = :e, #x = :x REMOVE #st, #sc, #m, #u, #ss, #sd",
+            expression="SET #v = :v, #e = :e, #x = :x REMOVE #st, #sc, #m, #u, #ss, #sd, #dd",
             names=names,
             values=values,
             condition=_version_condition(profile, values),
         )
         state = profile.state
         updates = self._size_updates([(profile.profile_id, {s: -1 for s in state.memberships})])
+        # The touchpoint's item goes too, whatever it held: the person is unknown now.
+        updates.append(_decision_erased(profile.profile_id, at))
         if state.events_applied:
             shard = _shard(profile.profile_id, SIZE_SHARDS)
             updates.append(
@@ -267,10 +307,11 @@ class ProfilesStore:
                     values={":n": state.events_applied},
                 )
             )
-        if updates:
-            self.table.transact_update([marker, *updates])
-        else:
-            self.table.update(marker)
+        self.table.transact_update([marker, *updates])
+
+    def decision(self, profile_id: str) -> StoredDecision | None:
+        """The decision item of `profile_id` (the touchpoint reads it the same way)."""
+        return DecisionsStore(self.table).decision(profile_id)
 
     def erased_applied(self) -> int:
         """Events the erased profiles had applied (the ledger's share of them)."""
@@ -299,6 +340,46 @@ class ProfilesStore:
         return updates
 
 
+def _changed(profile: StoredProfile, decision: Decision | None) -> Decision | None:
+    """`decision` if it says something the stored one does not: else nothing to write.
+    No item answers as not personalized, so a first decision that says just that is
+    not written either."""
+    if decision is None or decision.digest == profile.decision_digest:
+        return None
+    if profile.decision_digest is None and decision == NOT_PERSONALIZED:
+        return None
+    return decision
+
+
+def _decision_update(profile_id: str, decision: Decision, at: datetime) -> Update:
+    return Update(
+        key=decision_key(profile_id),
+        expression="SET #b = :b, #dg = :dg, #u = :u REMOVE #m, #e, #x",
+        names={"#b": "body", "#dg": "digest", "#u": "updated_at"}
+        | {"#m": "merged_into", "#e": "erased_at", "#x": "expires_at"},
+        values={":b": decision.body(), ":dg": decision.digest, ":u": at.isoformat()},
+    )
+
+
+def _decision_redirect(loser_id: str, survivor_id: str, at: datetime) -> Update:
+    return Update(
+        key=decision_key(loser_id),
+        expression="SET #m = :m, #x = :x REMOVE #b, #dg",
+        names={"#m": "merged_into", "#x": "expires_at", "#b": "body", "#dg": "digest"},
+        values={":m": survivor_id, ":x": int((at + TOMBSTONE_TTL).timestamp())},
+    )
+
+
+def _decision_erased(profile_id: str, at: datetime) -> Update:
+    return Update(
+        key=decision_key(profile_id),
+        expression="SET #e = :e, #x = :x REMOVE #b, #dg, #m, #u",
+        names={"#e": "erased_at", "#x": "expires_at", "#b": "body", "#dg": "digest"}
+        | {"#m": "merged_into", "#u": "updated_at"},
+        values={":e": at.isoformat(), ":x": int((at + IN_FLIGHT_BOUND).timestamp())},
+    )
+
+
 def _version_condition(profile: StoredProfile, values: dict[str, Any]) -> str:
     if profile.version == 0:
         return "attribute_not_exists(pk)"
@@ -312,6 +393,7 @@ def stored_from_item(profile_id: str, item: dict[str, Any]) -> StoredProfile:
     scores = json.loads(str(item["scores"])) if item.get("scores") else {}
     merged = item.get("merged_into")
     erased = item.get("erased_at")
+    digest = item.get("decision_digest")
     return StoredProfile(
         profile_id=profile_id,
         state=state,
@@ -319,4 +401,5 @@ def stored_from_item(profile_id: str, item: dict[str, Any]) -> StoredProfile:
         version=int(item.get("version", 0)),
         merged_into=str(merged) if merged else None,
         erased_at=datetime.fromisoformat(str(erased)) if erased else None,
+        decision_digest=str(digest) if digest else None,
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from functools import cache
+from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.shared.config import Source
+from functions.shared.dal.clients import client
 
 # Five minutes: a rotated key is picked up soon, and a busy function makes
 # about one Secrets Manager call per secret per container per five minutes.
@@ -20,9 +23,19 @@ SECRET_CACHE_SECONDS = 300
 SECRET_STORE_ERRORS: tuple[type[Exception], ...] = (GetParameterError, ClientError, BotoCoreError)
 
 
+@cache
+def _provider(secrets_client: Any) -> SecretsProvider:
+    # One cache per client: the function's own (locally, each function has its role).
+    return SecretsProvider(boto3_client=secrets_client)
+
+
 def secret_value(name: str) -> str:
-    value = parameters.get_secret(name, max_age=SECRET_CACHE_SECONDS)
-    return value if isinstance(value, str) else bytes(value).decode("utf-8")
+    value = _provider(client("secretsmanager")).get(name, max_age=SECRET_CACHE_SECONDS)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    raise GetParameterError(f"secret {name!r} holds no string")
 
 
 def source_for_write_key(sources: Sequence[Source], key: str) -> str | None:

@@ -52,3 +52,23 @@ def test_a_ring_wakes_a_waiting_poller_and_ring_all_wakes_everyone() -> None:
     bell.ring_all()
     threads[1].join(timeout=5)
     assert woke == ["events", "resolved"]
+
+
+def test_a_sessions_clients_ring_when_they_write_a_stream() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    bell = Doorbell()
+    session = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    bell.listen_to_session(session)  # before the client exists, as the local stack does
+    kinesis = session.client("kinesis", endpoint_url="http://127.0.0.1:9")
+    seen = bell.rung("beacon-events")
+    with Stubber(kinesis) as stub:
+        stub.add_response("put_records", {"Records": [{"SequenceNumber": "1", "ShardId": "s"}]})
+        kinesis.put_records(
+            StreamName="beacon-events", Records=[{"Data": b"x", "PartitionKey": "p"}]
+        )
+    assert bell.rung("beacon-events") == seen + 1
+    assert bell.rung("beacon-consented") == 0
