@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 WRITES = {
@@ -68,7 +69,7 @@ class Doorbell:
         makes from now on (a function's role session in the local stack)."""
         self._register(session.events, WRITES)
 
-    def _register(self, events: Any, writes: dict[str, tuple[str, ...]]) -> None:
+    def _register(self, events: Any, writes: Mapping[str, tuple[str, ...]]) -> None:
         for service, operations in writes.items():
             for operation in operations:
                 events.register(f"before-parameter-build.{service}.{operation}", _note_target)
