@@ -240,14 +240,6 @@ def timed_arguments(
     return parser.parse_args(argv)
 
 
-def pipeline_arguments(doc: str | None, argv: list[str] | None) -> argparse.Namespace:
-    """`--customers` (simulated shoppers) and `--write`, the CLI of a whole-pipeline bench."""
-    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
-    parser.add_argument("--customers", type=int, default=40, help="simulated shoppers")
-    parser.add_argument("--write", action="store_true", help="rewrite its document")
-    return parser.parse_args(argv)
-
-
 def command_line(script: str, argv: list[str] | None) -> str:
     """How the script was run, for the section: `python bench/<script>` and its flags."""
     return " ".join([f"python bench/{script}", *(sys.argv[1:] if argv is None else argv)])
