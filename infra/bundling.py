@@ -96,7 +96,7 @@ def function_asset(
     assets = build / "assets"
     target = assets / fn.name
     stamp_file = assets / f"{fn.name}.stamp"
-    with _locked(assets / f"{fn.name}.lock"):
+    with exclusive_lock(assets / f"{fn.name}.lock"):
         if target.is_dir() and _read(stamp_file) == stamp:
             return target
         staging = assets / f".{fn.name}-{uuid.uuid4().hex}"
@@ -126,7 +126,7 @@ def install_dependencies(requirements: Path, *, platform: LambdaPlatform, build_
     target = cache / key
     if target.is_dir():
         return target
-    with _locked(cache / f"{key}.lock"):
+    with exclusive_lock(cache / f"{key}.lock"):
         if target.is_dir():  # another process finished it while we waited
             return target
         staging = cache / f".{key}-{uuid.uuid4().hex}"
@@ -297,7 +297,7 @@ def _read(path: Path) -> str | None:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def exclusive_lock(path: Path) -> Iterator[None]:
     # Parallel synths (pytest-xdist workers) build the same directories.
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:

@@ -19,7 +19,6 @@ and construct code, cdk.json and the aws-cdk-lib version (docs/deploy.md).
 from __future__ import annotations
 
 import copy
-import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.bundling import exclusive_lock
 from infra.iam_policies import actions_of, as_list, resolve, role_statements
 from infra.local.aws import Credentials, LocalAws
 from infra.local.local_identity import ACCOUNT, ADMIN_USER
@@ -79,7 +79,7 @@ def synthesized_policies(topology: Topology, config_path: Path) -> SynthesizedPo
         return SynthesizedPolicies.from_json(path.read_text())
     path.parent.mkdir(parents=True, exist_ok=True)
     # Stacks starting side by side (tests) synthesize once: the others wait and read.
-    with _locked(path.parent / ".lock"):
+    with exclusive_lock(path.parent / ".lock"):
         if path.exists():
             return SynthesizedPolicies.from_json(path.read_text())
         print(  # a minute without output would look like a hang
@@ -114,16 +114,6 @@ def _write_synthesized(topology: Topology, config_path: Path, path: Path) -> Non
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
         out.write(policies.to_json())
     Path(out.name).replace(path)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def inputs_key(topology: Topology, config_path: Path) -> str:

@@ -128,9 +128,10 @@ def stop_beacon(process: subprocess.Popen[str]) -> None:
             process.kill()
 
 
-def running_stack() -> Iterator[RunningStack]:
-    """`beacon local` started, then stopped with Ctrl-C when the generator closes."""
-    process, port, aws_port = start_beacon("local")
+def running_stack(*arguments: str, port: int | None = None) -> Iterator[RunningStack]:
+    """`beacon local [arguments]` started, then stopped with Ctrl-C when the generator
+    closes."""
+    process, port, aws_port = start_beacon("local", *arguments, port=port)
     wait_until_ready(process)
     try:
         yield RunningStack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{aws_port}", process)

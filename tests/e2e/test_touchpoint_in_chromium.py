@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from .browser import CHROMIUM_ARGS, chromium_path
-from .conftest import ROOT, RunningStack, start_beacon, stop_beacon, wait_until_ready
+from .conftest import ROOT, RunningStack, running_stack
 from .test_consent_over_http import ADMIN, call, eventually
 
 pytestmark = pytest.mark.e2e
@@ -52,14 +52,7 @@ def shop_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
     text = text.replace(origin, origin + f"      - http://localhost:{port}\n", 1)
     (folder / "beacon.yaml").write_text(text, encoding="utf-8")
     (folder / "models").symlink_to(ROOT / "models")  # manifests are relative to the file
-    process, port, aws_port = start_beacon(
-        "local", "--config", str(folder / "beacon.yaml"), port=port
-    )
-    wait_until_ready(process)
-    try:
-        yield RunningStack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{aws_port}", process)
-    finally:
-        stop_beacon(process)
+    yield from running_stack("--config", str(folder / "beacon.yaml"), port=port)
 
 
 @pytest.fixture(scope="module")
