@@ -12,6 +12,7 @@ from __future__ import annotations
 from cli.dashboard.pages import dashboard_pages
 from cli.foreground import wait_for_interrupt
 from cli.observe import Outcome, observe, score_histogram
+from functions.identity.step import REFUSED_WITHOUT_PROFILE
 from infra.local.runtime import LocalSettings, LocalStack
 from simulator.sender import SimulationReport
 from simulator.shoppers import Simulator
@@ -61,6 +62,11 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
         f"                {sum(outcome.dropped.values()):6d} dropped ({drops})",
         f"  identity      {outcome.identity.events:6d} events resolved to "
         f"{len(outcome.identity.profiles)} profiles; merges: {merges}",
+        *(
+            [f"                {refusals:6d} refusals dropped (the person has no profile)"]
+            if (refusals := outcome.identity_counts[REFUSED_WITHOUT_PROFILE])
+            else []
+        ),
         f"  segments      {outcome.profiles.events_applied:6d} events applied to profiles "
         f"({outcome.segments['retried']} client retries applied once, "
         f"{outcome.segments['merges']} merges folded)",

@@ -79,7 +79,8 @@ class Outcome:
     # Requests the local gateway refused before any function ran (as API Gateway
     # does: oversized, malformed framing), by reason; no event of them was read.
     refused_at_door: Counter[str] = field(default_factory=Counter)
-    # Today's identity counters: events dropped after consent (an erasure), by reason.
+    # Today's identity counters: events dropped after consent (an erasure, or a
+    # refusal from someone without a profile), by reason.
     identity_counts: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -145,10 +146,11 @@ class Outcome:
         resolved = self.identity.stream.message_ids
         missing = len(self.consented.message_ids - resolved)
         invented = len(resolved - self.consented.message_ids)
-        dropped = self.identity_counts[ERASED]
+        dropped = sum(self.identity_counts.values())  # erased, or refusals without a profile
         copies = self.consented.records - self.consented.events
         if invented or not missing <= dropped <= missing + copies:
-            erased = f" ({dropped} dropped as erased)" if dropped else ""
+            why = ", ".join(f"{n} {r}" for r, n in sorted(self.identity_counts.items()) if n)
+            erased = f" ({dropped} dropped: {why})" if dropped else ""
             problems.append(
                 f"identity lost {max(missing - dropped, 0)} forwarded events and invented "
                 f"{invented}{erased}"

@@ -45,6 +45,7 @@ def identity_step() -> IdentityStep:
         failed_events=S3FailedEventStore(settings.failed_events_bucket),
         erasures=store,
         salt=secret_value(config.consent.identifier_salt_secret).encode(),
+        profile_consent=config.consent.required_for_profiles,
         counters=DailyCounters(DynamoTable(settings.counters_table)),
         matcher=matcher,
     )
@@ -71,6 +72,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if outcome.erased:
             metrics.add_metric(
                 name="EventsDroppedErased", unit=MetricUnit.Count, value=outcome.erased
+            )
+        if outcome.refused:
+            metrics.add_metric(
+                name="RefusalsWithoutProfile", unit=MetricUnit.Count, value=outcome.refused
             )
         if outcome.suggestions:
             metrics.add_metric(

@@ -10,6 +10,12 @@ keyed by profile id, and a counter item when events were dropped.
 An event received at or before the erasure of one of its identifiers was
 already past the consent step when the erasure ran: it is dropped, and counted
 as `erased`, so it cannot write back the graph the erasure deleted.
+
+Consent events pass the consent step whatever they decide, so that a withdrawal
+reaches the person's profile. One that leaves a category profiles need refused,
+from someone who has no profile, has nothing to reach: it is dropped here and
+counted as `refused_without_profile`, so a refusal alone never makes a profile
+(the decision itself is kept by the consent step).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from functions.identity.graph import Graph
 from functions.identity.probabilistic import ProbabilisticMatcher
 from functions.identity.screening import IdentifierRules
 from functions.shared.commands import LinkProfiles
-from functions.shared.config import Identity
+from functions.shared.config import Consent, Identity
 from functions.shared.erasure import ERASED
 from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
@@ -40,6 +46,7 @@ from functions.shared.stream_batch import OrderedBatch, StreamItem, StreamStep, 
 from functions.shared.streams import StreamRecord
 
 COUNTER = "identity"  # per-day counter: events dropped after consent, by reason
+REFUSED_WITHOUT_PROFILE = "refused_without_profile"
 
 
 @dataclass(kw_only=True)
@@ -49,6 +56,10 @@ class IdentityStep(StreamStep):
     resolved: StreamPort
     erasures: ErasuresPort
     salt: bytes  # the consent step's identifier salt: erased identifiers are its hashes
+    # Consent categories an event needs to shape a profile (consent.required_for_profiles).
+    profile_consent: tuple[str, ...] = field(
+        default_factory=lambda: Consent().required_for_profiles
+    )
     matcher: ProbabilisticMatcher | None = None
 
     def open_batch(self, items: list[StreamItem]) -> IdentityBatch:
@@ -64,6 +75,7 @@ class BatchOutcome:
     dropped_identifiers: int = 0
     suggestions: int = 0
     erased: int = 0  # events of an erased person that were still in flight: dropped
+    refused: int = 0  # refusals from people without a profile: dropped
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,6 +107,7 @@ class IdentityBatch:
         # nodes, so a graph read from before the deletion is met by the record here.
         self.erasures = step.erasures.recent_erasures(step.clock())
         self.erased: list[int] = []  # indexes of the events dropped for an erasure
+        self.refused: list[int] = []  # indexes of refusals from people without a profile
         self.dangling = dangling
         # Nodes of dropped events left pointing at an erased profile: a batch that read the
         # graph before the erasure claimed them, then lost its write to it.
@@ -136,6 +149,9 @@ class IdentityBatch:
             if left:
                 self.forget[index] = left
             return
+        if self._refusal_without_profile(event, identifiers):
+            self.refused.append(index)
+            return
         resolution = self.graph.resolve(identifiers, event.timestamp, event.message_id)
         merges = list(resolution.merges)
         self.outcome.dropped_identifiers += len(resolution.dropped)
@@ -150,6 +166,16 @@ class IdentityBatch:
         self.records.append((index, StreamRecord(profile_id, record_json(resolved)), None))
         self.outcome.events += 1
         self.outcome.merges += len(resolution.merges)
+
+    def _refusal_without_profile(
+        self, event: CanonicalEvent, identifiers: list[Identifier]
+    ) -> bool:
+        """A consent event leaving a category profiles need refused, from someone with
+        no profile yet (none stored, none made earlier in this batch)."""
+        stamp = event.consent
+        if stamp is None or not set(self.step.profile_consent) & set(stamp.denied):
+            return False
+        return all(self.graph.profile_of(i) is None for i in identifiers)
 
     def _erased(self, index: int, event: CanonicalEvent) -> bool:
         """Received at or before the erasure of any identifier it carries (blocked
@@ -252,7 +278,10 @@ class IdentityBatch:
         # Keyed by the batch's first and last record: a retry overwrites its own count.
         self.outcome.erased = sum(1 for i in self.erased if self.order.committed(i))
         day = self.step.clock().date().isoformat()
-        counts = Counter({ERASED: self.outcome.erased})
+        self.outcome.refused = sum(1 for i in self.refused if self.order.committed(i))
+        counts = Counter(
+            {ERASED: self.outcome.erased, REFUSED_WITHOUT_PROFILE: self.outcome.refused}
+        )
         self.step.counters.record_batch(COUNTER, day, self.order.batch_id, +counts)
         return self.order.failures(), self.outcome
 

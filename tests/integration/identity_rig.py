@@ -72,6 +72,7 @@ def event(
     kind: str = "track",
     name: str = "Product Viewed",
     message_id: str | None = None,
+    denied: tuple[str, ...] = (),
 ) -> CanonicalEvent:
     """A canonical Segment event `minute` minutes after T0 (identify carries traits)."""
     stamp = at(minute)
@@ -85,6 +86,8 @@ def event(
         "timestamp": stamp,
         "receivedAt": stamp,
     }
+    if denied:  # the consent step's stamp: these categories are refused
+        fields["consent"] = {"granted": ["necessary"], "denied": list(denied)}
     if kind == "track":
         fields["event"] = name
         fields["properties"] = {"product_id": f"sku-{minute}"}

@@ -689,6 +689,31 @@ def test_events_of_an_erased_person_still_in_flight_are_dropped_counted_and_writ
     assert erased_count(rig) == len(in_flight)
 
 
+def test_a_refusal_alone_makes_no_profile_but_reaches_a_profile_that_exists(
+    rig: IdentityRig,
+) -> None:
+    """Consent events pass consent whatever they decide, so that a withdrawal reaches
+    the profile; from someone without one, a refusal is dropped and counted."""
+    refusal = "Segment Consent Preference Updated"
+    stranger = event(0, anon="d-bob", name=refusal, denied=("personalization",))
+    first_visit = event(1, anon="d-cy")  # made in this batch: the refusal after it reaches it
+    withdrawal = event(2, anon="d-cy", name=refusal, denied=("personalization",))
+    analytics_only = event(3, anon="d-dee", name=refusal, denied=("advertising",))
+    mark = rig.mark()
+    batch = rig.batch([stranger, first_visit, withdrawal, analytics_only])
+    rig.deliver_ok(batch)
+
+    resolved = [r.event.message_id for _, r in rig.resolved_after(mark)]
+    assert resolved == [first_visit.message_id, withdrawal.message_id, analytics_only.message_id]
+    assert set(rig.nodes()) == {"anonymous_id:d-cy", "anonymous_id:d-dee"}
+    table = DynamoTable(rig.names.table("counters"), rig.raw_dynamodb)
+    assert DailyCounters(table).day_totals("identity", today()) == {"refused_without_profile": 1}
+    # Redelivered, the batch counts the same refusal once and makes no profile for it.
+    rig.deliver_ok(batch)
+    assert DailyCounters(table).day_totals("identity", today()) == {"refused_without_profile": 1}
+    assert set(rig.nodes()) == {"anonymous_id:d-cy", "anonymous_id:d-dee"}
+
+
 def test_the_recent_erasures_hold_salted_hashes_only(rig: IdentityRig) -> None:
     rig.deliver_ok(rig.batch([identify(0, anon="d-ana", user="u-ana", email="ana@example.org")]))
     erase(rig, "user_id:u-ana")

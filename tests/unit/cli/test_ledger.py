@@ -108,8 +108,19 @@ def test_a_run_with_an_erasure_adds_up() -> None:
 
 def test_an_erasure_does_not_excuse_a_lost_event() -> None:
     assert erasure_run(identity_dropped=1).pipeline_problems() == [
-        "identity lost 1 forwarded events and invented 0 (1 dropped as erased)"
+        "identity lost 1 forwarded events and invented 0 (1 dropped: 1 erased)"
     ]
     assert erasure_run(segments_dropped=0).pipeline_problems() == [
         "identity resolved 6 events but profiles applied 5"
+    ]
+
+
+def test_refusals_dropped_by_identity_add_up_and_excuse_nothing_else() -> None:
+    """A refusal from someone without a profile is dropped by identity, counted."""
+    run = erasure_run(identity_dropped=1)
+    run.identity_counts["refused_without_profile"] = 1
+    assert run.pipeline_problems() == []
+    run.identity_counts["refused_without_profile"] = 0
+    assert run.pipeline_problems() == [
+        "identity lost 1 forwarded events and invented 0 (1 dropped: 1 erased)"
     ]
