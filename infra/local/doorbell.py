@@ -5,9 +5,9 @@ per shard, which kept moto busy answering empty GetRecords calls (about 80 a
 second for 8 shards, idle) and still added up to 100 ms per hop. The handlers'
 own boto3 clients (functions/shared/dal/clients.py) ring this bell after every
 PutRecords or SendMessage(Batch), so a poller waits on the bell instead of
-sleeping: it reads as soon as something was written, and polls slowly (with
-backoff) while nothing is, which still finds records written by anyone else
-(another process on `--aws-endpoint`, a test's own client).
+sleeping: it reads as soon as something was written, and once a second while
+nothing is, which still finds records written by anyone else (another process
+on `--aws-endpoint`, a test's own client).
 """
 
 from __future__ import annotations

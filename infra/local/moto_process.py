@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -29,6 +30,15 @@ from werkzeug.serving import make_server
 from infra.local import moto_auth, moto_patches
 
 READY = "moto ready"
+
+
+class _NoDelayHandler(MotoRequestHandler):
+    """Answers without Nagle's delay: werkzeug writes a response's headers and body
+    in two sends, and the body waited for the client's delayed ACK of the headers."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def serve(host: str, port: int, parent_pid: int | None = None, enforce_iam: bool = True) -> None:
@@ -49,7 +59,7 @@ def serve(host: str, port: int, parent_pid: int | None = None, enforce_iam: bool
         port,
         DomainDispatcherApplication(create_backend_app),
         threaded=True,
-        request_handler=MotoRequestHandler,
+        request_handler=_NoDelayHandler,
     )
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     stop = threading.Event()
