@@ -44,6 +44,13 @@ LAMBDA_ARM_PER_GB_S = 0.0000133334
 DYNAMO_WRITE_PER_MILLION = 0.625  # on-demand write request units
 DYNAMO_READ_PER_MILLION = 0.125  # on-demand read request units (strongly consistent: 1 per 4 KB)
 DYNAMO_STORAGE_PER_GB = 0.25
+DYNAMO_WCU_HOUR = 0.00065  # provisioned capacity (`-c beacon:tableCapacity=provisioned`)
+DYNAMO_RCU_HOUR = 0.00013
+# Auto scaling's target utilization and floor (infra/constructs/tables.py), and the
+# tables plus indexes each floor applies to.
+TARGET_UTILIZATION = 0.70
+MINIMUM_UNITS = 5
+SCALED_TABLES_AND_INDEXES = 6
 KINESIS_SHARD_HOUR = 0.015
 KINESIS_PUT_UNIT_PER_MILLION = 0.014  # 25 KB payload units
 SHARD_RECORDS_PER_S = 1000  # a shard's write limit
@@ -165,17 +172,34 @@ def alb_crossover_requests_per_s() -> float:
     return 730 * ALB_HOUR / (per_request_api - per_request_alb)
 
 
+def dynamodb_requests(rate: float, m: Measured, tables: str) -> float:
+    """A month of the pipeline's reads and writes, on-demand or provisioned.
+
+    Provisioned capacity follows the average rate at the target utilization, never
+    below the floor of every table and index (a steady rate: a daily cycle needs
+    the capacity of its busy hours, which scaling follows within minutes)."""
+    if tables == "on-demand":
+        events = rate * SECONDS_PER_MONTH
+        reads, writes = m.dynamodb_reads * events, m.dynamodb_writes * events
+        return reads / 1e6 * DYNAMO_READ_PER_MILLION + writes / 1e6 * DYNAMO_WRITE_PER_MILLION
+    floor = MINIMUM_UNITS * SCALED_TABLES_AND_INDEXES
+    wcu = max(m.dynamodb_writes * rate / TARGET_UTILIZATION, floor)
+    rcu = max(m.dynamodb_reads * rate / TARGET_UTILIZATION, floor)
+    return 730 * (wcu * DYNAMO_WCU_HOUR + rcu * DYNAMO_RCU_HOUR)
+
+
 def monthly(
-    rate: float, m: Measured, events_per_request: int = 1, door: str = "HTTP API"
+    rate: float,
+    m: Measured,
+    events_per_request: int = 1,
+    door: str = "HTTP API",
+    tables: str = "on-demand",
 ) -> dict[str, float]:
     events = rate * SECONDS_PER_MONTH
     requests_per_s = rate / events_per_request
     cost: dict[str, float] = {}
     cost[f"front door ({door})"] = front_door(requests_per_s, door)
-    reads, writes = m.dynamodb_reads * events, m.dynamodb_writes * events
-    cost["DynamoDB requests"] = (
-        reads / 1e6 * DYNAMO_READ_PER_MILLION + writes / 1e6 * DYNAMO_WRITE_PER_MILLION
-    )
+    cost[f"DynamoDB requests ({tables})"] = dynamodb_requests(rate, m, tables)
     profiles = min(events * 0.02, 50e6)  # one new person per 50 events, capped
     cost["DynamoDB storage"] = profiles * 1.5e-6 * DYNAMO_STORAGE_PER_GB  # ~1.5 KB each
     records = {
@@ -241,12 +265,31 @@ def per_million(totals: dict[int, float]) -> str:
 
 
 SCENARIOS = (
-    ("pixel traffic: one event per request, HTTP API", 1, "HTTP API"),
-    ("pixel traffic behind an Application Load Balancer", 1, "Application Load Balancer"),
+    ("pixel traffic: one event per request, HTTP API", 1, "HTTP API", "on-demand"),
+    (
+        "pixel traffic behind an Application Load Balancer",
+        1,
+        "Application Load Balancer",
+        "on-demand",
+    ),
+    (
+        "pixel traffic behind an Application Load Balancer, provisioned tables",
+        1,
+        "Application Load Balancer",
+        "provisioned",
+    ),
     (
         f"batched SDK traffic: {BATCHED_EVENTS_PER_REQUEST} events per request, HTTP API",
         BATCHED_EVENTS_PER_REQUEST,
         "HTTP API",
+        "on-demand",
+    ),
+    (
+        f"batched SDK traffic: {BATCHED_EVENTS_PER_REQUEST} events per request, HTTP API, "
+        "provisioned tables",
+        BATCHED_EVENTS_PER_REQUEST,
+        "HTTP API",
+        "provisioned",
     ),
 )
 
@@ -254,8 +297,8 @@ SCENARIOS = (
 def document(command: str, m: Measured) -> str:
     sections = []
     summary = []
-    for title, size, door in SCENARIOS:
-        rows, totals = _table({rate: monthly(rate, m, size, door) for rate in RATES})
+    for title, size, door, tables in SCENARIOS:
+        rows, totals = _table({rate: monthly(rate, m, size, door, tables) for rate in RATES})
         summary.append(f"| {title} | {per_million(totals)} |")
         sections.append(f"### {title[0].upper()}{title[1:]}\n\n{rows}\n")
     durations = "\n".join(
@@ -269,18 +312,19 @@ def document(command: str, m: Measured) -> str:
     )
     crossover = alb_crossover_requests_per_s()
     at_1000 = {
-        title: sum(monthly(1000, m, size, door).values()) / (1000 * SECONDS_PER_MONTH / 1e6)
-        for title, size, door in SCENARIOS
+        title: sum(monthly(1000, m, size, door, tables).values()) / (1000 * SECONDS_PER_MONTH / 1e6)
+        for title, size, door, tables in SCENARIOS
     }
     pixel = min(v for t, v in at_1000.items() if t.startswith("pixel"))
-    batched = next(v for t, v in at_1000.items() if t.startswith("batched"))
+    batched = min(v for t, v in at_1000.items() if t.startswith("batched"))
     idle = monthly(0, m)
     floor = sum(idle.values())
     per_shard = KINESIS_SHARD_HOUR * 730
     return f"""# What Beacon costs to run
 
-`{command}` — monthly cost in us-east-1 at a steady rate, on-demand prices, from the
-load test `{m.command}`.
+`{command}` — monthly cost in us-east-1 at a steady rate, published prices
+(DynamoDB on-demand unless the row says provisioned), from the load test
+`{m.command}`.
 
 | per million events, at {" / ".join(f"{r:,}" for r in RATES)} events/s | |
 |---|---:|
@@ -300,15 +344,22 @@ Before this measurement (the previous page, assumed Lambda durations, the young
 | batched SDK traffic at 1,000 events/s: ≤ $0.30 per million | ${batched:.2f} |
 | idle: ≤ $50 a month | ${floor:.0f} |
 
-Not met. What is left, largest first: DynamoDB writes (the load test's mix is half
-new visitors; each new anonymous visitor still costs an identity node and profile
-item, and each profile a batch changes one write — see
-docs/benchmarks.md, The local stack under load, for what would remove them);
-Lambda time (measured here on a contended machine, priced pessimistically); the
-idle floor is the eight provisioned shards (${per_shard:.0f} a month each):
-`cdk deploy -c beacon:shards=1` halves it (${floor - 4 * per_shard:.0f} a month idle; each stream
-then takes up to 1,000 events/s), on-demand streams cost more when idle ($0.04 per
-stream-hour).
+Not met. The cheapest rows use provisioned tables (`cdk deploy -c
+beacon:tableCapacity=provisioned`: auto scaling on 70 % utilization between 5 and
+4,000 units per table and index), which bill capacity by the hour instead of each
+request: about 40 % of on-demand's price for a steady load, plus a floor of ${
+        730 * MINIMUM_UNITS * SCALED_TABLES_AND_INDEXES * (DYNAMO_WCU_HOUR + DYNAMO_RCU_HOUR):.0f} a
+month while idle; for spiky or unknown traffic keep on-demand (a burst faster
+than scaling is throttled, and the steps retry it). What is left, largest first:
+DynamoDB writes (the load test's mix is half new visitors; each new anonymous
+visitor still costs an identity node and profile item, and each profile a batch
+changes one write — see docs/benchmarks.md, The local stack under load, for what
+would remove them); Lambda time (measured here on a contended machine, priced
+pessimistically; for pixel traffic the ingest function's invocations alone are
+$0.20 per million); the idle floor is the eight provisioned shards
+(${per_shard:.0f} a month each): `cdk deploy -c beacon:shards=1` halves it
+(${floor - 4 * per_shard:.0f} a month idle; each stream then takes up to 1,000
+events/s), on-demand streams cost more when idle ($0.04 per stream-hour).
 
 ## The front door
 

@@ -22,11 +22,12 @@ from infra.constructs.pipeline_function import PipelineFunction, PipelineResourc
 from infra.constructs.queues import Queues
 from infra.constructs.secrets import Secrets
 from infra.constructs.streams import StreamMode, Streams
-from infra.constructs.tables import Tables
+from infra.constructs.tables import TableCapacity, Tables
 from infra.topology import Topology
 
 STREAM_MODE_CONTEXT = "beacon:streamMode"
 SHARDS_CONTEXT = "beacon:shards"  # every provisioned stream's shard count (docs/cost.md)
+TABLE_CAPACITY_CONTEXT = "beacon:tableCapacity"  # on-demand | provisioned (docs/cost.md)
 
 
 class BeaconStack(Stack):
@@ -60,7 +61,9 @@ class BeaconStack(Stack):
             mode=_stream_mode(self),
             shards=_shards(self),
         ).streams
-        self.tables = Tables(self, "Tables", rows=topology.tables, key=key).tables
+        self.tables = Tables(
+            self, "Tables", rows=topology.tables, key=key, capacity=_table_capacity(self)
+        ).tables
         self.queues = Queues(self, "Queues", rows=topology.queues, key=key).queues
         buckets = Buckets(self, "Buckets", rows=topology.buckets, key=key)
         self.buckets = buckets.buckets
@@ -186,6 +189,13 @@ def _stream_mode(scope: Construct) -> StreamMode:
     if value not in ("provisioned", "on-demand"):
         raise ValueError(f"context {STREAM_MODE_CONTEXT} must be 'provisioned' or 'on-demand'")
     return "on-demand" if value == "on-demand" else "provisioned"
+
+
+def _table_capacity(scope: Construct) -> TableCapacity:
+    value = scope.node.try_get_context(TABLE_CAPACITY_CONTEXT) or "on-demand"
+    if value not in ("on-demand", "provisioned"):
+        raise ValueError(f"context {TABLE_CAPACITY_CONTEXT} must be 'on-demand' or 'provisioned'")
+    return "provisioned" if value == "provisioned" else "on-demand"
 
 
 def _shards(scope: Construct) -> int | None:

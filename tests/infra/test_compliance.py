@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_cdk import Validations
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 from constructs import IConstruct
 
-from .conftest import Synth
+from .conftest import Synth, synth
 
 # cfn-lint rules ignored, each for a reason outside our control:
 CFN_LINT_IGNORED = {
@@ -21,7 +22,22 @@ CFN_LINT_IGNORED = {
 }
 
 
-def test_cdk_nag_has_no_unacknowledged_findings(beacon: Synth) -> None:
+@pytest.fixture(scope="module")
+def provisioned() -> Synth:
+    """The stack with provisioned, auto-scaled tables (`-c beacon:tableCapacity=...`)."""
+    return synth(context={"beacon:tableCapacity": "provisioned"})
+
+
+@pytest.fixture(params=["on-demand tables", "provisioned tables"])
+def stack(request: pytest.FixtureRequest, beacon: Synth) -> Synth:
+    if request.param == "on-demand tables":
+        return beacon
+    chosen: Synth = request.getfixturevalue("provisioned")
+    return chosen
+
+
+def test_cdk_nag_has_no_unacknowledged_findings(stack: Synth) -> None:
+    beacon = stack
     # cdk-nag 3 is a policy-validation plugin; validate_scope is its direct
     # entry point (app.py registers it with Validations, which fails synth).
     report = AwsSolutionsChecks(verbose=True).validate_scope(beacon.app)
@@ -52,7 +68,8 @@ def test_every_acknowledgment_has_a_specific_reason(beacon: Synth) -> None:
     assert "AwsSolutions-IAM5" not in rules
 
 
-def test_cfn_lint_reports_no_errors(beacon: Synth) -> None:
+def test_cfn_lint_reports_no_errors(stack: Synth) -> None:
+    beacon = stack
     template = json.dumps(beacon.template.to_json())
     matches = lint(template, config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
     problems = [

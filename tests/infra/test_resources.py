@@ -223,3 +223,31 @@ def test_operations_dashboard_and_the_webhook_and_drift_alarms(beacon: Synth) ->
     for model in ("churn", "purchase"):
         assert f"Beacon model {model}: its features drifted from training (PSI)" in descriptions
     assert {f"Beacon {fn.name}: function errors" for fn in TOPOLOGY.functions} <= descriptions
+
+
+def test_provisioned_tables_scale_on_utilization_within_bounds() -> None:
+    provisioned = synth(context={"beacon:tableCapacity": "provisioned"})
+    tables = provisioned.of_type("AWS::DynamoDB::Table")
+    assert len(tables) == len(TOPOLOGY.tables)
+    for resource in tables.values():
+        props = resource["Properties"]
+        assert props.get("BillingMode", "PROVISIONED") == "PROVISIONED"
+        assert props["ProvisionedThroughput"] == {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        for index in props.get("GlobalSecondaryIndexes", []):
+            assert index["ProvisionedThroughput"]["WriteCapacityUnits"] == 5
+    # Read and write, for each table and each index: one target and one policy each.
+    scaled = 2 * (len(TOPOLOGY.tables) + sum(len(t.indexes) for t in TOPOLOGY.tables))
+    targets = provisioned.of_type("AWS::ApplicationAutoScaling::ScalableTarget")
+    assert len(targets) == scaled
+    assert {(t["Properties"]["MinCapacity"], t["Properties"]["MaxCapacity"]) for t in
+            targets.values()} == {(5, 4000)}  # fmt: skip
+    policies = provisioned.of_type("AWS::ApplicationAutoScaling::ScalingPolicy")
+    assert len(policies) == scaled
+    for policy in policies.values():
+        tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        assert tracking["TargetValue"] == 70
+
+
+def test_unknown_table_capacity_is_rejected() -> None:
+    with pytest.raises(ValueError, match="beacon:tableCapacity"):
+        synth(context={"beacon:tableCapacity": "sometimes"})
