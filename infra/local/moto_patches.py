@@ -1,4 +1,4 @@
-"""Three fixes that make moto fit to run a busy local stack for hours (upstreamable).
+"""Four fixes that make moto fit to run a busy local stack for hours (upstreamable).
 
 moto is built for tests that last seconds; Beacon's local stack runs it for as
 long as a developer likes, under a steady stream of writes. Two things in moto
@@ -17,8 +17,17 @@ long as a developer likes, under a steady stream of writes. Two things in moto
    backend for a request's host with `list_of_moto_modules()`, which lists and
    stats some 180 folders each time: about 6 % of moto's time under load. The
    folders do not change while it runs, so the list is read once.
+4. **Writes are not safe for concurrency**, and the server answers each request
+   in a thread of its own. A Kinesis shard numbers a new record "last + 1"
+   (moto's own comment: "not safe for concurrency"): two steps putting to one
+   shard at once got the same number and one record silently replaced the
+   other (a profile change lost about once per 240 shoppers in the experiments
+   e2e), and a read iterating the shard while a put grows it can fail. A
+   DynamoDB conditional write checks, then writes: two racing writes could both
+   pass the check. Shard reads and puts, and DynamoDB's item writes, now hold a
+   lock (moto is one interpreter: the lock costs no parallelism it had).
 
-`apply()` turns instance tracking off (moto's data dashboard then lists
+`apply()` serializes those writes, turns instance tracking off (moto's data dashboard then lists
 nothing; Beacon does not use it), reads the module list once, and replaces
 `transact_write_items` with the same algorithm snapshotting only the items the
 transaction touches. The local stack's moto process applies them
@@ -29,6 +38,9 @@ in their own process apply them too.
 from __future__ import annotations
 
 import copy
+import functools
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from moto import backends
@@ -46,6 +58,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
+from moto.kinesis.models import Shard
 
 _applied = False
 # moto's own implementation, kept for the test that holds the two to the same results.
@@ -62,9 +75,34 @@ def apply() -> None:
         for model in models.values():
             model.instances_tracked = []  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    for cls, names, lock in (
+        (Shard, _SHARD_OPERATIONS, threading.RLock()),
+        (DynamoDBBackend, _ITEM_WRITES, threading.RLock()),
+    ):
+        for name in names:
+            setattr(cls, name, _holding(lock, getattr(cls, name)))
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     _applied = True
+
+
+_SHARD_OPERATIONS = (
+    "put_record",
+    "get_records",
+    "get_min_sequence_number",
+    "get_max_sequence_number",
+    "get_sequence_number_at",
+)
+_ITEM_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+def _holding(lock: threading.RLock, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def held(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+
+    return held
 
 
 def _untracked_new(cls: type, *_args: Any, **_kwargs: Any) -> Any:

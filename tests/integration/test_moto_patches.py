@@ -144,3 +144,36 @@ def test_moto_on_a_port_in_use_fails_at_once_and_leaves_no_process() -> None:
             moto_server("127.0.0.1", port),
         ):
             pass  # pragma: no cover - never reached
+
+
+def _put_from_threads(put: Any, shard: Any, threads: int = 8, each: int = 300) -> None:
+    import sys
+    import threading
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as a busy server might
+    try:
+        workers = [
+            threading.Thread(
+                target=lambda n=n: [put(shard, f"p{n}", f"{n}-{i}", "1") for i in range(each)]
+            )
+            for n in range(threads)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(switch)
+
+
+def test_records_put_to_one_shard_at_once_are_all_kept() -> None:
+    from moto.kinesis.models import Shard
+
+    moto_patches.apply()
+    ours, theirs = Shard(0, "0", "1", "stream-arn"), Shard(1, "0", "1", "stream-arn")
+    _put_from_threads(Shard.put_record, ours)
+    _put_from_threads(Shard.put_record.__wrapped__, theirs)  # moto's own, unlocked
+
+    assert len(ours.records) == 8 * 300  # each record its own sequence number
+    assert len(theirs.records) < 8 * 300  # what moto lost without the lock
