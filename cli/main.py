@@ -8,6 +8,7 @@ import sys
 from cli.commands import (
     dashboard,
     deliveries,
+    experiments,
     identity,
     models,
     people,
@@ -22,7 +23,7 @@ DESCRIPTION = (
     "running stack, local or deployed (docs/api.md)."
 )
 # In `beacon --help`'s order.
-GROUPS = (stack, people, models, deliveries, dashboard, segments, identity, smoke)
+GROUPS = (stack, people, models, deliveries, dashboard, segments, experiments, identity, smoke)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -356,6 +356,8 @@ API_ROUTES = (
     HttpRoute("DELETE", "/v1/profiles/{ref}"),
     HttpRoute("GET", "/v1/profiles/{ref}/{view}"),
     HttpRoute("GET", "/v1/segments"),
+    HttpRoute("GET", "/v1/experiments"),
+    HttpRoute("GET", "/v1/experiments/{name}"),
     HttpRoute("GET", "/v1/identity/suggestions"),
     HttpRoute("POST", "/v1/identity/suggestions/{a}/{b}/{decision}"),
 )

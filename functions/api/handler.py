@@ -1,4 +1,5 @@
-"""Read/admin API Lambda: profiles, consent history, export and erasure (admin key).
+"""Read/admin API Lambda: profiles, consent history, export, erasure, experiment reports
+(admin key).
 
 Its own function, so the ingest bundle stays small and ingest's role never
 reads personal data. Thin: check the key, call `People`, answer JSON.
@@ -17,11 +18,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api.consent_data import ConsentData
 from functions.api.delivery_data import DeliveryData
+from functions.api.experiment_reports import ExperimentReports
 from functions.api.identity_data import IdentityData
 from functions.api.links import Links
 from functions.api.people import People
 from functions.api.profile_data import ProfileData
 from functions.api.settings import ApiSettings
+from functions.experiments.book import ExperimentBook
 from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal.consent_store import ConsentStore
 from functions.shared.dal.deliveries_store import DeliveriesStore
@@ -60,6 +63,14 @@ def delivery_data() -> DeliveryData:
 def profile_data() -> ProfileData:
     settings = ApiSettings()
     return ProfileData(ProfilesStore(DynamoTable(settings.profiles_table)), config().segments)
+
+
+@cache
+def experiment_reports() -> ExperimentReports:
+    settings = ApiSettings()
+    return ExperimentReports(
+        ExperimentBook.from_config(config()), ProfilesStore(DynamoTable(settings.profiles_table))
+    )
 
 
 def _json(status: int, payload: dict[str, Any]) -> Response[str]:
@@ -140,6 +151,16 @@ def app() -> APIGatewayHttpResolver:
     @admin
     def list_segments() -> Response[str]:
         return _json(200, {"segments": profile_data().segments()})
+
+    @resolver.get("/v1/experiments")
+    @admin
+    def list_experiments() -> Response[str]:
+        return _json(200, {"experiments": experiment_reports().all()})
+
+    @resolver.get("/v1/experiments/<name>")
+    @admin
+    def get_experiment(name: str) -> Response[str]:
+        return found(experiment_reports().one(name), f"no experiment {name}")
 
     @resolver.get("/v1/identity/suggestions")
     @admin

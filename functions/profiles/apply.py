@@ -1,25 +1,22 @@
 """How events and merges change a profile's state (`state.py`), replay-safely.
 
-Pure logic: no I/O and no clock (every function that needs the time takes
-`now`). The functions update the `ProfileState` they are given in place; the
-segments handler reads a profile once per batch, applies all its records, and
-writes it once.
+Pure logic: no I/O and no clock (every function that needs the time takes `now`). The
+functions update the `ProfileState` they are given in place; the segments handler reads
+a profile once per batch, applies all its records, and writes it once.
 
 Replay safety (no write per event). Each profile remembers:
   * per source shard, the highest Kinesis sequence number it has applied
-    (`Applied.watermarks`): a replayed record (a Lambda retry, a re-read from
-    TRIM_HORIZON) is recognised however old it is, for the cost of one number
-    per shard;
-  * a bounded memory of recent message ids (`Applied.recent`: a 64-bit digest
-    of the id -> when it was received, for `dedup.window`, at most
-    `dedup.max_ids`, oldest forgotten first). This is what catches a client's
-    retry, which arrives as a new record with a new sequence number but the same
-    `messageId`, as Segment's 24 h deduplication does. A retry is missed only if
-    the profile received more than `max_ids` other events in between.
-Both live in the profile item, so they are written with the aggregates they
-protect: the aggregates and the memory of what they contain cannot disagree.
-The watermark is compared with its value at the start of a batch and raised at
-the end, because a batch is applied in event-time order, not sequence order.
+    (`Applied.watermarks`): a replayed record (a Lambda retry, a re-read from TRIM_HORIZON)
+    is recognised however old it is, for the cost of one number per shard;
+  * a bounded memory of recent message ids (`Applied.recent`: a 64-bit digest of the id ->
+    when it was received, for `dedup.window`, at most `dedup.max_ids`, oldest forgotten
+    first). This is what catches a client's retry, which arrives as a new record with a new
+    sequence number but the same `messageId`, as Segment's 24 h deduplication does. A retry
+    is missed only if the profile received more than `max_ids` other events in between.
+Both live in the profile item, so they are written with the aggregates they protect: the
+aggregates and the memory of what they contain cannot disagree. The watermark is compared
+with its value at the start of a batch and raised at the end, because a batch is applied
+in event-time order, not sequence order.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -93,12 +90,13 @@ def apply_events(
     records: Iterable[Incoming],
     config: SegmentsConfig,
     now: datetime,
+    observe: Callable[[ProfileState, CanonicalEvent], None] | None = None,
 ) -> ApplyResult:
     """Apply a batch of one profile's records, skipping what was applied before.
 
     Survivors are applied in event-time order (records are already in sequence
     order; the sort is stable). `now` is the batch's wall clock: it expires old
-    buckets and old message ids.
+    buckets and old message ids. `observe` sees each event once applied (experiments).
     """
     watermarks = dict(state.applied.watermarks)  # as of the start of the batch
     _forget_old_ids(state.applied, config, now)
@@ -118,6 +116,8 @@ def apply_events(
     state.events_applied += len(fresh)
     for record in sorted(fresh, key=lambda r: r.event.timestamp):
         _apply(state, record.event, config, now)
+        if observe is not None:
+            observe(state, record.event)
         pos = record.position
         if pos is not None:
             high = state.applied.watermarks.get(pos.shard_id, -1)
@@ -373,6 +373,8 @@ def fold(
     _cap_watermarks(survivor.applied.watermarks)
     for digest, received in loser.applied.recent.items():
         survivor.applied.recent[digest] = max(received, survivor.applied.recent.get(digest, 0))
+    for analysis, exposure in loser.exposures.items():  # exposed once: the survivor's wins
+        survivor.exposures.setdefault(analysis, exposure)
     for merged, when in loser.folded_merges.items():
         survivor.folded_merges.setdefault(merged, when)
     survivor.folded_merges[merge_id] = epoch(now)

@@ -20,6 +20,7 @@ from functions.profiles.state import (
     Applied,
     Cart,
     CartItem,
+    Exposure,
     Membership,
     ProfileState,
     Tally,
@@ -59,6 +60,9 @@ def state_to_dict(state: ProfileState) -> dict[str, Any]:
         "u": state.user_id,
         "ua": _ts(state.user_id_at),
         "rt": state.refused_traits or None,
+        "x": {
+            k: [_ts(e.at), e.arm, sorted(e.converted), e.values] for k, e in state.exposures.items()
+        },
     }
     return {k: v for k, v in out.items() if v not in (None, {}, [])} | {"f": FORMAT}
 
@@ -86,6 +90,15 @@ def state_from_dict(data: dict[str, Any]) -> ProfileState:
         user_id=data.get("u"),
         user_id_at=_opt_dt(data.get("ua")),
         refused_traits=int(data.get("rt", 0)),
+        exposures={
+            k: Exposure(
+                arm=str(arm),
+                at=_dt(at),
+                converted=set(converted),
+                values={g: int(v) for g, v in values.items()},
+            )
+            for k, (at, arm, converted, values) in data.get("x", {}).items()
+        },
     )
 
 

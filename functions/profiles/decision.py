@@ -22,9 +22,11 @@ def profile_decision(
     config: SegmentsConfig,
     now: datetime,
     computed: Mapping[str, Any] | None = None,
+    experiments: Mapping[str, tuple[str, str]] | None = None,
 ) -> Decision:
     """`computed`: the profile's computed traits as of `now` when the caller has them
-    already (the segments step evaluated its conditions on them)."""
+    already (the segments step evaluated its conditions on them); `experiments`: the
+    person's arms (`ExperimentBook.arms`)."""
     state = stored.state
     if computed is None:
         # Worked out only when a page may see one of them.
@@ -36,4 +38,5 @@ def profile_decision(
         consent=state.consent,
         scores=stored.scores,
         rules=rules,
+        experiments=experiments,
     )

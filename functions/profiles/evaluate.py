@@ -29,7 +29,12 @@ import cel
 
 from functions.profiles.computed import computed_values, next_change_at
 from functions.profiles.state import Membership, ProfileState
-from functions.shared.segment_definitions import Segment, SegmentsConfig
+from functions.shared.segment_definitions import (
+    CONTROL_ARM,
+    TREATED_ARM,
+    Segment,
+    SegmentsConfig,
+)
 
 LOOKAHEAD_STEPS = 32  # moments tried by next_recheck before settling for the last
 
@@ -43,6 +48,7 @@ class Change:
     segment_id: str
     at: datetime
     held_out: bool
+    variant: str | None = None  # the treatment of a treated member of a segment with variants
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,30 @@ def holdout_bucket(segment_id: str, profile_id: str) -> int:
 
 def is_held_out(segment: Segment, profile_id: str) -> bool:
     return holdout_bucket(segment.id, profile_id) < segment.holdout_percent
+
+
+def variant_of(segment: Segment, profile_id: str) -> str | None:
+    """The treatment a treated member gets, by weight; None without variants.
+
+    A second hash, independent of the holdout's, so the variants split the treated
+    members in their weights whatever the holdout. A profile's variant follows its
+    id: after a merge the survivor's id decides (docs/experiments.md)."""
+    if not segment.variants:
+        return None
+    digest = hashlib.sha256(f"{segment.id}\nvariant\n{profile_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") % sum(v.weight for v in segment.variants)
+    for variant in segment.variants:
+        if point < variant.weight:
+            return variant.name
+        point -= variant.weight
+    raise AssertionError("unreachable: the point falls within the weights")
+
+
+def arm_of(segment: Segment, profile_id: str) -> str:
+    """The experiment arm of a member: control (held out), its variant, or treated."""
+    if is_held_out(segment, profile_id):
+        return CONTROL_ARM
+    return variant_of(segment, profile_id) or TREATED_ARM
 
 
 def activation(
@@ -134,10 +164,16 @@ class CompiledSegments:
             if result and was is None:
                 held = is_held_out(segment, profile_id)
                 memberships[segment.id] = Membership(since=now, held_out=held)
-                changes.append(Change("segment.entered", profile_id, segment.id, now, held))
+                variant = None if held else variant_of(segment, profile_id)
+                changes.append(
+                    Change("segment.entered", profile_id, segment.id, now, held, variant)
+                )
             elif not result and was is not None:
                 del memberships[segment.id]
-                changes.append(Change("segment.exited", profile_id, segment.id, now, was.held_out))
+                variant = None if was.held_out else variant_of(segment, profile_id)
+                changes.append(
+                    Change("segment.exited", profile_id, segment.id, now, was.held_out, variant)
+                )
         return Evaluation(memberships, tuple(changes), len(self._programs), errors)
 
     def evaluate_profile(

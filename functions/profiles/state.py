@@ -90,6 +90,18 @@ class Membership:
     held_out: bool = False
 
 
+@dataclass
+class Exposure:
+    """A person's place in one experiment analysis (functions/experiments/book.py):
+    the arm they were assigned when they entered its segment, and what they did
+    within each goal's window after."""
+
+    arm: str
+    at: datetime
+    converted: set[str] = field(default_factory=set)  # goal ids reached in their window
+    values: dict[str, int] = field(default_factory=dict)  # goal id -> value, minor units
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a record came from: its shard of the `resolved` stream and sequence."""
@@ -130,6 +142,8 @@ class ProfileState:
     recent_changes: dict[str, int] = field(default_factory=dict)
     # Traits refused because the profile's trait limits were reached (profile_limits.py).
     refused_traits: int = 0
+    # Experiment analysis id -> this person's exposure (configured analyses only).
+    exposures: dict[str, Exposure] = field(default_factory=dict)
 
     def trait_state(self, trait_id: str) -> TraitState:
         return self.computed.setdefault(trait_id, TraitState())

@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.experiments.book import ExperimentBook
 from functions.scoring.models import load_scorers
 from functions.scoring.settings import ScoringSettings
 from functions.scoring.step import ScoringOutcome, ScoringStep
@@ -37,6 +38,7 @@ def scoring_step() -> ScoringStep:
         segments=config.segments,
         activations=QueueSender(settings.activations_queue),
         decisions=DecisionRules.from_config(config),
+        experiments=ExperimentBook.from_config(config),
     )
 
 

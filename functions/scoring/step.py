@@ -21,12 +21,14 @@ or acted on.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from functions.experiments.book import ExperimentBook, counter_delta
 from functions.profiles.apply import remember_change
 from functions.profiles.decision import profile_decision
 from functions.profiles.evaluate import CompiledSegments, activation
@@ -47,6 +49,10 @@ from functions.shared.stream_batch import StreamItem, readable_records
 
 STEP = "scoring"
 CONFLICT_ROUNDS = 3  # reads and writes of a contended profile within one invocation
+# Before reading again a profile whose write had not landed: a segments batch writes
+# its profiles one after another after announcing them, seconds on a loaded machine.
+LANDING_PAUSES_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+LANDING_WINDOW = timedelta(minutes=5)  # older records name a profile that is gone, not landing
 SCORE_EPSILON = 0.001  # a change smaller than this is not worth a write
 
 
@@ -67,6 +73,7 @@ class ScoringOutcome:
     malformed: int = 0
     conflicts: int = 0  # profile writes that lost a race (and were done again)
     conflicted: set[str] = field(default_factory=set)  # this round's lost races
+    landing: set[str] = field(default_factory=set)  # this round's profiles not yet written
 
 
 @dataclass
@@ -85,6 +92,8 @@ class ScoringStep(ProfileStep):
     scorers: Sequence[Scorer]
     segments: SegmentsConfig
     activations: QueuePort
+    experiments: ExperimentBook = field(default_factory=lambda: ExperimentBook((), (), ()))
+    pause: Callable[[float], None] = time.sleep  # between rounds (tests make it instant)
     engine: CompiledSegments = field(init=False)
     drift: dict[str, DriftAccumulator] = field(init=False)
 
@@ -102,24 +111,31 @@ class ScoringStep(ProfileStep):
     def score_batch(self, items: Sequence[StreamItem], batch_id: str) -> ScoringOutcome:
         """Score the batch's profiles; a profile whose write lost a race (the segments
         step wrote it meanwhile) is read, scored and written again, up to
-        `CONFLICT_ROUNDS` times, before its records are handed back to Lambda."""
+        `CONFLICT_ROUNDS` times, and one announced but not yet written is waited for
+        (`LANDING_PAUSES_S`), before its records are handed back to Lambda."""
         outcome = ScoringOutcome()
         changes: dict[str, list[tuple[StreamItem, ProfileChanged]]] = {}
         read, outcome.malformed = readable_records(STEP, items, parse_change, self.failed_events)
         for item, change in read:
             changes.setdefault(change.profile_id, []).append((item, change))
-        for round_ in range(CONFLICT_ROUNDS):
-            outcome.conflicted = set()
+        conflicts = waits = 0
+        while True:
+            outcome.conflicted, outcome.landing = set(), set()
             # Drift is counted once per batch, on its first round.
-            self._score_once(changes, batch_id if round_ == 0 else None, outcome)
-            if not outcome.conflicted:
+            self._score_once(changes, batch_id if conflicts + waits == 0 else None, outcome)
+            conflicts += bool(outcome.conflicted)
+            waits += bool(outcome.landing)
+            again = outcome.conflicted | outcome.landing
+            if not again or conflicts >= CONFLICT_ROUNDS or waits > len(LANDING_PAUSES_S):
                 break
+            if outcome.landing:
+                self.pause(LANDING_PAUSES_S[waits - 1])
             changes = {
                 pid: pairs
                 for pid, pairs in changes.items()
-                if any(item.sequence in outcome.conflicted for item, _ in pairs)
+                if any(item.sequence in again for item, _ in pairs)
             }
-        outcome.failed |= outcome.conflicted
+        outcome.failed |= outcome.conflicted | outcome.landing
         return outcome
 
     def _score_once(
@@ -130,9 +146,28 @@ class ScoringStep(ProfileStep):
     ) -> None:
         now = self.clock()
         loaded = self.profiles.load(changes)
+        # The segments step puts a change record on the stream before it writes the
+        # profile: read at once, the write may not have landed yet (no item, only the
+        # identity step's version 0, or older than the version the record announces).
+        # Its segment changes would then look never committed and their activations
+        # be lost: read it again. An old record's missing profile is gone for good.
+        landing = {
+            pid
+            for pid, pairs in changes.items()
+            if now - max(c.at for _, c in pairs) < LANDING_WINDOW
+            and (
+                (p := loaded.get(pid)) is None
+                or (
+                    p.merged_into is None
+                    and p.erased_at is None
+                    and p.version < max(c.version for _, c in pairs)
+                )
+            )
+        }
+        outcome.landing = {item.sequence for pid in landing for item, _ in changes[pid]}
         # Not a tombstone, nor an erased profile (an erasure marker): nothing to score,
         # and no activation may carry an erased person's traits to a destination.
-        live = [p for pid in changes if (p := loaded.get(pid)) and p.live]
+        live = [p for pid in changes if pid not in landing and (p := loaded.get(pid)) and p.live]
         views = [
             activation(p.profile_id, p.state, self.segments, now, scores=p.scores)["profile"]
             for p in live
@@ -237,9 +272,13 @@ class ScoringStep(ProfileStep):
             stored.profile_id, state, now, scores=scores, consent=state.consent
         )
         if evaluation.changes:
+            counted = self.experiments.counters(state)
             state.memberships = evaluation.memberships
+            self.experiments.expose(state, stored.profile_id, evaluation.changes)
             scored.segments_moved = True
-            scored.sizes = evaluation.size_changes
+            scored.sizes = evaluation.size_changes | counter_delta(
+                counted, self.experiments.counters(state)
+            )
             for change in evaluation.changes:
                 cid = change_id(stored.profile_id, 0, f"{basis}:{change.type}:{change.segment_id}")
                 remember_change(state, cid, now)
@@ -251,6 +290,7 @@ class ScoringStep(ProfileStep):
                         now,
                         segment_id=change.segment_id,
                         held_out=change.held_out,
+                        variant=change.variant,
                     )
                 )
             scored.due_at = self.engine.next_recheck(
@@ -271,6 +311,7 @@ class ScoringStep(ProfileStep):
                             segment.at,
                             segment_id=segment.segment_id,
                             held_out=segment.held_out,
+                            variant=segment.variant,
                         )
                     )
 
@@ -304,7 +345,13 @@ class ScoringStep(ProfileStep):
                 continue
             outcome.activations.update(a.type for a in w.activations)
             decision = (
-                profile_decision(w.stored, self.decisions, self.segments, now)
+                profile_decision(
+                    w.stored,
+                    self.decisions,
+                    self.segments,
+                    now,
+                    experiments=self.experiments.arms(w.stored.state),
+                )
                 if self.decisions is not None and w.scores_moved
                 else None
             )

@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.experiments.book import ExperimentBook
 from functions.segments.settings import SegmentsSettings
 from functions.segments.step import BatchOutcome, SegmentsStep
 from functions.shared.dal.kinesis import KinesisWriter
@@ -34,6 +35,7 @@ def segments_step() -> SegmentsStep:
         config=config.segments,
         changes=KinesisWriter(settings.changes_stream),
         decisions=DecisionRules.from_config(config),
+        experiments=ExperimentBook.from_config(config),
     )
 
 

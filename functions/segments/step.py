@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from functions.experiments.book import ExperimentBook, counter_delta
 from functions.profiles.apply import apply_events, expire, fold, remember_change
 from functions.profiles.computed import computed_values
 from functions.profiles.decision import profile_decision
@@ -76,6 +77,7 @@ class _Work:
 
     stored: StoredProfile
     before: tuple[dict[str, Any], dict[str, Any], dict[str, bool]]  # traits, computed, consent
+    counted: Counter[str]  # its contribution to the experiment counters, as read
     incoming: list[Incoming] = field(default_factory=list)
     sequences: set[str] = field(default_factory=set)  # records that fail if its write fails
     merged_from: list[str] = field(default_factory=list)
@@ -123,6 +125,7 @@ class BatchOutcome:
 class SegmentsStep(ProfileStep):
     config: SegmentsConfig
     changes: StreamPort
+    experiments: ExperimentBook = field(default_factory=lambda: ExperimentBook((), (), ()))
     engine: CompiledSegments = field(init=False)
 
     def __post_init__(self) -> None:
@@ -198,7 +201,8 @@ class SegmentsStep(ProfileStep):
             if live not in work:
                 stored = loaded.get(live) or StoredProfile(live, ProfileState())
                 loaded[live] = stored
-                work[live] = _Work(stored, self._view(stored.state, now))
+                counted = self.experiments.counters(stored.state)
+                work[live] = _Work(stored, self._view(stored.state, now), counted)
             return work[live]
 
         buried: dict[str, tuple[_Work, str]] = {}  # loser id -> (its work, survivor id)
@@ -234,7 +238,8 @@ class SegmentsStep(ProfileStep):
             target.incoming.append(Incoming(record.event, _position(item)))
             target.sequences.add(item.sequence)
         for target in work.values():
-            result = apply_events(target.state, target.incoming, self.config, now)
+            observe = self.experiments.observe if self.experiments else None
+            result = apply_events(target.state, target.incoming, self.config, now, observe)
             target.applied = result.applied
             target.redelivered, target.retried = result.redelivered, result.retried
             target.touched = target.touched or result.applied > 0
@@ -278,7 +283,8 @@ class SegmentsStep(ProfileStep):
         for stored in loaded.values():
             if not stored.live:  # a tombstone, or erased since the index was read
                 continue
-            work = _Work(stored, self._view(stored.state, now), touched=True)
+            counted = self.experiments.counters(stored.state)
+            work = _Work(stored, self._view(stored.state, now), counted, touched=True)
             expire(stored.state, self.config, now)
             settled = self._settle(work, now, "sweep", outcome)
             if settled is not None:
@@ -304,6 +310,9 @@ class SegmentsStep(ProfileStep):
         evaluation = self.engine.evaluate(stored.profile_id, variables, state.memberships, now)
         outcome.evaluation_errors += len(evaluation.errors)
         state.memberships = evaluation.memberships
+        self.experiments.forget_unconfigured(state)  # they count nowhere: no delta
+        self.experiments.expose(state, stored.profile_id, evaluation.changes)
+        counted = counter_delta(work.counted, self.experiments.counters(state))
         after = (dict(state.traits), variables["profile"]["computed"], dict(state.consent))
         names: tuple[Part, ...] = ("traits", "computed", "consent")
         parts = [p for p, was, is_ in zip(names, work.before, after, strict=True) if was != is_]
@@ -321,6 +330,7 @@ class SegmentsStep(ProfileStep):
                     segment_id=c.segment_id,
                     at=c.at,
                     held_out=c.held_out,
+                    variant=c.variant,
                 )
                 for c in evaluation.changes
             ]
@@ -343,8 +353,9 @@ class SegmentsStep(ProfileStep):
         if self.decisions is not None:
             # From the computed traits the conditions just read: nothing worked out twice.
             computed = variables["profile"]["computed"]
-            decision = profile_decision(stored, self.decisions, self.config, now, computed)
-        return _Pending(work, record, due_at, evaluation.size_changes, decision)
+            arms = self.experiments.arms(state)
+            decision = profile_decision(stored, self.decisions, self.config, now, computed, arms)
+        return _Pending(work, record, due_at, evaluation.size_changes | counted, decision)
 
     def _commit(
         self,
@@ -364,8 +375,10 @@ class SegmentsStep(ProfileStep):
         # Each survivor's write buries the profiles folded into it, in one transaction.
         burials: dict[str, list[Burial]] = {}
         for loser, survivor_id in buried.values():
-            memberships = {s: -1 for s in loser.state.memberships}
-            burials.setdefault(survivor_id, []).append(Burial(loser.stored, memberships))
+            # Its memberships and its experiment contribution leave with it.
+            leaving = {s: -1 for s in loser.state.memberships}
+            leaving |= {name: -n for name, n in loser.counted.items()}
+            burials.setdefault(survivor_id, []).append(Burial(loser.stored, leaving))
         for p in pending:
             folded = burials.pop(p.work.stored.profile_id, [])
             if id(p.work) in refused:

@@ -31,6 +31,8 @@ class Activation(BaseModel):
     score: float | None = None
     at: AwareDatetime
     held_out: bool = False
+    # The member's treatment in a segment with variants: what the platform should send.
+    variant: str | None = None
     user_id: str | None = None
     email: str | None = None
     traits: dict[str, Any] = Field(default_factory=dict)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from functions.shared.destinations import Destinations
+from functions.shared.experiment_definitions import Experiment, Goal
 from functions.shared.personalize_config import Personalize
 from functions.shared.schema import Name, SecretName, Strict
 from functions.shared.segment_definitions import SegmentsConfig
@@ -270,6 +271,8 @@ class BeaconConfig(Strict):
     destinations: Destinations = ()
     admin: Admin = Field(default_factory=Admin)
     personalize: Personalize = Field(default_factory=Personalize)
+    goals: tuple[Goal, ...] = Field(default=(), max_length=50)
+    experiments: tuple[Experiment, ...] = Field(default=(), max_length=50)
 
     @model_validator(mode="after")
     def _unique(self) -> BeaconConfig:
@@ -292,6 +295,7 @@ class BeaconConfig(Strict):
         )
         segments = {s.id for s in self.segments.segments}
         self._check_personalize(segments)
+        self._check_experiments()
         for destination in self.destinations:
             unknown = sorted(set(destination.required_consent) - set(self.consent.categories))
             if unknown:
@@ -305,6 +309,28 @@ class BeaconConfig(Strict):
                     f"destination {destination.name!r}: unknown segments {', '.join(missing)}"
                 )
         return self
+
+    def _check_experiments(self) -> None:
+        _no_duplicates("goal id", [g.id for g in self.goals])
+        _no_duplicates("experiment id", [e.id for e in self.experiments])
+        goals = {g.id for g in self.goals}
+        segments = {s.id: s for s in self.segments.segments}
+        for experiment in self.experiments:
+            segment = segments.get(experiment.segment)
+            if segment is None:
+                raise ValueError(
+                    f"experiment {experiment.id!r}: unknown segment {experiment.segment!r}"
+                )
+            missing = sorted(set(experiment.goals) - goals)
+            if missing:
+                raise ValueError(
+                    f"experiment {experiment.id!r}: unknown goals {', '.join(missing)}"
+                )
+            if len(segment.arms()) < 2:
+                raise ValueError(
+                    f"experiment {experiment.id!r}: segment {segment.id!r} has one arm; give it"
+                    " a holdout_percent (a control group) or variants"
+                )
 
     def _check_personalize(self, segments: set[str]) -> None:
         told = self.personalize

@@ -182,11 +182,14 @@ def decision_from(
     consent: Mapping[str, bool],
     scores: Mapping[str, Any],
     rules: DecisionRules,
+    experiments: Mapping[str, tuple[str, str]] | None = None,
 ) -> Decision:
     """The decision for a profile's current view. `memberships` maps each segment the
     person is in to whether they are held out of it (a held-out member is treated as
-    a non-member, as activations treat them). Without the required consent, nothing
-    the person did is used: the decision is the not-personalized one."""
+    a non-member, as activations treat them). `experiments`: experiment -> (its
+    segment, the person's arm); a page is told the arm only of experiments on
+    segments it may be told of. Without the required consent, nothing the person
+    did is used: the decision is the not-personalized one."""
     if not rules.consented(consent):
         return NOT_PERSONALIZED
     told: dict[str, Any] = {}
@@ -210,4 +213,9 @@ def decision_from(
         ),
         traits=told,
         scores=dict(sorted(bands.items())),
+        experiments={
+            name: arm
+            for name, (segment, arm) in sorted((experiments or {}).items())
+            if rules.segment_told(segment)
+        },
     )

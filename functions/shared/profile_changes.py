@@ -34,6 +34,7 @@ class SegmentChange(_Wire):
     segment_id: str
     at: AwareDatetime
     held_out: bool = False
+    variant: str | None = None  # the member's treatment, for a segment with variants
 
 
 class ProfileChanged(_Wire):

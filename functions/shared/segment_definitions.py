@@ -246,6 +246,17 @@ ComputedTrait = Annotated[AnyTrait, Field(discriminator="kind")]
 # ---------------------------------------------------------------- segments
 
 
+class Variant(Strict):
+    """One treatment of an A/B/n test: the journey platform sends what its name says."""
+
+    name: Slug
+    weight: int = Field(ge=1, le=10_000, description="relative share of the treated members")
+
+
+CONTROL_ARM = "control"  # the held-out members
+TREATED_ARM = "treated"  # every treated member, when a segment has no variants
+
+
 class Segment(Strict):
     id: Slug
     description: str = ""
@@ -253,6 +264,30 @@ class Segment(Strict):
     holdout_percent: int = Field(
         default=0, ge=0, le=50, description="share kept as a control group (members, held out)"
     )
+    variants: tuple[Variant, ...] = Field(
+        default=(),
+        max_length=10,
+        description="A/B/n treatments the treated members are split into (docs/experiments.md)",
+    )
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: tuple[Variant, ...]) -> tuple[Variant, ...]:
+        names = [v.name for v in value]
+        if len(set(names)) != len(names) or CONTROL_ARM in names:
+            raise ValueError(f"variant names must be unique and not {CONTROL_ARM!r}")
+        if len(value) == 1:
+            raise ValueError("one variant is no choice: give two or more, or none")
+        return value
+
+    def arms(self) -> dict[str, float]:
+        """Each arm's expected share of the members (sums to 1): control is the holdout."""
+        treated = 1 - self.holdout_percent / 100
+        shares = {CONTROL_ARM: self.holdout_percent / 100} if self.holdout_percent else {}
+        if not self.variants:
+            return shares | {TREATED_ARM: treated}
+        total = sum(v.weight for v in self.variants)
+        return shares | {v.name: treated * v.weight / total for v in self.variants}
 
     @field_validator("condition")
     @classmethod

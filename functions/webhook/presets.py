@@ -91,6 +91,7 @@ def activation_fields(activation: Activation) -> dict[str, Any]:
         "model": activation.model,
         "threshold": activation.threshold,
         "score": activation.score,
+        "variant": activation.variant,
         "at": activation.at.isoformat(),
     }
     return {k: v for k, v in fields.items() if v is not None}

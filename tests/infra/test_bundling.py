@@ -155,7 +155,7 @@ def test_pip_failure_names_the_requirements(tmp_path: Path) -> None:
 def test_a_bundle_carries_the_packages_its_code_imports_and_no_others() -> None:
     packages = {fn.name: bundling.bundled_packages(fn) for fn in TOPOLOGY.functions}
     assert packages["ingest"] == ["ingest", "shared"]
-    for name in ("segments", "scoring", "api"):  # the steps that use the profile model
-        assert packages[name] == sorted({"shared", "profiles", name})
+    for name in ("segments", "scoring", "api"):  # the profile model, the experiments' counters
+        assert packages[name] == sorted({"shared", "profiles", "experiments", name})
     for name in ("consent", "identity", "webhook", "personalize"):
         assert packages[name] == sorted({"shared", name})

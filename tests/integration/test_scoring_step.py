@@ -174,6 +174,47 @@ def test_a_lost_race_is_redone_and_announces_each_activation_once(rigs) -> None:
     assert "churn_risk" in rig.profile("lapsed").state.memberships
 
 
+def test_a_change_read_before_its_profile_write_landed_still_activates(rigs) -> None:
+    """The segments step puts its change record before it writes the profile; a
+    scoring read in between finds no profile (or an older one). The record is read
+    again, not dropped with its activations."""
+    from tests.integration.stream_rig import on_calls
+
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records(lapsed("lapsed")))
+    rig.faults["BatchGetItem"] = on_calls(
+        1, lambda request: {"Responses": {t: [] for t in request["RequestItems"]}}
+    )
+    rig.calls.clear()
+
+    assert score(rig, changes_event(rig)) == []
+
+    assert rig.calls["BatchGetItem"] == 2  # the profile was read again
+    kinds = {(a["type"], a.get("segment_id")) for a in activations(sqs, queue)}
+    assert ("segment.entered", "churn_risk") in kinds
+    assert ("segment.entered", "stage_retention") in kinds  # forwarded from segments
+
+
+def test_an_old_change_of_a_profile_that_is_gone_is_not_retried(rigs) -> None:
+    from datetime import timedelta
+
+    from tests.integration.stream_rig import on_calls
+
+    rig, (sqs, queue) = rigs
+    rig.deliver_ok(rig.records(lapsed("lapsed")))
+    event = changes_event(rig)
+    rig.clock[0] += timedelta(hours=1)
+    rig.faults["BatchGetItem"] = on_calls(
+        9, lambda request: {"Responses": {t: [] for t in request["RequestItems"]}}
+    )
+    rig.calls.clear()
+
+    assert score(rig, event) == []
+
+    assert rig.calls["BatchGetItem"] == 1
+    assert activations(sqs, queue) == []
+
+
 # --- fault drills: nothing lost, nothing written or announced twice ---------------------
 
 

@@ -61,8 +61,13 @@ RULES = (
         "the profile model is pure logic: no step, no storage adapter",
     ),
     Rule(
+        "functions/experiments/",
+        (*(f"functions.{step}" for step in STEPS), "functions.shared.dal"),
+        "experiments are pure logic over the profile model and counters: no step, no storage",
+    ),
+    Rule(
         "functions/shared/",
-        ("functions.profiles", *(f"functions.{step}" for step in STEPS)),
+        ("functions.profiles", "functions.experiments", *(f"functions.{step}" for step in STEPS)),
         "shared code serves every step; only what serves the profile steps names the model",
         allowed_in=(
             "functions/shared/dal/profiles_store.py",

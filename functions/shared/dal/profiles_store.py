@@ -21,8 +21,10 @@ written in the same transaction as the profile, and only when the profile item's
 (`merged_into`), an erasure's an erasure marker (`erased_at`, TTL): the touchpoint's
 one read finds either.
 Segment sizes (`pk = segment-sizes`, `sk = shard#<n>`): one counter per segment
-per shard, changed in the same transaction as the membership it counts, so a
-size is exact and a retried write cannot count twice.
+per shard (`n_<segment>`), changed in the same transaction as the membership it
+counts, so a size is exact and a retried write cannot count twice. The
+experiments' counters (`x_<analysis>|<arm>|...`) live in the same items and are
+kept the same way.
 Erased applied events (`pk = erased-applied`, `sk = shard#<n>`, `events`): what
 the profiles erased so far had applied, added in the erasure's transaction, so
 the ledger (cli/observe.py) still adds up after an erasure.
@@ -318,26 +320,45 @@ class ProfilesStore:
         keys = [{"pk": ERASED_APPLIED, "sk": f"shard#{n}"} for n in range(SIZE_SHARDS)]
         return sum(int(item.get("events", 0)) for item in self.table.batch_get(keys))
 
+    def experiment_counters(self) -> dict[str, int]:
+        """The experiment counters (functions/experiments/book.py), summed over shards."""
+        counters: dict[str, int] = {}
+        keys = [{"pk": "segment-sizes", "sk": f"shard#{n}"} for n in range(SIZE_SHARDS)]
+        for item in self.table.batch_get(keys):
+            for name, value in item.items():
+                if name.startswith(_EXPERIMENT_PREFIX):
+                    key = name.removeprefix(_EXPERIMENT_PREFIX)
+                    counters[key] = counters.get(key, 0) + int(value)
+        return counters
+
     def _size_updates(self, changes: Sequence[tuple[str, Mapping[str, int]]]) -> list[Update]:
         """One ADD per counter shard the profiles' size changes fall in (a transaction
-        may name an item only once)."""
+        may name an item only once). A change is a segment's size, or an experiment
+        counter (its name has a `|`)."""
         by_shard: dict[int, Counter[str]] = {}
         for profile_id, deltas in changes:
             by_shard.setdefault(_shard(profile_id, SIZE_SHARDS), Counter()).update(deltas)
         updates = []
         for shard, deltas in sorted(by_shard.items()):
-            segments = sorted(s for s, n in deltas.items() if n)
-            if not segments:
+            counted = sorted(s for s, n in deltas.items() if n)
+            if not counted:
                 continue
             updates.append(
                 Update(
                     key={"pk": "segment-sizes", "sk": f"shard#{shard}"},
-                    expression="ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(segments))),
-                    names={f"#n{i}": f"n_{segment}" for i, segment in enumerate(segments)},
-                    values={f":n{i}": deltas[segment] for i, segment in enumerate(segments)},
+                    expression="ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(counted))),
+                    names={f"#n{i}": _counter_name(name) for i, name in enumerate(counted)},
+                    values={f":n{i}": deltas[name] for i, name in enumerate(counted)},
                 )
             )
         return updates
+
+
+_EXPERIMENT_PREFIX = "x_"
+
+
+def _counter_name(change: str) -> str:
+    return f"{_EXPERIMENT_PREFIX}{change}" if "|" in change else f"n_{change}"
 
 
 def _changed(profile: StoredProfile, decision: Decision | None) -> Decision | None:

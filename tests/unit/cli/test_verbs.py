@@ -35,12 +35,14 @@ def test_the_verbs_are_the_documented_ones() -> None:
     tops = [verb[0] for verb in VERBS if len(verb) == 1]
     assert tops == [
         "local", "demo", "moto", "simulate", "profile", "consent", "export", "erase", "train",
-        "models", "deliveries", "dlq", "dashboard", "segments", "identity", "smoke",
+        "models", "deliveries", "dlq", "dashboard", "segments", "experiments", "identity",
+        "smoke",
     ]  # fmt: skip
     assert {verb for verb in VERBS if len(verb) == 2} == {
         ("models", "status"),
         ("dlq", "list"),
         ("dlq", "replay"),
+        ("experiments", "report"),
         ("identity", "suggestions"),
         ("identity", "link"),
         ("identity", "reject"),

@@ -138,3 +138,16 @@ def test_equal_content_equal_digest_any_change_a_new_one() -> None:
     b = told(traits={"first_name": "Ana"}, memberships={"x": False})
     c = told(traits={"first_name": "Ana"}, memberships={"x": False, "y": False})
     assert a.digest == b.digest != c.digest
+
+
+def test_a_page_is_told_its_experiment_arms_only_for_segments_it_may_be_told_of() -> None:
+    rules = DecisionRules(required_consent=("personalization",), segments=("frequent_viewers",))
+    arms = {
+        "viewer_nudge": ("frequent_viewers", "ten_percent_off"),
+        "winback": ("churn_risk", "control"),
+    }
+    decision = told(rules=rules, experiments=arms)
+    assert dict(decision.experiments) == {"viewer_nudge": "ten_percent_off"}
+    assert json.loads(decision.body())["experiments"] == {"viewer_nudge": "ten_percent_off"}
+    refused = told(rules=rules, experiments=arms, consent={"personalization": False})
+    assert dict(refused.experiments) == {}

@@ -1,0 +1,171 @@
+"""Experiments counted in the stream: exposures, conversions and value sums per arm.
+
+Pure logic over a profile's state. A person is exposed once per analysis, when
+they enter the experiment's segment (held out or treated: the arm is
+`evaluate.arm_of`); from then on each goal event inside the goal's window marks
+them converted and adds its value. What a profile contributes to the counters
+is a function of its state alone (`counters`), so the step that writes the
+profile adds `counters(after) - counters(before)` in the same transaction, the
+way segment sizes are kept: a replay or redelivery changes no state and so no
+count, a retried write adds its delta once, and a merge subtracts the loser's
+contribution while the survivor keeps one exposure (its own, or the loser's if
+it had none: `profiles.apply.fold`). No scan of profiles is needed for a report.
+
+Counter names: `<analysis>|<arm>|n` (exposures), `<analysis>|<arm>|<goal>|c`
+(conversions), `...|s` and `...|q` (sum and sum of squares of the per-person
+value, in minor units).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from functions.profiles.evaluate import arm_of
+from functions.profiles.state import Exposure, ProfileState
+from functions.shared.experiment_definitions import Experiment, Goal
+from functions.shared.segment_definitions import Segment
+
+if TYPE_CHECKING:
+    from functions.shared.config import BeaconConfig
+    from functions.shared.events import CanonicalEvent
+
+MINOR_UNITS = 100  # values are kept in cents: integers add exactly in DynamoDB
+MAX_VALUE = 10_000_000  # per event, in major units: a hostile property cannot swamp a sum
+
+
+class _Entered(Protocol):
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def segment_id(self) -> str: ...
+
+    @property
+    def at(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Analysis:
+    key: str  # `<experiment id>.<definition digest>`
+    experiment: Experiment
+    segment: Segment
+    goals: tuple[Goal, ...]
+
+
+class ExperimentBook:
+    def __init__(
+        self,
+        goals: Iterable[Goal],
+        experiments: Iterable[Experiment],
+        segments: Iterable[Segment],
+    ) -> None:
+        by_id = {g.id: g for g in goals}
+        segment_by_id = {s.id: s for s in segments}
+        self.analyses: dict[str, Analysis] = {}
+        self._by_segment: dict[str, list[Analysis]] = {}
+        self._by_event: dict[str, list[tuple[Analysis, Goal]]] = {}
+        for experiment in experiments:
+            segment = segment_by_id[experiment.segment]
+            analysis = Analysis(
+                experiment.analysis(by_id, segment),
+                experiment,
+                segment,
+                tuple(by_id[g] for g in experiment.goals),
+            )
+            self.analyses[analysis.key] = analysis
+            self._by_segment.setdefault(segment.id, []).append(analysis)
+            for goal in analysis.goals:
+                self._by_event.setdefault(goal.event, []).append((analysis, goal))
+
+    @classmethod
+    def from_config(cls, config: BeaconConfig) -> ExperimentBook:
+        return cls(config.goals, config.experiments, config.segments.segments)
+
+    def __bool__(self) -> bool:
+        return bool(self.analyses)
+
+    def expose(self, state: ProfileState, profile_id: str, changes: Iterable[_Entered]) -> None:
+        """Record the first exposure of each analysis whose segment the profile entered."""
+        for change in changes:
+            if change.type != "segment.entered":
+                continue
+            for analysis in self._by_segment.get(change.segment_id, ()):
+                if analysis.key not in state.exposures:
+                    arm = arm_of(analysis.segment, profile_id)
+                    state.exposures[analysis.key] = Exposure(arm=arm, at=change.at)
+
+    def observe(self, state: ProfileState, event: CanonicalEvent) -> None:
+        """An event applied to the profile: a conversion if it reaches a goal in time."""
+        if event.event is None or not state.exposures:
+            return
+        for analysis, goal in self._by_event.get(event.event, ()):
+            exposure = state.exposures.get(analysis.key)
+            if exposure is None or not goal.matches(event.event, event.properties):
+                continue
+            if (
+                not exposure.at
+                <= event.timestamp
+                <= exposure.at + timedelta(seconds=goal.within_seconds)
+            ):
+                continue
+            exposure.converted.add(goal.id)
+            if goal.value is not None:
+                value = minor_units(event.properties.get(goal.value))
+                exposure.values[goal.id] = exposure.values.get(goal.id, 0) + value
+
+    def counters(self, state: ProfileState) -> Counter[str]:
+        """What this profile contributes to the experiment counters."""
+        out: Counter[str] = Counter()
+        for key, exposure in state.exposures.items():
+            analysis = self.analyses.get(key)
+            if analysis is None:
+                continue  # an analysis no longer configured counts nowhere
+            arm = f"{key}|{exposure.arm}"
+            out[f"{arm}|n"] += 1
+            for goal in analysis.goals:
+                if goal.id in exposure.converted:
+                    out[f"{arm}|{goal.id}|c"] += 1
+                if goal.value is not None:
+                    value = exposure.values.get(goal.id, 0)
+                    out[f"{arm}|{goal.id}|s"] += value
+                    out[f"{arm}|{goal.id}|q"] += value * value
+        return +out
+
+    def arms(self, state: ProfileState) -> dict[str, tuple[str, str]]:
+        """Experiment id -> (its segment, the person's arm), for the decision item."""
+        return {
+            analysis.experiment.id: (analysis.segment.id, exposure.arm)
+            for key, exposure in state.exposures.items()
+            if (analysis := self.analyses.get(key)) is not None
+        }
+
+    def forget_unconfigured(self, state: ProfileState) -> None:
+        """Drop exposures of analyses no longer configured (they count nowhere)."""
+        for key in [k for k in state.exposures if k not in self.analyses]:
+            del state.exposures[key]
+
+
+def counter_delta(before: Counter[str], after: Counter[str]) -> dict[str, int]:
+    """after - before, keeping negative entries (a merge's loser leaves)."""
+    names = set(before) | set(after)
+    delta = {name: after[name] - before[name] for name in names}
+    return {name: n for name, n in delta.items() if n}
+
+
+def minor_units(value: object) -> int:
+    """A property's number in cents, bounded; anything else is 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0
+    try:
+        number = float(value)
+    except ValueError:
+        return 0
+    if not math.isfinite(number):
+        return 0
+    bounded = max(-MAX_VALUE, min(MAX_VALUE, number))
+    return round(bounded * MINOR_UNITS)
