@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cli.commands import (
+    archive,
     dashboard,
     deliveries,
     identity,
@@ -22,7 +23,7 @@ DESCRIPTION = (
     "running stack, local or deployed (docs/api.md)."
 )
 # In `beacon --help`'s order.
-GROUPS = (stack, people, models, deliveries, dashboard, segments, identity, smoke)
+GROUPS = (stack, people, models, deliveries, dashboard, segments, identity, archive, smoke)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -66,11 +66,36 @@ class Queue:
 
 @dataclass(frozen=True)
 class Bucket:
-    """An S3 bucket. `expire_days` drives its lifecycle rule."""
+    """An S3 bucket. `expire_days` drives its lifecycle rule.
+
+    `versioned` keeps overwritten and deleted objects for `noncurrent_days`
+    (default: `expire_days`): right for the failed-events store (nothing lost),
+    wrong where a rewrite must really remove rows (the archive's erasure), which
+    keeps old versions one day only. `expire_prefixes` adds shorter rules."""
 
     name: str
     purpose: str
     expire_days: int = 90
+    versioned: bool = True
+    noncurrent_days: int | None = None
+    expire_prefixes: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class DeliveryStream:
+    """A Kinesis Data Firehose delivery stream from a Kinesis stream to a bucket,
+    as Parquet (the archive: docs/archive.md). Deployed it buffers `buffer_mib`
+    or `buffer_s`, whichever comes first; the local writer (infra/local/firehose.py)
+    uses the `local_*` figures so a demo sees its files within seconds."""
+
+    name: str
+    purpose: str
+    source_stream: str
+    bucket: str
+    buffer_mib: int = 128
+    buffer_s: int = 900
+    local_buffer_bytes: int = 4 * 1024 * 1024
+    local_buffer_s: float = 1.0
 
 
 # The secrets named in beacon.yaml, by the role they play.
@@ -185,6 +210,7 @@ class Topology:
     queues: tuple[Queue, ...]
     buckets: tuple[Bucket, ...]
     functions: tuple[Function, ...]
+    delivery_streams: tuple[DeliveryStream, ...] = ()
 
     def stream(self, name: str) -> Stream:
         return _by_name(self.streams, name)
@@ -233,6 +259,9 @@ class Topology:
             _must(set(fn.reads_tables) | set(fn.writes_tables) <= tables, f"{fn.name}: tables")
             _must(set(fn.writes_queues) <= queues, f"{fn.name}: writes_queues")
             _must(set(fn.writes_buckets) | set(fn.reads_buckets) <= buckets, f"{fn.name}: buckets")
+        for delivery in self.delivery_streams:
+            _must(delivery.source_stream in streams, f"{delivery.name}: stream")
+            _must(delivery.bucket in buckets, f"{delivery.name}: bucket")
 
 
 @dataclass(frozen=True)
@@ -328,6 +357,26 @@ BUCKETS = (
         "failed-events",
         "ingest bad rows (ingest/dt=/reason=) and stream on-failure records (aws/lambda/)",
         expire_days=90,
+    ),
+    Bucket(
+        "archive",
+        "every consented event as Parquet (events/dt=, merges/dt=), erasure requests (erasures/)",
+        # Two years of history (backfills, training, "what did they do last March").
+        expire_days=730,
+        # An erasure rewrites files: the old versions, which still hold the
+        # person's rows, go within a day.
+        noncurrent_days=1,
+        # Erasure requests outlive the longest an event can be in flight (13 h).
+        expire_prefixes=(("erasures/", 2),),
+    ),
+)
+
+DELIVERY_STREAMS = (
+    DeliveryStream(
+        "archive",
+        "resolved -> S3 archive (Parquet, partitioned by day), the Glue table Athena reads",
+        source_stream="resolved",
+        bucket="archive",
     ),
 )
 
@@ -451,6 +500,9 @@ FUNCTIONS: tuple[Function, ...] = (
         writes_streams=("consented",),  # a reviewer's link travels to the identity step
         reads_tables=("consent", "identity", "profiles", "deliveries"),
         writes_tables=("consent", "identity", "profiles", "deliveries"),
+        # Export lists a person's archived events; erasure rewrites their files.
+        reads_buckets=("archive",),
+        writes_buckets=("archive",),
         secrets=("admin_key", "identifier_salt"),
     ),
 )
@@ -476,4 +528,5 @@ TOPOLOGY = Topology(
     queues=QUEUES,
     buckets=BUCKETS,
     functions=FUNCTIONS,
+    delivery_streams=DELIVERY_STREAMS,
 )

@@ -15,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.api.archive_data import ArchiveData
 from functions.api.consent_data import ConsentData
 from functions.api.delivery_data import DeliveryData
 from functions.api.identity_data import IdentityData
@@ -23,6 +24,7 @@ from functions.api.people import People
 from functions.api.profile_data import ProfileData
 from functions.api.settings import ApiSettings
 from functions.shared.config import BeaconConfig, load_config
+from functions.shared.dal.archive_store import ArchivedHistory, ArchiveStore
 from functions.shared.dal.consent_store import ConsentStore
 from functions.shared.dal.deliveries_store import DeliveriesStore
 from functions.shared.dal.dynamo import DynamoTable
@@ -46,9 +48,14 @@ def people() -> People:
     return People(
         identity=IdentityData(IdentityStore(DynamoTable(settings.identity_table)), salt),
         consent=ConsentData(ConsentStore(DynamoTable(settings.consent_table))),
-        others=(profile_data(), delivery_data()),
+        others=(profile_data(), delivery_data(), archive_data()),
         salt=salt,
     )
+
+
+@cache
+def archive_data() -> ArchiveData:
+    return ArchiveData(ArchivedHistory(ArchiveStore(ApiSettings().archive_bucket)))
 
 
 @cache

@@ -35,7 +35,7 @@ def test_the_verbs_are_the_documented_ones() -> None:
     tops = [verb[0] for verb in VERBS if len(verb) == 1]
     assert tops == [
         "local", "demo", "moto", "simulate", "profile", "consent", "export", "erase", "train",
-        "models", "deliveries", "dlq", "dashboard", "segments", "identity", "smoke",
+        "models", "deliveries", "dlq", "dashboard", "segments", "identity", "archive", "smoke",
     ]  # fmt: skip
     assert {verb for verb in VERBS if len(verb) == 2} == {
         ("models", "status"),

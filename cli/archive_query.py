@@ -1,0 +1,182 @@
+"""SQL over the event archive: DuckDB on the local stack's files, Athena when deployed.
+
+Both offer the same tables (docs/archive.md):
+
+- `archived_events`: the rows as written (at least once: a stream redelivery
+  writes a copy), with the profile id each event resolved to then and `dt`;
+- `merges`: every profile merge (`survivor`, `loser`, `at`, `rule`);
+- `events`: one row per message id, its `profile_id` the profile the event
+  belongs to now (a merged-away profile's rows under the survivor), and
+  `archived_profile_id` as written.
+
+DuckDB cannot fetch its S3 extension here (nor should a laptop need it): the
+files are read through boto3 (moto) and handed to DuckDB as Arrow tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from functions.shared.archive import EVENTS, MERGES, day_from_key, survivors
+from functions.shared.dal.archive_store import ArchiveStore
+
+# One row per message id (the first archived copy); the survivor's id for a
+# merged-away profile (`profile_map`: each loser -> the end of its chain of merges).
+LOCAL_EVENTS_VIEW = """
+CREATE VIEW events AS
+SELECT e.message_id, COALESCE(m.survivor, e.profile_id) AS profile_id, e.type, e.event,
+       e.name, e.timestamp, e.received_at, e.anonymous_id, e.user_id, e.traits,
+       e.properties, e.context, e.source, e.dt, e.profile_id AS archived_profile_id
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY message_id ORDER BY received_at, dt) AS copy
+    FROM archived_events
+) e
+LEFT JOIN profile_map m ON m.loser = e.profile_id
+WHERE e.copy = 1
+"""
+
+
+@dataclass
+class Answer:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def render(answer: Answer, fmt: str) -> Iterator[str]:
+    """json: one object per row (JSON Lines); csv: a header, then the rows."""
+    if fmt == "json":
+        for row in answer.rows:
+            yield json.dumps(
+                {c: _plain(v) for c, v in zip(answer.columns, row, strict=True)},
+                ensure_ascii=False,
+            )
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(answer.columns)
+    for row in answer.rows:
+        writer.writerow([_plain(v) for v in row])
+    yield buffer.getvalue().rstrip("\n")
+
+
+class LocalArchive:
+    """The archive bucket's Parquet files in an in-memory DuckDB (read-only: a
+    query cannot change the files)."""
+
+    def __init__(self, store: ArchiveStore) -> None:
+        self.store = store
+
+    def _table(self, table: str) -> Any:
+        import pyarrow as pa
+
+        from functions.shared.archive_parquet import decode, schema
+
+        parts = []
+        for key in self.store.files(table):
+            part = decode(self.store.get(key))
+            day = day_from_key(key) or ""
+            parts.append(part.append_column("dt", pa.array([day] * part.num_rows, pa.string())))
+        if not parts:
+            empty = schema(table).append(pa.field("dt", pa.string()))
+            return empty.empty_table()
+        return pa.concat_tables(parts)
+
+    def query(self, sql: str) -> Answer:
+        import duckdb
+        import pyarrow as pa
+
+        archived_events = self._table(EVENTS)
+        merges = self._table(MERGES)
+        chain = survivors(merges.to_pylist())
+        profile_map = pa.table(
+            {"loser": list(chain), "survivor": list(chain.values())},
+            schema=pa.schema([("loser", pa.string()), ("survivor", pa.string())]),
+        )
+        with duckdb.connect(":memory:") as db:
+            db.register("archived_events", archived_events)
+            db.register("merges", merges)
+            db.register("profile_map", profile_map)
+            db.execute(LOCAL_EVENTS_VIEW)
+            cursor = db.execute(sql)
+            columns = [d[0] for d in cursor.description or []]
+            return Answer(columns, [tuple(r) for r in cursor.fetchall()])
+
+
+class AthenaArchive:
+    """The deployed archive: the query runs in the stack's Athena workgroup (its
+    results encrypted, its bytes scanned capped), over the Glue database where the
+    `archived_events`, `merges` tables and the `events` view live."""
+
+    POLL_S = 0.5
+
+    def __init__(self, athena: Any, workgroup: str, database: str, timeout_s: float = 300) -> None:
+        self.athena = athena
+        self.workgroup = workgroup
+        self.database = database
+        self.timeout_s = timeout_s
+
+    def query(self, sql: str) -> Answer:
+        started = self.athena.start_query_execution(
+            QueryString=sql,
+            WorkGroup=self.workgroup,
+            QueryExecutionContext={"Database": self.database},
+        )
+        query_id = started["QueryExecutionId"]
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            status = self.athena.get_query_execution(QueryExecutionId=query_id)
+            state = status["QueryExecution"]["Status"]["State"]
+            if state == "SUCCEEDED":
+                break
+            if state in ("FAILED", "CANCELLED"):
+                reason = status["QueryExecution"]["Status"].get("StateChangeReason", state)
+                raise RuntimeError(f"Athena query {query_id} {state}: {reason}")
+            if time.monotonic() > deadline:
+                self.athena.stop_query_execution(QueryExecutionId=query_id)
+                raise TimeoutError(
+                    f"Athena query {query_id} still {state} after {self.timeout_s} s"
+                )
+            time.sleep(self.POLL_S)
+        return self._results(query_id)
+
+    def _results(self, query_id: str) -> Answer:
+        pages = self.athena.get_paginator("get_query_results").paginate(QueryExecutionId=query_id)
+        columns: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        first = True
+        for page in pages:
+            result = page["ResultSet"]
+            if not columns:
+                columns = [c["Name"] for c in result["ResultSetMetadata"]["ColumnInfo"]]
+            data = result["Rows"]
+            if first and data:
+                data = data[1:]  # a SELECT's first row repeats the column names
+            first = False
+            rows.extend(tuple(cell.get("VarCharValue") for cell in row["Data"]) for row in data)
+        return Answer(columns, rows)
+
+
+def print_answer(answer: Answer, fmt: str, out: Any) -> None:
+    for line in render(answer, fmt):
+        print(line, file=out)
+
+
+def column_values(answer: Answer, column: str) -> Sequence[Any]:
+    index = answer.columns.index(column)
+    return [row[index] for row in answer.rows]
