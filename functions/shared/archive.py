@@ -161,6 +161,7 @@ class ArchiveBuffer:
     first_sequence: str | None = None
     last_sequence: str | None = None
     size_bytes: int = 0
+    records: int = 0  # stream records read, archived or not
     opened_at: float | None = None  # monotonic time of the first record
 
     def add(self, sequence: str, size: int, row: tuple[str, Row] | None, now: float) -> None:
@@ -169,6 +170,7 @@ class ArchiveBuffer:
             self.first_sequence = sequence
             self.opened_at = now
         self.last_sequence = sequence
+        self.records += 1
         self.size_bytes += size
         if row is not None:
             self.rows.append(row)

@@ -168,7 +168,7 @@ class LocalDeliveryStream:
         delay = self.RETRY_FIRST_S
         while True:
             try:
-                written = self._write(buffer)
+                written, dropped = self._write(buffer)
                 break
             except Exception as err:  # S3 refused or was unreachable: nothing moves
                 if self._stop.is_set():
@@ -180,21 +180,23 @@ class LocalDeliveryStream:
         if self.checkpoints:
             self.checkpoints.done(buffer.last_sequence)
         self.stats.batches += 1
-        self.stats.records += len(buffer.rows) + 0
+        self.stats.records += buffer.records
         self.stats.rows += written
+        self.stats.dropped_erased += dropped
         self.buffer = ArchiveBuffer(self.rule)
 
-    def _write(self, buffer: ArchiveBuffer) -> int:
+    def _write(self, buffer: ArchiveBuffer) -> tuple[int, int]:
+        """One object per table and day: (rows written, rows dropped as erased)."""
         assert buffer.first_sequence is not None
         erasures = self.store.erasure_requests()
-        written = 0
+        written = dropped = 0
         for (table, day), rows in by_partition(buffer.rows).items():
             kept = [row for row in rows if keep(table, row, erasures)]
-            self.stats.dropped_erased += len(rows) - len(kept)
+            dropped += len(rows) - len(kept)
             if not kept:
                 continue
             self.store.put(
                 object_key(table, day, self.shard_id, buffer.first_sequence), encode(table, kept)
             )
             written += len(kept)
-        return written
+        return written, dropped

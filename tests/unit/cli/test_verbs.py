@@ -39,6 +39,7 @@ def test_the_verbs_are_the_documented_ones() -> None:
     ]  # fmt: skip
     assert {verb for verb in VERBS if len(verb) == 2} == {
         ("models", "status"),
+        ("archive", "query"),
         ("dlq", "list"),
         ("dlq", "replay"),
         ("identity", "suggestions"),
