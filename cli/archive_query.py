@@ -18,15 +18,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from functions.shared.archive import EVENTS, MERGES, day_from_key, survivors
+from functions.shared.dal.archive_athena import Answer, AthenaArchive
 from functions.shared.dal.archive_store import ArchiveStore
+
+__all__ = ["Answer", "AthenaArchive", "LocalArchive", "print_answer", "render"]
 
 # One row per message id (the first archived copy); the survivor's id for a
 # merged-away profile (`profile_map`: each loser -> the end of its chain of merges).
@@ -42,12 +43,6 @@ FROM (
 LEFT JOIN profile_map m ON m.loser = e.profile_id
 WHERE e.copy = 1
 """
-
-
-@dataclass
-class Answer:
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
 
 
 def _plain(value: Any) -> Any:
@@ -116,60 +111,6 @@ class LocalArchive:
             cursor = db.execute(sql)
             columns = [d[0] for d in cursor.description or []]
             return Answer(columns, [tuple(r) for r in cursor.fetchall()])
-
-
-class AthenaArchive:
-    """The deployed archive: the query runs in the stack's Athena workgroup (its
-    results encrypted, its bytes scanned capped), over the Glue database where the
-    `archived_events`, `merges` tables and the `events` view live."""
-
-    POLL_S = 0.5
-
-    def __init__(self, athena: Any, workgroup: str, database: str, timeout_s: float = 300) -> None:
-        self.athena = athena
-        self.workgroup = workgroup
-        self.database = database
-        self.timeout_s = timeout_s
-
-    def query(self, sql: str) -> Answer:
-        started = self.athena.start_query_execution(
-            QueryString=sql,
-            WorkGroup=self.workgroup,
-            QueryExecutionContext={"Database": self.database},
-        )
-        query_id = started["QueryExecutionId"]
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            status = self.athena.get_query_execution(QueryExecutionId=query_id)
-            state = status["QueryExecution"]["Status"]["State"]
-            if state == "SUCCEEDED":
-                break
-            if state in ("FAILED", "CANCELLED"):
-                reason = status["QueryExecution"]["Status"].get("StateChangeReason", state)
-                raise RuntimeError(f"Athena query {query_id} {state}: {reason}")
-            if time.monotonic() > deadline:
-                self.athena.stop_query_execution(QueryExecutionId=query_id)
-                raise TimeoutError(
-                    f"Athena query {query_id} still {state} after {self.timeout_s} s"
-                )
-            time.sleep(self.POLL_S)
-        return self._results(query_id)
-
-    def _results(self, query_id: str) -> Answer:
-        pages = self.athena.get_paginator("get_query_results").paginate(QueryExecutionId=query_id)
-        columns: list[str] = []
-        rows: list[tuple[Any, ...]] = []
-        first = True
-        for page in pages:
-            result = page["ResultSet"]
-            if not columns:
-                columns = [c["Name"] for c in result["ResultSetMetadata"]["ColumnInfo"]]
-            data = result["Rows"]
-            if first and data:
-                data = data[1:]  # a SELECT's first row repeats the column names
-            first = False
-            rows.extend(tuple(cell.get("VarCharValue") for cell in row["Data"]) for row in data)
-        return Answer(columns, rows)
 
 
 def print_answer(answer: Answer, fmt: str, out: Any) -> None:

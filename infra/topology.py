@@ -92,6 +92,10 @@ class DeliveryStream:
     purpose: str
     source_stream: str
     bucket: str
+    results_bucket: str  # Athena's workgroup writes query results here
+    transform: str  # the function (row) that turns a record into a row
+    # Athena's workgroup refuses a query that would scan more (a runaway SELECT *).
+    bytes_scanned_cutoff: int = 10 * 1024**3
     buffer_mib: int = 128
     buffer_s: int = 900
     local_buffer_bytes: int = 4 * 1024 * 1024
@@ -189,6 +193,8 @@ class Function:
     reads_buckets: tuple[str, ...] = ()
     secrets: tuple[SecretRole, ...] = ()  # which of the config's secrets it may read
     carries_models: bool = False  # the bundle holds the configured ONNX models
+    # May run Athena queries in the archive's workgroup (infra/constructs/archive.py).
+    queries_archive: bool = False
 
     @property
     def handler(self) -> str:
@@ -262,6 +268,8 @@ class Topology:
         for delivery in self.delivery_streams:
             _must(delivery.source_stream in streams, f"{delivery.name}: stream")
             _must(delivery.bucket in buckets, f"{delivery.name}: bucket")
+            _must(delivery.results_bucket in buckets, f"{delivery.name}: results bucket")
+            _must(delivery.transform in {f.name for f in self.functions}, delivery.name)
 
 
 @dataclass(frozen=True)
@@ -359,6 +367,12 @@ BUCKETS = (
         expire_days=90,
     ),
     Bucket(
+        "archive-results",
+        "Athena's query results for the archive workgroup (encrypted; short-lived)",
+        expire_days=7,
+        versioned=False,
+    ),
+    Bucket(
         "archive",
         "every consented event as Parquet (events/dt=, merges/dt=), erasure requests (erasures/)",
         # Two years of history (backfills, training, "what did they do last March").
@@ -377,6 +391,8 @@ DELIVERY_STREAMS = (
         "resolved -> S3 archive (Parquet, partitioned by day), the Glue table Athena reads",
         source_stream="resolved",
         bucket="archive",
+        results_bucket="archive-results",
+        transform="archive",
     ),
 )
 
@@ -500,11 +516,41 @@ FUNCTIONS: tuple[Function, ...] = (
         writes_streams=("consented",),  # a reviewer's link travels to the identity step
         reads_tables=("consent", "identity", "profiles", "deliveries"),
         writes_tables=("consent", "identity", "profiles", "deliveries"),
-        # Export lists a person's archived events; erasure rewrites their files.
-        reads_buckets=("archive",),
-        writes_buckets=("archive",),
+        # Export lists a person's archived events (an Athena query: its results go to
+        # archive-results); erasure leaves a request for the archive-erasure job.
+        reads_buckets=("archive", "archive-results"),
+        writes_buckets=("archive", "archive-results"),
+        queries_archive=True,
         secrets=("admin_key", "identifier_salt"),
     ),
+)
+
+ARCHIVE_TRANSFORM = Function(
+    "archive",
+    step="archive",
+    purpose="Firehose's transformation for the archive: a resolved record -> a flat row",
+    # Invoked by the delivery stream (DELIVERY_STREAMS), not by a mapping; it touches
+    # nothing itself. Locally the writer (infra/local/firehose.py) makes the same rows.
+    memory_mb=256,
+    timeout_s=60,
+)
+
+ARCHIVE_ERASURE = Function(
+    "archive-erasure",
+    step="archive_erasure",
+    purpose="rewrite the archive's files without the rows of people erased (their requests)",
+    # The bound an erasure reaches the deployed archive in (docs/archive.md).
+    memory_mb=1024,
+    timeout_s=900,
+    schedules=(
+        Schedule(
+            "rewrite archive files holding rows of erased people",
+            every_minutes=15,
+            local_every_s=5.0,
+        ),
+    ),
+    reads_buckets=("archive",),
+    writes_buckets=("archive",),
 )
 
 TOUCHPOINT = Function(
@@ -520,7 +566,7 @@ TOUCHPOINT = Function(
     secrets=("write_keys", "identity_verification"),
 )
 
-FUNCTIONS = (*FUNCTIONS, TOUCHPOINT)
+FUNCTIONS = (*FUNCTIONS, TOUCHPOINT, ARCHIVE_TRANSFORM, ARCHIVE_ERASURE)
 
 TOPOLOGY = Topology(
     streams=STREAMS,

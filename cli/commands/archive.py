@@ -10,9 +10,7 @@ from typing import Any
 
 from cli.commands import Verbs
 from cli.resources import aws_arguments
-
-WORKGROUP = "beacon-archive"  # the CDK stack's names (infra/constructs/archive.py)
-DATABASE = "beacon_archive"
+from functions.shared.archive import DATABASE, WORKGROUP
 
 
 def register(verbs: Verbs[Any]) -> None:

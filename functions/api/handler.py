@@ -24,7 +24,8 @@ from functions.api.people import People
 from functions.api.profile_data import ProfileData
 from functions.api.settings import ApiSettings
 from functions.shared.config import BeaconConfig, load_config
-from functions.shared.dal.archive_store import ArchivedHistory, ArchiveStore
+from functions.shared.dal.archive_athena import AthenaArchive, AthenaHistory
+from functions.shared.dal.archive_store import ArchiveStore
 from functions.shared.dal.consent_store import ConsentStore
 from functions.shared.dal.deliveries_store import DeliveriesStore
 from functions.shared.dal.dynamo import DynamoTable
@@ -33,6 +34,7 @@ from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.dal.secrets import secret_value
 from functions.shared.observability import logger, metrics, tracer
+from functions.shared.ports import EventArchive
 from functions.shared.untrusted_json import strict_dumps
 
 
@@ -53,9 +55,18 @@ def people() -> People:
     )
 
 
+def athena_history(bucket: str) -> EventArchive:
+    """Deployed: export through Athena, erasure by the archive-erasure job. The local
+    stack hands the files themselves instead (infra/local/firehose.py)."""
+    return AthenaHistory(ArchiveStore(bucket), AthenaArchive(timeout_s=20))
+
+
+archive_history: Callable[[str], EventArchive] = athena_history
+
+
 @cache
 def archive_data() -> ArchiveData:
-    return ArchiveData(ArchivedHistory(ArchiveStore(ApiSettings().archive_bucket)))
+    return ArchiveData(archive_history(ApiSettings().archive_bucket))
 
 
 @cache

@@ -10,3 +10,4 @@ class ApiSettings(FunctionSettings):
     identity_table: str = resource("table", "identity")
     consented_stream: str = resource("stream", "consented")
     archive_bucket: str = resource("bucket", "archive")
+    archive_results_bucket: str = resource("bucket", "archive-results")  # Athena writes there

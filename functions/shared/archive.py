@@ -30,6 +30,12 @@ from functions.shared.resolved import ProfileMerged, ResolvedEvent
 
 EVENTS = "events"
 MERGES = "merges"
+# Deployed: the Glue database and Athena workgroup (infra/constructs/archive.py), and
+# the names `beacon archive query` offers in both places.
+DATABASE = "beacon_archive"
+WORKGROUP = "beacon-archive"
+RAW_EVENTS_TABLE = "archived_events"
+EVENTS_VIEW = "events"
 ERASURES = "erasures"  # erasure requests: what the writer drops and the rewrite removes
 TABLES = (EVENTS, MERGES)
 
@@ -227,6 +233,9 @@ class ErasureRequest:
     request_id: str
     profile_ids: tuple[str, ...]
     at: datetime
+    # When the erasure job's last full pass began: later passes read only the files
+    # written since (what landed after it), not the whole archive again.
+    checked_at: datetime | None = None
 
     def drops(self, table: str, row: Row) -> bool:
         if table == EVENTS:
@@ -241,6 +250,7 @@ class ErasureRequest:
                 "request_id": self.request_id,
                 "profile_ids": list(self.profile_ids),
                 "at": self.at.isoformat(),
+                "checked_at": self.checked_at.isoformat() if self.checked_at else None,
             }
         )
 
@@ -251,6 +261,9 @@ class ErasureRequest:
             request_id=str(data["request_id"]),
             profile_ids=tuple(str(p) for p in data["profile_ids"]),
             at=datetime.fromisoformat(data["at"]),
+            checked_at=datetime.fromisoformat(data["checked_at"])
+            if data.get("checked_at")
+            else None,
         )
 
 

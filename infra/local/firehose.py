@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from functions.api import handler as api_handler
 from functions.shared.archive import (
     ArchiveBuffer,
     BufferRule,
@@ -34,8 +36,9 @@ from functions.shared.archive import (
     object_key,
 )
 from functions.shared.archive_parquet import encode
-from functions.shared.dal.archive_store import ArchiveStore
+from functions.shared.dal.archive_store import ArchivedHistory, ArchiveStore
 from functions.shared.observability import logger
+from functions.shared.ports import EventArchive
 from functions.shared.resolved import parse_record
 from infra.local.aws import LocalAws
 from infra.local.checkpoints import Checkpoints
@@ -200,3 +203,25 @@ class LocalDeliveryStream:
             )
             written += len(kept)
         return written, dropped
+
+
+def _local_history(bucket: str) -> EventArchive:
+    return ArchivedHistory(ArchiveStore(bucket))
+
+
+def read_archive_files() -> Callable[[], None]:
+    """Hand this process's read API the archive's files (pyarrow, here in the local
+    stack's environment) instead of Athena, which moto cannot run: export reads
+    them, erasure rewrites them at once (and leaves its request for the job).
+    Returns what puts the deployed path back."""
+    previous = api_handler.archive_history
+    api_handler.archive_history = _local_history
+    api_handler.archive_data.cache_clear()
+    api_handler.people.cache_clear()
+
+    def restore() -> None:
+        api_handler.archive_history = previous
+        api_handler.archive_data.cache_clear()
+        api_handler.people.cache_clear()
+
+    return restore

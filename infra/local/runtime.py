@@ -28,7 +28,7 @@ from infra.local import checkpoints, door
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
 from infra.local.destinations import send_to_sinks
 from infra.local.doorbell import Doorbell
-from infra.local.firehose import LocalDeliveryStream
+from infra.local.firehose import LocalDeliveryStream, read_archive_files
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.iam import FunctionRoles, synthesized_policies
 from infra.local.invoke import Handler, LocalFunction
@@ -185,6 +185,8 @@ class LocalStack:
         self._exit.callback(gateway.stop)
         # The webhook function sends to this gateway's sinks (plain http on loopback).
         self._exit.callback(send_to_sinks(self.url))
+        # The read API reads and rewrites the archive's files (deployed: Athena and a job).
+        self._exit.callback(read_archive_files())
         access = OperatorAccess.served_at(self.admin_key, self.settings.host, self.port)
         self.pages[SINKS_PREFIX] = access.guard(self.sinks.page, applies=is_operator_request)
         # The example shop and the trackers it loads: public pages (docs/personalize.md).

@@ -8,6 +8,8 @@ only records erasure requests does not load pyarrow).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from functions.shared.archive import (
@@ -41,14 +43,23 @@ class ArchiveStore:
     def get(self, key: str) -> bytes:
         return bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
-    def keys(self, prefix: str) -> Iterator[str]:
+    def listed(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """(key, last modified) of every object under `prefix`."""
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         for page in pages:
             for item in page.get("Contents", []):
-                yield str(item["Key"])
+                yield str(item["Key"]), item["LastModified"]
 
-    def files(self, table: str) -> list[str]:
-        return [k for k in self.keys(table_prefix(table)) if k.endswith(".parquet")]
+    def keys(self, prefix: str) -> Iterator[str]:
+        return (key for key, _ in self.listed(prefix))
+
+    def files(self, table: str, since: datetime | None = None) -> list[str]:
+        """The table's Parquet files (written at or after `since`, if given)."""
+        return [
+            key
+            for key, modified in self.listed(table_prefix(table))
+            if key.endswith(".parquet") and (since is None or modified >= since)
+        ]
 
     def rows(self, table: str) -> Iterator[Row]:
         from functions.shared.archive_parquet import rows_of
@@ -73,7 +84,7 @@ class ArchiveStore:
             ContentType="application/json",
         )
 
-    def erase(self, request: ErasureRequest) -> int:
+    def erase(self, request: ErasureRequest, since: datetime | None = None) -> int:
         """Rewrite every file holding a row of the request (row-level delete by
         rewrite): the rows removed. A file left with no row is written empty rather
         than deleted (the grant stays put and read; the writer's name stays taken)."""
@@ -81,13 +92,27 @@ class ArchiveStore:
 
         removed = 0
         for table in (EVENTS, MERGES):
-            for key in self.files(table):
+            for key in self.files(table, since):
                 body, gone = rewrite(table, self.get(key), [request])
                 if body is None:
                     continue
                 self.put(key, body)
                 removed += gone
         return removed
+
+
+def erase_pending(store: ArchiveStore, now: datetime) -> int:
+    """The erasure job: for each request in force, rewrite the files that hold its
+    rows: all of them the first time, then those written since its last pass
+    began (rows that landed after the erasure: Firehose does not read the
+    requests). Returns the rows removed. The requests expire by lifecycle."""
+    removed = 0
+    for request in store.erasure_requests():
+        # A minute's margin: S3's LastModified and this clock may disagree a little.
+        since = request.checked_at - timedelta(minutes=1) if request.checked_at else None
+        removed += store.erase(request, since)
+        store.request_erasure(replace(request, checked_at=now))
+    return removed
 
 
 class ArchivedHistory:
