@@ -46,3 +46,20 @@ def test_the_job_removes_rows_and_then_what_lands_later(store: ArchiveStore) -> 
     assert erase_pending(store, datetime.now(UTC)) == 1
     assert profiles(store) == ["stays", "stays"]
     assert erase_pending(store, datetime.now(UTC)) == 0
+
+
+def test_the_dashboard_timeline_reads_older_history_from_the_archive(
+    store: ArchiveStore,
+) -> None:
+    from cli.dashboard.pages import archived_rows
+    from infra.topology import ResourceNames
+
+    put(store, "1", "p1", "p2", "p1")
+
+    class Aws:
+        def client(self, service: str) -> Any:
+            return store.s3
+
+    names = ResourceNames(overrides={"bucket:archive": "archive"})
+    rows = list(archived_rows(Aws(), names, {"p1"}, seen={"1-2"}))  # 1-2: still in the stream
+    assert rows == [((T0 - timedelta(days=800)).isoformat(), "track (archive)", "Product Viewed")]
