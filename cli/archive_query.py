@@ -108,9 +108,11 @@ class LocalArchive:
             db.register("merges", merges)
             db.register("profile_map", profile_map)
             db.execute(LOCAL_EVENTS_VIEW)
-            cursor = db.execute(sql)
-            columns = [d[0] for d in cursor.description or []]
-            return Answer(columns, [tuple(r) for r in cursor.fetchall()])
+            # Through Arrow: DuckDB's own conversion of zoned timestamps needs pytz.
+            result = db.execute(sql).fetch_arrow_table()
+            columns = list(result.column_names)
+            rows = [tuple(row[c] for c in columns) for row in result.to_pylist()]
+            return Answer(columns, rows)
 
 
 def print_answer(answer: Answer, fmt: str, out: Any) -> None:

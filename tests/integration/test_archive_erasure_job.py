@@ -63,3 +63,16 @@ def test_the_dashboard_timeline_reads_older_history_from_the_archive(
     names = ResourceNames(overrides={"bucket:archive": "archive"})
     rows = list(archived_rows(Aws(), names, {"p1"}, seen={"1-2"}))  # 1-2: still in the stream
     assert rows == [((T0 - timedelta(days=800)).isoformat(), "track (archive)", "Product Viewed")]
+
+
+def test_the_local_engine_answers_timestamps_and_the_events_view(store: ArchiveStore) -> None:
+    from cli.archive_query import LocalArchive, render
+
+    put(store, "1", "p1", "p2")
+    answer = LocalArchive(store).query(
+        "SELECT profile_id, timestamp, received_at FROM events ORDER BY profile_id"
+    )
+    assert answer.columns == ["profile_id", "timestamp", "received_at"]
+    assert answer.rows[0][1] == T0 - timedelta(days=800) and answer.rows[0][2] == T0
+    first = next(render(answer, "json"))
+    assert first.startswith('{"profile_id": "p1", "timestamp": "2024-01-04T23:59:30+00:00"')
