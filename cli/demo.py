@@ -43,7 +43,8 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
     merges = ", ".join(f"{r} {n}" for r, n in outcome.identity.merges.most_common()) or "none"
     problems = ledger_problems(report, outcome)
     verdict = (
-        "OK: every event is accounted for, and each forwarded one applied to a profile once"
+        "OK: every event is accounted for, and each forwarded one applied to a profile "
+        "and archived once"
         if not problems
         else "MISMATCH: " + "; ".join(problems)
     )
