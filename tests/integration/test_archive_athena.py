@@ -55,3 +55,23 @@ def test_a_query_runs_in_the_workgroup_and_its_rows_are_paged(athena: Any) -> No
     assert len(executions) == 1
     detail = athena.get_query_execution(QueryExecutionId=executions[0])["QueryExecution"]
     assert detail["QueryExecutionContext"]["Database"] == "beacon_archive"
+
+
+def test_the_deployed_export_queries_the_view_and_erasure_leaves_a_request(athena: Any) -> None:
+    from datetime import UTC, datetime
+
+    from functions.shared.archive import ErasureRequest
+    from functions.shared.dal.archive_athena import AthenaHistory
+    from functions.shared.dal.archive_store import ArchiveStore
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="archive")
+    store = ArchiveStore("archive", s3)
+    history = AthenaHistory(store, AthenaArchive(athena, timeout_s=10))
+    assert history.events_of({"p1", "o'brien"}) == []  # moto answers no rows
+    (query_id,) = athena.list_query_executions(WorkGroup="beacon-archive")["QueryExecutionIds"]
+    sql = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
+    assert "FROM events WHERE profile_id IN ('o''brien', 'p1')" in sql
+    request = ErasureRequest("r1", ("p1",), datetime(2026, 3, 14, tzinfo=UTC))
+    assert history.erase(request) == 0  # the job removes the rows later
+    assert store.erasure_requests() == [request]
