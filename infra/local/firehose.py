@@ -112,6 +112,18 @@ class LocalDeliveryStream:
     # --- the loop ---------------------------------------------------------------
 
     def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._deliver_until_stopped()
+            except Exception as err:  # moto unreachable, an expired iterator: start over
+                if self._stop.is_set():
+                    return
+                logger.warning("archive reader failed", extra={"error": repr(err)})
+                # What was buffered is not checkpointed: read it again from the stream.
+                self.buffer = ArchiveBuffer(self.rule)
+                time.sleep(self.RETRY_FIRST_S)
+
+    def _deliver_until_stopped(self) -> None:
         iterator = self._resume()
         while not self._stop.is_set():
             started = time.monotonic()

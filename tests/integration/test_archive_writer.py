@@ -153,3 +153,28 @@ def test_rows_of_an_erasure_still_on_their_way_are_dropped(rig: Rig) -> None:
         writer.stop()
     assert sorted(rig.archived()) == sorted(kept)
     assert writer.stats.dropped_erased == 2
+
+
+def test_a_failed_read_starts_again_from_the_checkpoint(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = rig.put(3)
+    writer = rig.writer()
+    real_get = writer._kinesis.get_records
+    failures = {"left": 1}
+
+    def flaky_get(**kwargs: Any) -> Any:
+        answer = real_get(**kwargs)
+        if failures["left"] and answer["Records"]:
+            failures["left"] -= 1
+            raise ConnectionError("moto went away")
+        return answer
+
+    monkeypatch.setattr(writer._kinesis, "get_records", flaky_get)
+    monkeypatch.setattr(LocalDeliveryStream, "RETRY_FIRST_S", 0.01)
+    writer.start()
+    try:
+        assert until(lambda: sorted(rig.archived()) == sorted(ids))
+    finally:
+        writer.stop()
+    assert failures["left"] == 0
