@@ -423,8 +423,18 @@ def main(argv: list[str] | None = None) -> int:
     text = document(command_line("cost.py", argv), measured)
     print(text)
     if args.write:
-        (ROOT / "docs" / "cost.md").write_text(text, encoding="utf-8")
+        path = ROOT / "docs" / "cost.md"
+        path.write_text(text + kept_sections(path.read_text(encoding="utf-8")), encoding="utf-8")
     return 0
+
+
+# Sections other benchmarks write (bench/archive.py): kept when this page is rewritten.
+KEPT_FROM = "\n## The event archive"
+
+
+def kept_sections(current: str) -> str:
+    at = current.find(KEPT_FROM)
+    return current[at:] if at >= 0 else ""
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
     merges = ", ".join(f"{r} {n}" for r, n in outcome.identity.merges.most_common()) or "none"
     problems = ledger_problems(report, outcome)
     verdict = (
-        "OK: every event is accounted for, and each forwarded one applied to a profile once"
+        "OK: every event is accounted for, and each forwarded one applied to a profile "
+        "and archived once"
         if not problems
         else "MISMATCH: " + "; ".join(problems)
     )
@@ -70,6 +71,9 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
         f"  segments      {outcome.profiles.events_applied:6d} events applied to profiles "
         f"({outcome.segments['retried']} client retries applied once, "
         f"{outcome.segments['merges']} merges folded)",
+        f"  archived      {outcome.archived:6d} events in '{stack.names.bucket('archive')}' "
+        f"({outcome.archive.rows if outcome.archive else 0} rows; "
+        f"forwarded {outcome.forwarded})",
         *(
             [
                 f"  erasures      {outcome.profiles.erased_applied:6d} applied events left with "

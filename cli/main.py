@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cli.commands import (
+    archive,
     dashboard,
     deliveries,
     experiments,
@@ -23,7 +24,18 @@ DESCRIPTION = (
     "running stack, local or deployed (docs/api.md)."
 )
 # In `beacon --help`'s order.
-GROUPS = (stack, people, models, deliveries, dashboard, segments, experiments, identity, smoke)
+GROUPS = (
+    stack,
+    people,
+    models,
+    deliveries,
+    dashboard,
+    segments,
+    experiments,
+    identity,
+    archive,
+    smoke,
+)
 
 
 def parser() -> argparse.ArgumentParser:

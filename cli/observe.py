@@ -22,6 +22,8 @@ from pydantic import ValidationError
 from functions.consent.step import COUNTER, FORWARDED
 from functions.identity.step import COUNTER as IDENTITY_COUNTER
 from functions.profiles.codec import decode_state
+from functions.shared.archive import EVENTS
+from functions.shared.dal.archive_store import ArchiveStore
 from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.profiles_store import ERASED_APPLIED, ProfilesStore
@@ -82,6 +84,12 @@ class Outcome:
     # Today's identity counters: events dropped after consent (an erasure, or a
     # refusal from someone without a profile), by reason.
     identity_counts: Counter[str] = field(default_factory=Counter)
+    # The archive's rows (None: not read, e.g. a deployment without the archive).
+    archive: ArchiveOutcome | None = None
+
+    @property
+    def archived(self) -> int:
+        return self.archive.events if self.archive else 0
 
     @property
     def in_stream(self) -> int:
@@ -168,11 +176,56 @@ class Outcome:
                 f"identity resolved {self.identity.events} events but profiles applied "
                 f"{applied}{erased}"
             )
+        problems += self.archive_problems()
         # Internal streams carry only what the steps wrote: a record failed after
         # consent (unreadable, or given up by Lambda) means something is wrong.
         for where, count in sorted(self.failed_downstream.items()):
             problems.append(f"{count} failed in {where}")
         return problems
+
+    def archive_problems(self) -> list[str]:
+        """The archive holds every event of the resolved stream, by message id, and
+        nothing else; an erasure takes the person's rows (and the writer drops
+        their events still on the way), so with erasures it may hold fewer. A copy
+        of an event (a redelivery) is a row more, never an event more: the
+        `events` view keeps one row per message id (docs/archive.md)."""
+        if self.archive is None:
+            return []
+        resolved = self.identity.stream.message_ids
+        archived = self.archive.message_ids
+        invented = len(archived - resolved)
+        missing = len(resolved - archived)
+        if invented or (missing and not self.archive.erasures):
+            return [f"the archive lacks {missing} resolved events and has {invented} others"]
+        copies = self.identity.stream.records - self.identity.events
+        if self.archive.rows - self.archive.events > copies:
+            return [
+                f"the archive holds {self.archive.rows} rows of {self.archive.events} events, "
+                f"more copies than the {copies} the resolved stream holds"
+            ]
+        return []
+
+
+@dataclass
+class ArchiveOutcome:
+    """The archive's `events` rows, read whole (a local or small deployment)."""
+
+    rows: int = 0
+    message_ids: set[str] = field(default_factory=set)
+    erasures: int = 0  # erasure requests in force
+
+    @property
+    def events(self) -> int:
+        return len(self.message_ids)
+
+    @classmethod
+    def read(cls, aws: Clients, bucket: str) -> ArchiveOutcome:
+        store = ArchiveStore(bucket, aws.client("s3"))
+        outcome = cls(erasures=len(store.erasure_requests()))
+        for row in store.rows(EVENTS):
+            outcome.rows += 1
+            outcome.message_ids.add(row["message_id"])
+        return outcome
 
 
 def stream_records(aws: Clients, stream: str) -> list[bytes]:
@@ -329,4 +382,5 @@ def observe(aws: Clients, names: ResourceNames) -> Outcome:
             }
         ),
         identity_counts=day_counters(aws, names.table("counters"), IDENTITY_COUNTER),
+        archive=ArchiveOutcome.read(aws, names.bucket("archive")),
     )

@@ -13,6 +13,7 @@ from constructs import Construct
 from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig
 from infra.constructs.alarms import Alarms
+from infra.constructs.archive import Archive
 from infra.constructs.buckets import Buckets
 from infra.constructs.encryption import EncryptionKey
 from infra.constructs.http_api import HttpApi
@@ -88,6 +89,24 @@ class BeaconStack(Stack):
             )
             for row in topology.functions
         }
+        # The event archive: one construct per delivery stream row (docs/archive.md).
+        self.archives = {
+            row.name: Archive(
+                self,
+                f"Archive-{row.name}",
+                row=row,
+                stream=self.streams[row.source_stream],
+                bucket=self.buckets[row.bucket],
+                results_bucket=self.buckets[row.results_bucket],
+                transform=self.functions[row.transform].function,
+                key=key,
+            )
+            for row in topology.delivery_streams
+        }
+        for fn in self.functions.values():
+            if fn.row.queries_archive:
+                for archive in self.archives.values():
+                    archive.grant_query(fn.function)
         # Warm containers for the touchpoint when the configuration asks: the API calls
         # an alias that carries the provisioned concurrency, not $LATEST.
         warm = {"personalize": config.personalize.provisioned_concurrency}

@@ -66,11 +66,40 @@ class Queue:
 
 @dataclass(frozen=True)
 class Bucket:
-    """An S3 bucket. `expire_days` drives its lifecycle rule."""
+    """An S3 bucket. `expire_days` drives its lifecycle rule.
+
+    `versioned` keeps overwritten and deleted objects for `noncurrent_days`
+    (default: `expire_days`): right for the failed-events store (nothing lost),
+    wrong where a rewrite must really remove rows (the archive's erasure), which
+    keeps old versions one day only. `expire_prefixes` adds shorter rules."""
 
     name: str
     purpose: str
     expire_days: int = 90
+    versioned: bool = True
+    noncurrent_days: int | None = None
+    expire_prefixes: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class DeliveryStream:
+    """A Kinesis Data Firehose delivery stream from a Kinesis stream to a bucket,
+    as Parquet (the archive: docs/archive.md). Deployed it buffers `buffer_mib`
+    or `buffer_s`, whichever comes first; the local writer (infra/local/firehose.py)
+    uses the `local_*` figures so a demo sees its files within seconds."""
+
+    name: str
+    purpose: str
+    source_stream: str
+    bucket: str
+    results_bucket: str  # Athena's workgroup writes query results here
+    transform: str  # the function (row) that turns a record into a row
+    # Athena's workgroup refuses a query that would scan more (a runaway SELECT *).
+    bytes_scanned_cutoff: int = 10 * 1024**3
+    buffer_mib: int = 128
+    buffer_s: int = 900
+    local_buffer_bytes: int = 4 * 1024 * 1024
+    local_buffer_s: float = 1.0
 
 
 # The secrets named in beacon.yaml, by the role they play.
@@ -164,6 +193,8 @@ class Function:
     reads_buckets: tuple[str, ...] = ()
     secrets: tuple[SecretRole, ...] = ()  # which of the config's secrets it may read
     carries_models: bool = False  # the bundle holds the configured ONNX models
+    # May run Athena queries in the archive's workgroup (infra/constructs/archive.py).
+    queries_archive: bool = False
 
     @property
     def handler(self) -> str:
@@ -185,6 +216,7 @@ class Topology:
     queues: tuple[Queue, ...]
     buckets: tuple[Bucket, ...]
     functions: tuple[Function, ...]
+    delivery_streams: tuple[DeliveryStream, ...] = ()
 
     def stream(self, name: str) -> Stream:
         return _by_name(self.streams, name)
@@ -233,6 +265,11 @@ class Topology:
             _must(set(fn.reads_tables) | set(fn.writes_tables) <= tables, f"{fn.name}: tables")
             _must(set(fn.writes_queues) <= queues, f"{fn.name}: writes_queues")
             _must(set(fn.writes_buckets) | set(fn.reads_buckets) <= buckets, f"{fn.name}: buckets")
+        for delivery in self.delivery_streams:
+            _must(delivery.source_stream in streams, f"{delivery.name}: stream")
+            _must(delivery.bucket in buckets, f"{delivery.name}: bucket")
+            _must(delivery.results_bucket in buckets, f"{delivery.name}: results bucket")
+            _must(delivery.transform in {f.name for f in self.functions}, delivery.name)
 
 
 @dataclass(frozen=True)
@@ -328,6 +365,34 @@ BUCKETS = (
         "failed-events",
         "ingest bad rows (ingest/dt=/reason=) and stream on-failure records (aws/lambda/)",
         expire_days=90,
+    ),
+    Bucket(
+        "archive-results",
+        "Athena's query results for the archive workgroup (encrypted; short-lived)",
+        expire_days=7,
+        versioned=False,
+    ),
+    Bucket(
+        "archive",
+        "every consented event as Parquet (events/dt=, merges/dt=), erasure requests (erasures/)",
+        # Two years of history (backfills, training, "what did they do last March").
+        expire_days=730,
+        # An erasure rewrites files: the old versions, which still hold the
+        # person's rows, go within a day.
+        noncurrent_days=1,
+        # Erasure requests outlive the longest an event can be in flight (13 h).
+        expire_prefixes=(("erasures/", 2),),
+    ),
+)
+
+DELIVERY_STREAMS = (
+    DeliveryStream(
+        "archive",
+        "resolved -> S3 archive (Parquet, partitioned by day), the Glue table Athena reads",
+        source_stream="resolved",
+        bucket="archive",
+        results_bucket="archive-results",
+        transform="archive",
     ),
 )
 
@@ -453,8 +518,41 @@ FUNCTIONS: tuple[Function, ...] = (
         writes_streams=("consented",),  # a reviewer's link travels to the identity step
         reads_tables=("consent", "identity", "profiles", "deliveries"),
         writes_tables=("consent", "identity", "profiles", "deliveries"),
+        # Export lists a person's archived events (an Athena query: its results go to
+        # archive-results); erasure leaves a request for the archive-erasure job.
+        reads_buckets=("archive", "archive-results"),
+        writes_buckets=("archive", "archive-results"),
+        queries_archive=True,
         secrets=("admin_key", "identifier_salt"),
     ),
+)
+
+ARCHIVE_TRANSFORM = Function(
+    "archive",
+    step="archive",
+    purpose="Firehose's transformation for the archive: a resolved record -> a flat row",
+    # Invoked by the delivery stream (DELIVERY_STREAMS), not by a mapping; it touches
+    # nothing itself. Locally the writer (infra/local/firehose.py) makes the same rows.
+    memory_mb=256,
+    timeout_s=60,
+)
+
+ARCHIVE_ERASURE = Function(
+    "archive-erasure",
+    step="archive_erasure",
+    purpose="rewrite the archive's files without the rows of people erased (their requests)",
+    # The bound an erasure reaches the deployed archive in (docs/archive.md).
+    memory_mb=1024,
+    timeout_s=900,
+    schedules=(
+        Schedule(
+            "rewrite archive files holding rows of erased people",
+            every_minutes=15,
+            local_every_s=5.0,
+        ),
+    ),
+    reads_buckets=("archive",),
+    writes_buckets=("archive",),
 )
 
 TOUCHPOINT = Function(
@@ -470,7 +568,7 @@ TOUCHPOINT = Function(
     secrets=("write_keys", "identity_verification"),
 )
 
-FUNCTIONS = (*FUNCTIONS, TOUCHPOINT)
+FUNCTIONS = (*FUNCTIONS, TOUCHPOINT, ARCHIVE_TRANSFORM, ARCHIVE_ERASURE)
 
 TOPOLOGY = Topology(
     streams=STREAMS,
@@ -478,4 +576,5 @@ TOPOLOGY = Topology(
     queues=QUEUES,
     buckets=BUCKETS,
     functions=FUNCTIONS,
+    delivery_streams=DELIVERY_STREAMS,
 )

@@ -5,7 +5,8 @@
   refreshes itself every 5 s.
 * `/dashboard/profile?ref=type:value` — one person's journey as a timeline:
   events, identity merges, consent changes, segment enters/exits, scores and
-  webhook deliveries, oldest first.
+  webhook deliveries, oldest first; events older than the `resolved` stream's
+  7 days come from the archive (docs/archive.md).
 
 `beacon local` and `beacon demo` mount it on the local stack's gateway
 (`dashboard_pages`); `beacon dashboard` serves it against a deployed stack (AWS
@@ -26,10 +27,13 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from cli.admin_api import AdminApi, profile_path
 from cli.dashboard.touchpoint import touchpoint_panel
 from cli.observe import Clients, Outcome, observe, stream_records
 from functions.shared.config import BeaconConfig
+from functions.shared.dal.archive_store import ArchivedHistory, ArchiveStore
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.profile_changes import parse_change
@@ -181,16 +185,20 @@ class Dashboard:
         )
 
     def _events_and_merges(self, ids: set[str]) -> Iterable[tuple[str, str, str]]:
+        seen: set[str] = set()
         for data in stream_records(self.aws, self.names.stream("resolved")):
             record = parse_record(data)
             if isinstance(record, ResolvedEvent) and record.profile_id in ids:
                 event = record.event
+                seen.add(event.message_id)
                 what = event.event or event.name or ""
                 yield event.timestamp.isoformat(), f"{event.type.value}", what
             elif isinstance(record, ProfileMerged) and (
                 record.survivor in ids or record.loser in ids
             ):
                 yield record.at.isoformat(), "merge", f"{record.loser} into {record.survivor}"
+        # Older history: the stream keeps 7 days, the archive two years (docs/archive.md).
+        yield from archived_rows(self.aws, self.names, ids, seen)
 
     def _segment_changes(self, ids: set[str]) -> Iterable[tuple[str, str, str]]:
         for data in stream_records(self.aws, self.names.stream("profile-changes")):
@@ -199,6 +207,24 @@ class Dashboard:
                 for segment in change.segments:
                     held = " (held out)" if segment.held_out else ""
                     yield segment.at.isoformat(), segment.type, f"{segment.segment_id}{held}"
+
+
+def archived_rows(
+    aws: Clients, names: ResourceNames, ids: set[str], seen: set[str]
+) -> Iterable[tuple[str, str, str]]:
+    """The person's archived events the stream no longer holds (or never showed):
+    read from the archive's files, under every profile id merged into theirs."""
+    history = ArchivedHistory(ArchiveStore(names.bucket("archive"), aws.client("s3")))
+    try:
+        rows = history.events_of(ids)
+    except ClientError:
+        return  # a deployment without the archive, or no access to it
+    for row in rows:
+        if row["message_id"] in seen:
+            continue
+        seen.add(row["message_id"])
+        what = row["event"] or row["name"] or ""
+        yield row["timestamp"].isoformat(), f"{row['type']} (archive)", what
 
 
 def dashboard_pages(stack: LocalStack) -> dict[str, LocalPage]:

@@ -16,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.api.archive_data import ArchiveData
 from functions.api.consent_data import ConsentData
 from functions.api.delivery_data import DeliveryData
 from functions.api.experiment_reports import ExperimentReports
@@ -26,6 +27,8 @@ from functions.api.profile_data import ProfileData
 from functions.api.settings import ApiSettings
 from functions.experiments.book import ExperimentBook
 from functions.shared.config import BeaconConfig, load_config
+from functions.shared.dal.archive_athena import AthenaArchive, AthenaHistory
+from functions.shared.dal.archive_store import ArchiveStore
 from functions.shared.dal.consent_store import ConsentStore
 from functions.shared.dal.deliveries_store import DeliveriesStore
 from functions.shared.dal.dynamo import DynamoTable
@@ -34,6 +37,7 @@ from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.dal.secrets import secret_value
 from functions.shared.observability import logger, metrics, tracer
+from functions.shared.ports import EventArchive
 from functions.shared.untrusted_json import strict_dumps
 
 
@@ -49,9 +53,23 @@ def people() -> People:
     return People(
         identity=IdentityData(IdentityStore(DynamoTable(settings.identity_table)), salt),
         consent=ConsentData(ConsentStore(DynamoTable(settings.consent_table))),
-        others=(profile_data(), delivery_data()),
+        others=(profile_data(), delivery_data(), archive_data()),
         salt=salt,
     )
+
+
+def athena_history(bucket: str) -> EventArchive:
+    """Deployed: export through Athena, erasure by the archive-erasure job. The local
+    stack hands the files themselves instead (infra/local/firehose.py)."""
+    return AthenaHistory(ArchiveStore(bucket), AthenaArchive(timeout_s=20))
+
+
+archive_history: Callable[[str], EventArchive] = athena_history
+
+
+@cache
+def archive_data() -> ArchiveData:
+    return ArchiveData(archive_history(ApiSettings().archive_bucket))
 
 
 @cache

@@ -9,3 +9,5 @@ class ApiSettings(FunctionSettings):
     deliveries_table: str = resource("table", "deliveries")
     identity_table: str = resource("table", "identity")
     consented_stream: str = resource("stream", "consented")
+    archive_bucket: str = resource("bucket", "archive")
+    archive_results_bucket: str = resource("bucket", "archive-results")  # Athena writes there

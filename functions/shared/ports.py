@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from functions.shared.archive import ErasureRequest
 from functions.shared.consent_records import AuditEntry, ConsentState
 from functions.shared.decision import Decision, StoredDecision
 from functions.shared.deliveries import DeliveryRecord, LoadedLog
@@ -243,4 +244,21 @@ class ProfileIdsPort(Protocol):
 
     def profile_ids(self, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
         """The profile of each identifier known (one BatchGetItem for all of them)."""
+        ...
+
+
+class EventArchive(Protocol):
+    """The event archive, as the read API's export and erasure see it
+    (`dal/archive_store.py` ArchivedHistory; docs/archive.md)."""
+
+    def events_of(self, profile_ids: set[str]) -> list[dict[str, Any]]:
+        """The archived events of these profiles and of every profile merged into them."""
+        ...
+
+    def profile_ids(self, profile_ids: set[str]) -> set[str]:
+        """The ids and every id merged into them."""
+        ...
+
+    def erase(self, request: ErasureRequest) -> int:
+        """Remove the request's rows (and keep the request for rows still on their way)."""
         ...

@@ -14,7 +14,9 @@ class Buckets(Construct):
     """`buckets[name]` is the S3 bucket of topology row `name`.
 
     The failed-events bucket is the pipeline's "nothing lost" store, so it is
-    versioned (an overwrite or delete is recoverable) and RETAINed.
+    versioned (an overwrite or delete is recoverable) and RETAINed. The archive is
+    versioned too, but keeps a rewritten file's old version one day only (its row's
+    `noncurrent_days`): an erasure must not live on in old versions.
     """
 
     def __init__(
@@ -49,13 +51,21 @@ class Buckets(Construct):
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 enforce_ssl=True,
                 object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                versioned=True,
+                versioned=row.versioned,
                 lifecycle_rules=[
                     s3.LifecycleRule(
                         expiration=Duration.days(row.expire_days),
-                        noncurrent_version_expiration=Duration.days(row.expire_days),
+                        noncurrent_version_expiration=(
+                            Duration.days(row.noncurrent_days or row.expire_days)
+                            if row.versioned
+                            else None
+                        ),
                         abort_incomplete_multipart_upload_after=Duration.days(1),
-                    )
+                    ),
+                    *(
+                        s3.LifecycleRule(prefix=prefix, expiration=Duration.days(days))
+                        for prefix, days in row.expire_prefixes
+                    ),
                 ],
                 server_access_logs_bucket=self.access_logs,
                 server_access_logs_prefix=f"{row.name}/",

@@ -20,6 +20,7 @@ from types import TracebackType
 from functions.scoring.models import load_scorers
 from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal import clients
+from functions.shared.dal.archive_store import ArchiveStore
 from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.observability import METRICS_NAMESPACE
 from functions.shared.settings import CONFIG_FILE_VAR
@@ -27,6 +28,7 @@ from infra.local import checkpoints, door
 from infra.local.aws import LocalAws, moto_server, point_process_at, provision, provisioned
 from infra.local.destinations import send_to_sinks
 from infra.local.doorbell import Doorbell
+from infra.local.firehose import LocalDeliveryStream, read_archive_files
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.iam import FunctionRoles, synthesized_policies
 from infra.local.invoke import Handler, LocalFunction
@@ -85,6 +87,7 @@ class LocalStack:
             fn.name: LocalFunction(fn, (handlers or {}).get(fn.name)) for fn in topology.functions
         }
         self.pollers: list[KinesisShardPoller | SqsQueuePoller] = []
+        self.deliveries: list[LocalDeliveryStream] = []  # Firehose's part (the archive)
         self.doorbell = Doorbell()
         self.schedules: list[LocalSchedule] = []
         # The demo destinations' receivers: they verify signatures and auth as the
@@ -182,6 +185,8 @@ class LocalStack:
         self._exit.callback(gateway.stop)
         # The webhook function sends to this gateway's sinks (plain http on loopback).
         self._exit.callback(send_to_sinks(self.url))
+        # The read API reads and rewrites the archive's files (deployed: Athena and a job).
+        self._exit.callback(read_archive_files())
         access = OperatorAccess.served_at(self.admin_key, self.settings.host, self.port)
         self.pages[SINKS_PREFIX] = access.guard(self.sinks.page, applies=is_operator_request)
         # The example shop and the trackers it loads: public pages (docs/personalize.md).
@@ -191,6 +196,7 @@ class LocalStack:
                 {path: access.guard(page) for path, page in self._operator_pages(self).items()}
             )
         self._start_pollers()
+        self._start_deliveries()
         self._start_schedules()
 
     def _set_function_environment(self) -> None:
@@ -251,6 +257,33 @@ class LocalStack:
                 self._exit.callback(queue_poller.stop)
                 self.pollers.append(queue_poller)
 
+    def _start_deliveries(self) -> None:
+        """One writer per shard of each delivery stream's source. Firehose reads and
+        writes with its own role (infra/constructs/archive.py); locally the writer
+        uses the stack's own credentials, as the checkpoints do."""
+        assert self.aws is not None
+        kinesis = self.aws.client("kinesis")
+        dynamodb = self.aws.client("dynamodb")
+        positions = checkpoints.table_name(self.names)
+        for delivery in self.topology.delivery_streams:
+            stream = self.names.stream(delivery.source_stream)
+            store = ArchiveStore(self.names.bucket(delivery.bucket), self.aws.client("s3"))
+            for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+                writer = LocalDeliveryStream(
+                    self.aws,
+                    delivery,
+                    stream,
+                    shard["ShardId"],
+                    store,
+                    checkpoints=checkpoints.Checkpoints(
+                        dynamodb, positions, f"firehose:{delivery.name}/{stream}/{shard['ShardId']}"
+                    ),
+                    doorbell=self.doorbell,
+                )
+                writer.start()
+                self._exit.callback(writer.stop)
+                self.deliveries.append(writer)
+
     def _start_schedules(self) -> None:
         for fn in self.topology.functions:
             for schedule in fn.schedules:
@@ -269,18 +302,19 @@ class LocalStack:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             moment = time.monotonic()
-            batches = sum(p.stats.batches for p in self.pollers)
+            parts = [*self.pollers, *self.deliveries]
+            batches = sum(p.stats.batches for p in parts)
             self.doorbell.ring_all()  # idle pollers read now rather than after their backoff
             checks = 0
-            while not all(p.caught_up_since(moment) for p in self.pollers):
+            while not all(p.caught_up_since(moment) for p in parts):
                 if time.monotonic() > deadline:
                     return False
                 time.sleep(0.05)
                 checks += 1
                 if checks % 5 == 0:  # wake the ones still behind, now and then
-                    behind = {p.waiting.name for p in self.pollers if not p.caught_up_since(moment)}
+                    behind = {p.waiting.name for p in parts if not p.caught_up_since(moment)}
                     for name in behind:
                         self.doorbell.ring(name)
-            if sum(p.stats.batches for p in self.pollers) == batches:
+            if sum(p.stats.batches for p in parts) == batches:
                 return True
         return False

@@ -165,7 +165,13 @@ def test_an_erasure_in_the_middle_of_a_burst_leaves_nothing_to_find(stack: Runni
     settle(stack)
     status, again = call(stack, "DELETE", f"/v1/profiles/user_id:{user}", headers=ADMIN)
     assert status == 200
-    assert again["records_deleted"] == {"consent": 0, "identity": 0, "profile": 0, "deliveries": 0}
+    assert again["records_deleted"] == {
+        "consent": 0,
+        "identity": 0,
+        "profile": 0,
+        "deliveries": 0,
+        "archive": 0,  # the writer dropped the person's events still on their way
+    }
     for ref in (f"user_id:{user}", f"email:{email}", *(f"anonymous_id:{d}" for d in devices)):
         assert call(stack, "GET", f"/v1/profiles/{ref}", headers=ADMIN)[0] == 404
     # Every event of the run is accounted for: what the erasure caught in flight counts

@@ -142,10 +142,19 @@ def test_buckets(beacon: Synth) -> None:
             "IgnorePublicAcls": True,
             "RestrictPublicBuckets": True,
         }
-        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-        (rule,) = props["LifecycleConfiguration"]["Rules"]
+        if row.versioned:
+            assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        else:
+            assert "VersioningConfiguration" not in props
+        rule, *by_prefix = props["LifecycleConfiguration"]["Rules"]
         assert rule["ExpirationInDays"] == row.expire_days
         assert rule["Status"] == "Enabled"
+        if row.versioned:
+            noncurrent = rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+            assert noncurrent == (row.noncurrent_days or row.expire_days)
+        assert [(r["Prefix"], r["ExpirationInDays"]) for r in by_prefix] == list(
+            row.expire_prefixes
+        )
         assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
         assert any(
             p["Properties"]["Bucket"] == {"Ref": bucket_id} and _denies_insecure(p)

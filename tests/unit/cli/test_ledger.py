@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections import Counter
 
 from cli.demo import ledger_problems
-from cli.observe import IdentityOutcome, Outcome, ProfilesOutcome, StreamOutcome
+from cli.observe import (
+    ArchiveOutcome,
+    IdentityOutcome,
+    Outcome,
+    ProfilesOutcome,
+    StreamOutcome,
+)
 from simulator.sender import SimulationReport
 
 IDS = {f"m{i}" for i in range(10)}
@@ -124,3 +130,29 @@ def test_refusals_dropped_by_identity_add_up_and_excuse_nothing_else() -> None:
     assert run.pipeline_problems() == [
         "identity lost 1 forwarded events and invented 0 (1 dropped: 1 erased)"
     ]
+
+
+def test_the_archive_holds_each_resolved_event_once_by_message_id() -> None:
+    forwarded = {f"m{i}" for i in range(8)}
+    assert healthy(archive=ArchiveOutcome(8, set(forwarded))).pipeline_problems() == []
+    # A copy the resolved stream holds (identity redid a batch) is a row more, not an event.
+    redone = IdentityOutcome(StreamOutcome(9, set(forwarded)), Counter(), {"p1"})
+    assert (
+        healthy(identity=redone, archive=ArchiveOutcome(9, set(forwarded))).pipeline_problems()
+        == []
+    )
+    assert healthy(archive=ArchiveOutcome(7, forwarded - {"m7"})).pipeline_problems() == [
+        "the archive lacks 1 resolved events and has 0 others"
+    ]
+    assert healthy(archive=ArchiveOutcome(9, forwarded | {"x"})).pipeline_problems() == [
+        "the archive lacks 0 resolved events and has 1 others"
+    ]
+    # More copies than the resolved stream holds: a writer that wrote a batch twice.
+    assert healthy(archive=ArchiveOutcome(9, set(forwarded))).pipeline_problems() == [
+        "the archive holds 9 rows of 8 events, more copies than the 0 the resolved stream holds"
+    ]
+
+
+def test_an_erasure_may_take_rows_from_the_archive() -> None:
+    kept = {f"m{i}" for i in range(6)}
+    assert healthy(archive=ArchiveOutcome(6, kept, erasures=1)).pipeline_problems() == []
