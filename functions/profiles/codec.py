@@ -16,6 +16,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.profiles.interactions import decode_items, encode_items
 from functions.profiles.state import (
     Applied,
     Cart,
@@ -59,6 +60,7 @@ def state_to_dict(state: ProfileState) -> dict[str, Any]:
         "u": state.user_id,
         "ua": _ts(state.user_id_at),
         "rt": state.refused_traits or None,
+        "it": encode_items(state.items),
     }
     return {k: v for k, v in out.items() if v not in (None, {}, [])} | {"f": FORMAT}
 
@@ -86,6 +88,7 @@ def state_from_dict(data: dict[str, Any]) -> ProfileState:
         user_id=data.get("u"),
         user_id_at=_opt_dt(data.get("ua")),
         refused_traits=int(data.get("rt", 0)),
+        items=decode_items(data.get("it", {})),
     )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from functions.profiles.interactions import ItemSeen
 from functions.shared.events import CanonicalEvent
 from functions.shared.segment_definitions import (
     AnyTrait,
@@ -130,6 +131,8 @@ class ProfileState:
     recent_changes: dict[str, int] = field(default_factory=dict)
     # Traits refused because the profile's trait limits were reached (profile_limits.py).
     refused_traits: int = 0
+    # Recent items by id (views, cart adds, orders), bounded: the recommender's input.
+    items: dict[str, ItemSeen] = field(default_factory=dict)
 
     def trait_state(self, trait_id: str) -> TraitState:
         return self.computed.setdefault(trait_id, TraitState())
