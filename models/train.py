@@ -385,7 +385,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--data", type=Path, default=None, help="train on your own CSV export instead"
     )
-    parser.add_argument("--target", choices=[*TARGETS, "all"], default="all")
+    parser.add_argument("--target", choices=[*TARGETS, "recommender", "all"], default="all")
+    parser.add_argument(
+        "--catalog", type=Path, default=None, help="item attributes (CSV or JSON lines)"
+    )
     parser.add_argument("--role", choices=["primary", "shadow"], default="primary")
     parser.add_argument(
         "--write-data", type=Path, default=None, help="also write the simulated rows as CSV"
@@ -405,6 +408,8 @@ def created_at_for(data: Path | None) -> datetime:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.target == "recommender":
+        return train_recommender(args)
     targets = list(TARGETS) if args.target == "all" else [args.target]
     started = time.perf_counter()
     if args.data is not None:
@@ -432,7 +437,24 @@ def main(argv: list[str] | None = None) -> int:
             f" version {artifact.manifest.version}; {time.perf_counter() - began:.1f} s"
         )
         print(f"  wrote {onnx_path} and {manifest_path}")
+    if args.target == "all" and args.data is None:
+        train_recommender(args)
     print(f"done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def train_recommender(args: argparse.Namespace) -> int:
+    """The recommender on the simulated shoppers' events (models/recommend.py)."""
+    from models.recommend import train_simulated
+
+    if args.data is not None:
+        print("beacon train: the recommender learns from events, not --data", file=sys.stderr)
+        return 2
+    began = time.perf_counter()
+    artifact, manifest = train_simulated(
+        args.customers, args.seed, args.out, args.catalog, created_at_for(None)
+    )
+    print(f"recommender: wrote {artifact} and {manifest}; {time.perf_counter() - began:.1f} s")
     return 0
 
 

@@ -25,7 +25,10 @@ from functions.scoring.manifest import (
 from models.dataset import FEATURES
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
-COMMITTED = sorted(MODELS.glob("*.manifest.json"))
+# The ONNX models' manifests (the recommender's has a `kind` and no ONNX file).
+COMMITTED = sorted(
+    p for p in MODELS.glob("*.manifest.json") if "onnx_file" in json.loads(p.read_text())
+)
 CHURN = MODELS / "churn.manifest.json"
 
 
