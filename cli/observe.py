@@ -244,7 +244,8 @@ class ProfilesOutcome:
                     continue
                 outcome.events_applied += decode_state(item["state"]["B"]).events_applied
                 for model, score in json.loads(item.get("scores", {}).get("S") or "{}").items():
-                    outcome.scores.setdefault(model, []).append(float(score["probability"]))
+                    if "probability" in score:  # not the recommendations or persona
+                        outcome.scores.setdefault(model, []).append(float(score["probability"]))
         outcome.sizes = ProfilesStore(DynamoTable(table, aws.client("dynamodb"))).segment_sizes()
         return outcome
 

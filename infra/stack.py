@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions.scoring.models import load_scorers
+from functions.scoring.recommend import load_configured_recommender
 from functions.shared.config import BeaconConfig
 from infra.constructs.alarms import Alarms
 from infra.constructs.buckets import Buckets
@@ -48,6 +49,7 @@ class BeaconStack(Stack):
         topology.validate()
         # A model whose manifest does not match it fails the synth, not the first batch.
         scorers = load_scorers(config.models, Path(config_path).resolve().parent)
+        load_configured_recommender(config.models, Path(config_path).resolve().parent)
         primaries = [s.manifest.name for s in scorers if s.manifest.role == "primary"]
         self.topology = topology
 

@@ -30,12 +30,15 @@ from typing import Any, Protocol
 from functions.profiles.apply import remember_change
 from functions.profiles.decision import profile_decision
 from functions.profiles.evaluate import CompiledSegments, activation
+from functions.profiles.state import epoch
 from functions.profiles.step import ProfileStep
 from functions.profiles.stored import StoredProfile
 from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
+from functions.scoring.recommend import RecommenderArtifact, recommend
 from functions.shared.activations import Activation, activation_json
+from functions.shared.decision import RECOMMENDATIONS, told_extras
 from functions.shared.ports import QueuePort
 from functions.shared.profile_changes import (
     ProfileChanged,
@@ -85,6 +88,7 @@ class ScoringStep(ProfileStep):
     scorers: Sequence[Scorer]
     segments: SegmentsConfig
     activations: QueuePort
+    recommender: RecommenderArtifact | None = None
     engine: CompiledSegments = field(init=False)
     drift: dict[str, DriftAccumulator] = field(init=False)
 
@@ -142,6 +146,7 @@ class ScoringStep(ProfileStep):
         for index, stored in enumerate(live):
             sequences = {item.sequence for item, _ in changes[stored.profile_id]}
             scored = _Scored(stored, sequences)
+            self._recommend(scored, now)
             self._forward_committed(scored, [c for _, c in changes[stored.profile_id]])
             self._update(scored, {m: p[index] for m, p in probabilities.items()}, now)
             work.append(scored)
@@ -257,6 +262,26 @@ class ScoringStep(ProfileStep):
                 stored.profile_id, state, now, scores=scores, consent=state.consent
             )
 
+    def _recommend(self, scored: _Scored, now: datetime) -> None:
+        """The person's top-N from their recent items and the artifact in memory (no
+        storage read); a change of the items or their order is worth a write, a score
+        that drifted with time alone is not."""
+        if self.recommender is None:
+            return
+        stored = scored.stored
+        top = recommend(self.recommender, stored.state.items, epoch(now))
+        entry = {
+            "items": [[r.item_id, round(r.score, 2)] for r in top],
+            "model_version": self.recommender.version,
+        }
+        before = stored.scores.get(RECOMMENDATIONS) or {}
+        if [i for i, _ in before.get("items", [])] == [r.item_id for r in top] and before.get(
+            "model_version"
+        ) == entry["model_version"]:
+            return
+        stored.scores = {**stored.scores, RECOMMENDATIONS: entry}
+        scored.scores_moved = True
+
     def _forward_committed(self, scored: _Scored, changes: list[ProfileChanged]) -> None:
         """The segments step's enter/exit changes, if the profile committed them."""
         committed = scored.stored.state.recent_changes
@@ -279,6 +304,7 @@ class ScoringStep(ProfileStep):
     ) -> Activation:
         state = stored.state
         email = state.traits.get("email")
+        told = told_extras(stored.scores)
         return Activation.model_validate(
             {
                 "id": activation_id,
@@ -289,6 +315,7 @@ class ScoringStep(ProfileStep):
                 "email": email if isinstance(email, str) else None,
                 "traits": state.traits,
                 "consent": state.consent,
+                **told,
                 **fields,
             }
         )

@@ -239,9 +239,16 @@ class Models(Strict):
     `cdk synth`, `beacon local` and the scoring function's cold start."""
 
     manifests: tuple[str, ...] = ("models/churn.manifest.json", "models/purchase.manifest.json")
+    # The recommender's manifest (docs/recommendations.md); null: no recommendations.
+    recommender: str | None = "models/recommender.manifest.json"
     drift_alarm_psi: float = Field(
         default=0.2, gt=0, description="population stability index that raises the alarm"
     )
+
+    @field_validator("recommender")
+    @classmethod
+    def _one_relative(cls, value: str | None) -> str | None:
+        return None if value is None else cls._relative((value,))[0]
 
     @field_validator("manifests")
     @classmethod

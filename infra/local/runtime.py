@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from functions.scoring.models import load_scorers
+from functions.scoring.recommend import load_configured_recommender
 from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal import clients
 from functions.shared.dal.failed_events_store import S3FailedEventStore
@@ -81,6 +82,7 @@ class LocalStack:
         self.names = ResourceNames()
         self.config: BeaconConfig = load_config(settings.config_file)  # fail fast, with the line
         load_scorers(self.config.models, settings.config_file.resolve().parent)  # and the models
+        load_configured_recommender(self.config.models, settings.config_file.resolve().parent)
         self.functions = {
             fn.name: LocalFunction(fn, (handlers or {}).get(fn.name)) for fn in topology.functions
         }
