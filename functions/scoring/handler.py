@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.scoring.models import load_scorers
+from functions.scoring.personas import load_configured_personas
 from functions.scoring.recommend import load_configured_recommender
 from functions.scoring.settings import ScoringSettings
 from functions.scoring.step import ScoringOutcome, ScoringStep
@@ -36,6 +37,9 @@ def scoring_step() -> ScoringStep:
         settings,
         scorers=load_scorers(config.models, Path(settings.config_file).resolve().parent),
         recommender=load_configured_recommender(
+            config.models, Path(settings.config_file).resolve().parent
+        ),
+        personas=load_configured_personas(
             config.models, Path(settings.config_file).resolve().parent
         ),
         segments=config.segments,

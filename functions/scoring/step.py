@@ -36,9 +36,10 @@ from functions.profiles.stored import StoredProfile
 from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
+from functions.scoring.personas import PERSONA_FEATURE, PersonaAssigner, persona_rows
 from functions.scoring.recommend import RecommenderArtifact, recommend
 from functions.shared.activations import Activation, activation_json
-from functions.shared.decision import RECOMMENDATIONS, told_extras
+from functions.shared.decision import PERSONA, RECOMMENDATIONS, told_extras
 from functions.shared.ports import QueuePort
 from functions.shared.profile_changes import (
     ProfileChanged,
@@ -89,6 +90,7 @@ class ScoringStep(ProfileStep):
     segments: SegmentsConfig
     activations: QueuePort
     recommender: RecommenderArtifact | None = None
+    personas: PersonaAssigner | None = None
     engine: CompiledSegments = field(init=False)
     drift: dict[str, DriftAccumulator] = field(init=False)
 
@@ -98,6 +100,9 @@ class ScoringStep(ProfileStep):
         self.drift = {
             s.manifest.name: DriftAccumulator.from_manifest(s.manifest) for s in self.scorers
         }
+        if self.personas is not None:
+            # The persona mix (the assigned id as a feature) and the features behind it.
+            self.drift["personas"] = DriftAccumulator(self.personas.training)
 
     @property
     def primaries(self) -> list[Scorer]:
@@ -142,11 +147,14 @@ class ScoringStep(ProfileStep):
             for p in live
         ]
         probabilities = self._score(views, now, outcome, batch_id)
+        personas = self._assign_personas(views, live, now, batch_id)
         work = []
         for index, stored in enumerate(live):
             sequences = {item.sequence for item, _ in changes[stored.profile_id]}
             scored = _Scored(stored, sequences)
             self._recommend(scored, now)
+            if personas:
+                self._persona(scored, personas[index])
             self._forward_committed(scored, [c for _, c in changes[stored.profile_id]])
             self._update(scored, {m: p[index] for m, p in probabilities.items()}, now)
             work.append(scored)
@@ -261,6 +269,36 @@ class ScoringStep(ProfileStep):
             scored.due_at = self.engine.next_recheck(
                 stored.profile_id, state, now, scores=scores, consent=state.consent
             )
+
+    def _assign_personas(
+        self,
+        views: list[dict[str, Any]],
+        live: list[StoredProfile],
+        now: datetime,
+        batch_id: str | None,
+    ) -> list[int]:
+        """One ONNX call for the batch; its features and ids counted for the mix's drift."""
+        if self.personas is None or not views:
+            return []
+        rows = persona_rows(views, [p.state.items for p in live], self.personas.categories, now)
+        ids = self.personas.assign(rows)
+        if batch_id is not None:
+            names = [*self.personas.feature_names, PERSONA_FEATURE]
+            self.drift["personas"].add(names, [[*r, i] for r, i in zip(rows, ids, strict=True)])
+        return ids
+
+    def _persona(self, scored: _Scored, persona_id: int) -> None:
+        """The persona like a score: written when the id, name or model version changes."""
+        assert self.personas is not None
+        info = self.personas.personas.get(persona_id)
+        entry = {
+            "id": persona_id,
+            "name": info.name if info else str(persona_id),
+            "model_version": self.personas.version,
+        }
+        if scored.stored.scores.get(PERSONA) != entry:
+            scored.stored.scores = {**scored.stored.scores, PERSONA: entry}
+            scored.scores_moved = True
 
     def _recommend(self, scored: _Scored, now: datetime) -> None:
         """The person's top-N from their recent items and the artifact in memory (no

@@ -57,6 +57,11 @@ def test_a_camping_viewer_gets_camping_items_without_an_extra_read(rigs: Any) ->
     # The segment entry the views caused goes out with the recommendations.
     sent = [a for a in activations(sqs, queue) if a["profile_id"] == "camper"]
     assert sent and all(a["recommendations"] == ids for a in sent)
+    # The persona is assigned like a score, told to the page and to destinations.
+    persona = profile.scores["persona"]
+    assert isinstance(persona["id"], int) and persona["name"]
+    assert body["persona"] == persona["name"]
+    assert all(a["persona"] == persona["name"] for a in sent)
 
 
 def test_a_buyer_never_gets_what_they_bought(rigs: Any) -> None:

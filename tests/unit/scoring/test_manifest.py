@@ -25,9 +25,9 @@ from functions.scoring.manifest import (
 from models.dataset import FEATURES
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
-# The ONNX models' manifests (the recommender's has a `kind` and no ONNX file).
+# The scoring models' manifests (the recommender's and the personas' have a `kind`).
 COMMITTED = sorted(
-    p for p in MODELS.glob("*.manifest.json") if "onnx_file" in json.loads(p.read_text())
+    p for p in MODELS.glob("*.manifest.json") if "kind" not in json.loads(p.read_text())
 )
 CHURN = MODELS / "churn.manifest.json"
 
