@@ -126,7 +126,7 @@ def section(results: dict[str, Any], command: str) -> str:
                 "reads added are zero by construction: the recommender reads the recent "
                 "items (`ProfileState.items`) of the profile the scoring step has "
                 "already read, and the artifact in the container's memory "
-                "(tests/unit/recommend/test_scoring_recommends.py counts the reads). "
+                "(tests/integration/test_recommendations_step.py counts the reads). "
                 "Timings are pure Python on this machine, one core.",
             ),
         ]
