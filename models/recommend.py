@@ -157,6 +157,44 @@ def item_to_item(
     return out
 
 
+def als_neighbours(
+    people: Sequence[Person], until: int, seed: int = 7, k: int = TOP_K
+) -> Neighbours:
+    """Matrix factorization for implicit feedback (the `implicit` library's ALS; a
+    training-only dependency, never in a Lambda bundle), turned into the same top-K
+    neighbour lists (cosine of the item factors) so serving does not change."""
+    import numpy as np
+    from implicit.als import AlternatingLeastSquares
+    from scipy.sparse import csr_matrix
+
+    items = sorted({t.interaction.item_id for p in people for t in p.touches if t.at < until})
+    column = {item: i for i, item in enumerate(items)}
+    weights: dict[tuple[int, int], float] = defaultdict(float)
+    for row, person in enumerate(people):
+        for touch in person.touches:
+            if touch.at < until:
+                weights[row, column[touch.interaction.item_id]] += WEIGHTS[touch.interaction.kind]
+    keys = sorted(weights)
+    matrix = csr_matrix(
+        ([weights[key] for key in keys], ([r for r, _ in keys], [c for _, c in keys])),
+        shape=(len(people), len(items)),
+        dtype=np.float32,
+    )
+    model = AlternatingLeastSquares(
+        factors=32, regularization=0.1, iterations=20, random_state=seed, num_threads=1
+    )
+    model.fit(matrix, show_progress=False)
+    factors = np.asarray(model.item_factors)
+    norms = np.linalg.norm(factors, axis=1, keepdims=True)
+    unit = factors / np.where(norms == 0, 1, norms)
+    similarity = unit @ unit.T
+    out: Neighbours = {}
+    for i, item in enumerate(items):
+        scored = [(items[j], float(similarity[i, j])) for j in range(len(items)) if j != i]
+        out[item] = _top([(j, s) for j, s in scored if s > 0], k)
+    return out
+
+
 def content_neighbours(catalog: Mapping[str, ItemInfo], k: int = TOP_K) -> Neighbours:
     """Same category 0.6, same brand 0.3, price closeness up to 0.1."""
     by_category: dict[str | None, list[ItemInfo]] = defaultdict(list)
@@ -229,8 +267,8 @@ def build_artifact(
     method: str = "hybrid",
     damping: float = DAMPING,
 ) -> dict[str, Any]:
-    """The artifact's JSON for `method`: hybrid (shipped), item_to_item, content,
-    popularity (overall only) or category_popularity."""
+    """The artifact's JSON for `method`: hybrid (shipped), item_to_item, content, als
+    (needs `implicit`), popularity (overall only) or category_popularity."""
     categories = {k: v.category for k, v in sorted(catalog.items()) if v.category}
     popular, popular_all = popularity(people, until, categories)
     neighbours: Neighbours = {}
@@ -238,6 +276,8 @@ def build_artifact(
         neighbours = item_to_item(people, until, damping)
     if method == "content":
         neighbours = content_neighbours(catalog)
+    if method == "als":
+        neighbours = als_neighbours(people, until)
     if method == "hybrid":
         neighbours = hybrid(neighbours, content_neighbours(catalog), people_per_item(people, until))
     if method == "popularity":
