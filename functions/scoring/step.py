@@ -195,11 +195,15 @@ class ScoringStep(ProfileStep):
     ) -> None:
         """This batch's feature histograms (the training summary's bins), one item per
         batch: `beacon models status` sums a day's and compares them with training."""
+        self._record_histograms(drift_counter(manifest), batch, now, batch_id)
+
+    def _record_histograms(
+        self, name: str, batch: DriftAccumulator, now: datetime, batch_id: str
+    ) -> None:
         counts: Counter[str] = Counter(rows=batch.rows)
-        for name, bins in batch.counts.items():
-            counts.update({f"{name}|{i}": n for i, n in enumerate(bins) if n})
-        day = now.date().isoformat()
-        self.counters.record_batch(drift_counter(manifest), day, batch_id, counts)
+        for feature, bins in batch.counts.items():
+            counts.update({f"{feature}|{i}": n for i, n in enumerate(bins) if n})
+        self.counters.record_batch(name, now.date().isoformat(), batch_id, counts)
 
     def _update(self, scored: _Scored, probabilities: Mapping[str, float], now: datetime) -> None:
         stored = scored.stored
@@ -284,7 +288,10 @@ class ScoringStep(ProfileStep):
         ids = self.personas.assign(rows)
         if batch_id is not None:
             names = [*self.personas.feature_names, PERSONA_FEATURE]
-            self.drift["personas"].add(names, [[*r, i] for r, i in zip(rows, ids, strict=True)])
+            batch = DriftAccumulator(self.personas.training)
+            batch.add(names, [[*r, i] for r, i in zip(rows, ids, strict=True)])
+            self.drift["personas"].merge(batch)
+            self._record_histograms(f"drift#personas#{self.personas.version}", batch, now, batch_id)
         return ids
 
     def _persona(self, scored: _Scored, persona_id: int) -> None:
