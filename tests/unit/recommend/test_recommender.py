@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from functions.profiles.interactions import Interaction, ItemSeen
 from functions.scoring.recommend import (
@@ -159,3 +161,29 @@ def test_catalog_files_load_and_bad_rows_name_their_row(tmp_path: Path) -> None:
         load_catalog(no_category)
     learned = {"x": ItemInfo("x", "Old", "B", 5.0)}
     assert merge(learned, {"x": ItemInfo("x", "New")})["x"] == ItemInfo("x", "New", "B", 5.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=80), st.text(max_size=80), st.text(max_size=30)), max_size=8
+    )
+)
+def test_a_hostile_catalog_loads_valid_rows_or_names_the_bad_one(
+    rows: list[tuple[str, str, str]],
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "items.jsonl"
+        path.write_text(
+            "\n".join(json.dumps({"item_id": i, "category": c, "price": p}) for i, c, p in rows)
+        )
+        try:
+            loaded = load_catalog(path)
+        except CatalogError as error:
+            assert " row " in str(error)
+            return
+        for key, info in loaded.items():
+            assert len(key) <= 64 and info.category and len(info.category) <= 100
+            assert info.price is None or 0 <= info.price <= 1e9
