@@ -93,6 +93,15 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
             for model, values in sorted(outcome.scores.items())
         ),
         *(
+            [f"  recommended   {outcome.profiles.recommended:6d} profiles have a top-10"]
+            if outcome.profiles.recommended
+            else []
+        ),
+        *(
+            f"  persona       {n:6d} {name}"
+            for name, n in sorted(outcome.profiles.personas.items(), key=lambda kv: (-kv[1], kv[0]))
+        ),
+        *(
             f"  deliveries    {destination:12s} "
             + ", ".join(
                 f"{outcome} {n}"

@@ -3,6 +3,7 @@ feature drift against training, from the histograms the scoring step writes per 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +17,18 @@ from functions.shared.dal.counters import DailyCounters
 
 
 def drift_today(manifest: ModelManifest, counters: DailyCounters, day: str) -> dict[str, Any]:
-    totals: Counter[str] = counters.day_totals(drift_counter(manifest), day)
+    reference = {n: manifest.training.features[n].proportions for n in manifest.feature_names}
+    return _drift(drift_counter(manifest), reference, counters, day)
+
+
+def _drift(
+    counter: str, references: dict[str, list[float]], counters: DailyCounters, day: str
+) -> dict[str, Any]:
+    totals: Counter[str] = counters.day_totals(counter, day)
     rows = totals.pop("rows", 0)
     psi: dict[str, float] = {}
     if rows:
-        for name in manifest.feature_names:
-            reference = manifest.training.features[name].proportions
+        for name, reference in references.items():
             bins = [totals.get(f"{name}|{i}", 0) for i in range(len(reference))]
             psi[name] = round(psi_from_counts(reference, bins), 4)
     return {"rows_scored": rows, "psi": psi}
@@ -48,4 +55,25 @@ def models_status(
                 "drifting": drifting(drift["psi"], config.models.drift_alarm_psi),
             }
         )
+    if config.models.personas is not None:
+        status.append(personas_status(config, config_dir / config.models.personas, counters, day))
     return status
+
+
+def personas_status(
+    config: BeaconConfig, path: Path, counters: DailyCounters, day: str
+) -> dict[str, Any]:
+    """The persona mix (the assigned id, one bin per persona) and its features' drift."""
+    manifest = json.loads(path.read_text())
+    references = {n: s["proportions"] for n, s in manifest["training"]["features"].items()}
+    drift = _drift(f"drift#personas#{manifest['version']}", references, counters, day)
+    return {
+        "model": "personas",
+        "role": "primary",
+        "version": manifest["version"],
+        "estimator": f"{manifest['estimator']} (k={manifest['k']})",
+        "training_mix": {str(p["id"]): p["share"] for p in manifest["personas"]},
+        "day": day,
+        **drift,
+        "drifting": drifting(drift["psi"], config.models.drift_alarm_psi),
+    }

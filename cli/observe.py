@@ -286,6 +286,8 @@ class ProfilesOutcome:
     erased_applied: int = 0  # what erased profiles had applied (`erased-applied` counters)
     scores: dict[str, list[float]] = field(default_factory=dict)  # model -> probabilities
     sizes: dict[str, int] = field(default_factory=dict)
+    personas: Counter[str] = field(default_factory=Counter)  # persona name -> profiles
+    recommended: int = 0  # profiles with recommendations
 
     @classmethod
     def read(cls, aws: Clients, table: str) -> ProfilesOutcome:
@@ -299,7 +301,12 @@ class ProfilesOutcome:
                     continue
                 outcome.events_applied += decode_state(item["state"]["B"]).events_applied
                 for model, score in json.loads(item.get("scores", {}).get("S") or "{}").items():
-                    outcome.scores.setdefault(model, []).append(float(score["probability"]))
+                    if "probability" in score:  # not the recommendations or persona
+                        outcome.scores.setdefault(model, []).append(float(score["probability"]))
+                    elif model == "persona":
+                        outcome.personas[str(score.get("name"))] += 1
+                    elif model == "recommendations" and score.get("items"):
+                        outcome.recommended += 1
         outcome.sizes = ProfilesStore(DynamoTable(table, aws.client("dynamodb"))).segment_sizes()
         return outcome
 

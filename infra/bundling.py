@@ -269,6 +269,12 @@ def _model_files(config: Path) -> list[tuple[str, Path]]:
             (manifest, path),
             (str(Path(manifest).parent / onnx_file), path.parent / onnx_file),
         ]
+    models = load_config(config).models
+    for extra, key in ((models.recommender, "artifact_file"), (models.personas, "onnx_file")):
+        if extra is not None:
+            path = config.parent / extra
+            artifact = json.loads(path.read_text(encoding="utf-8"))[key]
+            files += [(extra, path), (str(Path(extra).parent / artifact), path.parent / artifact)]
     return files
 
 

@@ -11,6 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions.scoring.models import load_scorers
+from functions.scoring.personas import load_configured_personas
+from functions.scoring.recommend import load_configured_recommender
 from functions.shared.config import BeaconConfig
 from infra.constructs.alarms import Alarms
 from infra.constructs.archive import Archive
@@ -50,7 +52,11 @@ class BeaconStack(Stack):
         topology.validate()
         # A model whose manifest does not match it fails the synth, not the first batch.
         scorers = load_scorers(config.models, Path(config_path).resolve().parent)
+        load_configured_recommender(config.models, Path(config_path).resolve().parent)
         primaries = [s.manifest.name for s in scorers if s.manifest.role == "primary"]
+        if load_configured_personas(config.models, Path(config_path).resolve().parent):
+            # The persona mix drifts like a model's features: the same metric and alarm.
+            primaries.append("personas")
         self.topology = topology
 
         key = EncryptionKey(self, "Encryption").key

@@ -273,6 +273,21 @@ def export_onnx(estimator: Any, n_features: int, name: str) -> bytes:
     outputs = [o.name for o in model.graph.output]
     if OUTPUT_NAME not in outputs:
         raise RuntimeError(f"skl2onnx produced outputs {outputs}, expected {OUTPUT_NAME!r}")
+    return _reproducible_bytes(model)
+
+
+def export_onnx_graph(estimator: Any, n_features: int, name: str) -> bytes:
+    """Any convertible estimator (the personas' scaler + K-means), `features` in."""
+    model = convert_sklearn(
+        estimator,
+        name=name,
+        initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+        target_opset=TARGET_OPSET,
+    )
+    return _reproducible_bytes(model)
+
+
+def _reproducible_bytes(model: Any) -> bytes:
     # skl2onnx lists opsets in set order (it varies with PYTHONHASHSEED) and may
     # repeat one: one entry per domain, sorted, makes the bytes reproducible.
     opsets: dict[str, int] = {}
@@ -385,7 +400,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--data", type=Path, default=None, help="train on your own CSV export instead"
     )
-    parser.add_argument("--target", choices=[*TARGETS, "all"], default="all")
+    parser.add_argument(
+        "--target", choices=[*TARGETS, "recommender", "personas", "all"], default="all"
+    )
+    parser.add_argument(
+        "--catalog", type=Path, default=None, help="item attributes (CSV or JSON lines)"
+    )
     parser.add_argument("--role", choices=["primary", "shadow"], default="primary")
     parser.add_argument(
         "--write-data", type=Path, default=None, help="also write the simulated rows as CSV"
@@ -405,6 +425,10 @@ def created_at_for(data: Path | None) -> datetime:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.target == "recommender":
+        return train_recommender(args)
+    if args.target == "personas":
+        return train_personas(args)
     targets = list(TARGETS) if args.target == "all" else [args.target]
     started = time.perf_counter()
     if args.data is not None:
@@ -432,7 +456,46 @@ def main(argv: list[str] | None = None) -> int:
             f" version {artifact.manifest.version}; {time.perf_counter() - began:.1f} s"
         )
         print(f"  wrote {onnx_path} and {manifest_path}")
+    if args.target == "all" and args.data is None:
+        train_recommender(args)
+        train_personas(args)
     print(f"done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def train_recommender(args: argparse.Namespace) -> int:
+    """The recommender on the simulated shoppers' events (models/recommend.py)."""
+    from models.recommend import train_simulated
+
+    if args.data is not None:
+        print("beacon train: the recommender learns from events, not --data", file=sys.stderr)
+        return 2
+    began = time.perf_counter()
+    artifact, manifest = train_simulated(
+        args.customers, args.seed, args.out, args.catalog, created_at_for(None)
+    )
+    print(f"recommender: wrote {artifact} and {manifest}; {time.perf_counter() - began:.1f} s")
+    return 0
+
+
+def train_personas(args: argparse.Namespace) -> int:
+    """K-means personas on the simulated shoppers' profiles (models/personas.py)."""
+    from models.personas import train_simulated as train_persona_model
+
+    if args.data is not None:
+        print("beacon train: personas learn from simulated profiles, not --data", file=sys.stderr)
+        return 2
+    began = time.perf_counter()
+    chart = MODELS_DIR.parent / "docs" / "personas-k.svg" if args.out == MODELS_DIR else None
+    onnx_path, manifest_path, manifest = train_persona_model(
+        args.customers, args.seed, args.out, created_at_for(None), chart
+    )
+    for persona in manifest["personas"]:
+        print(f"  persona {persona['id']}: {persona['share']:.1%} {persona['description']}")
+    print(
+        f"personas: k={manifest['k']} by silhouette; wrote {onnx_path} and {manifest_path};"
+        f" {time.perf_counter() - began:.1f} s"
+    )
     return 0
 
 

@@ -42,7 +42,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from simulator.catalogue import CATEGORIES, FIRST_NAMES, PRODUCTS, Product
+from simulator.catalogue import (
+    ACCESSORIES,
+    BY_SKU,
+    CATEGORIES,
+    FIRST_NAMES,
+    PRODUCTS,
+    Product,
+    popularity_weight,
+    seasonal_weight,
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,8 @@ class _Shopper:
     identified: bool = False
     last_order_day: int | None = None
     last_event_at: datetime = _LONG_AGO
+    # Main items bought whose accessories were not all bought: cross-sell on later visits.
+    owned: list[str] = field(default_factory=list)
 
     def live(self, days: int, start: datetime, sales: list[Sale]) -> None:
         rng, persona = self.rng, self.persona
@@ -156,7 +167,9 @@ class _Shopper:
         joined = 0 if rng.random() < 0.15 else rng.randrange(max(1, int(days * 0.85)))
         low, high = persona.visits_per_day
         rate = math.exp(rng.uniform(math.log(low), math.log(high)))
-        favourites = rng.sample(CATEGORIES, k=2)
+        # Category affinities: gamma(0.5) weights put most of a shopper's interest
+        # in one or two categories (what personas and recommendations should find).
+        favourites = [rng.gammavariate(0.5, 1.0) + 0.01 for _ in CATEGORIES]
         fade_from = joined + rng.randint(30, max(31, days)) if persona.fades else None
         fade_days = rng.uniform(5, 20)
         for day in range(joined, days):
@@ -183,7 +196,7 @@ class _Shopper:
 
     # ------------------------------------------------------------ one visit
 
-    def _visit(self, moment: datetime, day: int, favourites: list[str], in_sale: bool) -> None:
+    def _visit(self, moment: datetime, day: int, favourites: list[float], in_sale: bool) -> None:
         rng, persona = self.rng, self.persona
         clock = [moment]
 
@@ -196,7 +209,7 @@ class _Shopper:
         )
         viewed: list[Product] = []
         for _ in range(rng.randint(*persona.views_per_visit)):
-            product = self._pick_product(favourites)
+            product = self._pick_product(favourites, moment.month, viewed)
             viewed.append(product)
             self._browser_event(
                 tick(), "track", event="Product Viewed", properties=_product_properties(product)
@@ -207,6 +220,12 @@ class _Shopper:
             product = self._choose_for_cart(viewed)
             quantity = rng.randint(1, 3) if persona.cheap else 1
             self._cart_change(tick(), "Product Added", product, quantity)
+            accessories = ACCESSORIES.get(product[0], ())
+            if accessories and rng.random() < 0.6:
+                # Bought together: the device's accessory goes in the cart with it.
+                extra = BY_SKU[rng.choice(accessories)]
+                accessory = (extra.sku, extra.name, extra.category, extra.price)
+                self._cart_change(tick(), "Product Added", accessory, 1)
         if self.cart and rng.random() < persona.remove_from_cart:
             sku = rng.choice(sorted(self.cart))
             product, quantity = self.cart[sku]
@@ -233,16 +252,30 @@ class _Shopper:
             chance *= self.persona.sale_boost
         return min(chance, 0.95)
 
-    def _pick_product(self, favourites: list[str]) -> Product:
+    def _pick_product(self, favourites: list[float], month: int, viewed: list[Product]) -> Product:
         rng = self.rng
         if self.journey.big_spender and rng.random() < 0.5:
             return rng.choice([p for p in PRODUCTS if p[3] >= 129])
         if self.persona.cheap and rng.random() < 0.6:
             return rng.choice([p for p in PRODUCTS if p[3] < 100])
-        category = rng.choice(favourites) if rng.random() < 0.7 else rng.choice(CATEGORIES)
-        return rng.choice([p for p in PRODUCTS if p[2] == category])
+        mains = [p for p in viewed if ACCESSORIES.get(p[0])]
+        if mains and rng.random() < 0.35:
+            # Looking at a device's accessories after the device (session co-occurrence).
+            return _as_product(rng.choice(ACCESSORIES[rng.choice(mains)[0]]))
+        if self.owned and not viewed and rng.random() < 0.5:
+            # Back for something that goes with a device bought earlier (cross-sell).
+            return _as_product(rng.choice(ACCESSORIES[rng.choice(self.owned)]))
+        weights = [
+            a * seasonal_weight(c, month) for a, c in zip(favourites, CATEGORIES, strict=True)
+        ]
+        category = rng.choices(CATEGORIES, weights=weights)[0]
+        pool = [p for p in PRODUCTS if p[2] == category]
+        return rng.choices(pool, weights=[popularity_weight(BY_SKU[p[0]]) for p in pool])[0]
 
     def _choose_for_cart(self, viewed: list[Product]) -> Product:
+        wanted = [p for p in viewed if any(p[0] in ACCESSORIES[m] for m in self.owned)]
+        if wanted and self.rng.random() < 0.7:
+            return wanted[0]  # what they came back for
         if self.persona.cheap:
             return min(viewed, key=lambda p: (p[3], p[0]))
         if self.journey.big_spender:
@@ -305,6 +338,7 @@ class _Shopper:
             }
         )
         self.last_event_at = at
+        self.owned += [sku for sku in sorted(self.cart) if ACCESSORIES.get(sku)]
         self.cart.clear()
         self.last_order_day = day
 
@@ -327,9 +361,22 @@ class _Shopper:
         self.last_event_at = at
 
 
+def _as_product(sku: str) -> Product:
+    item = BY_SKU[sku]
+    return (item.sku, item.name, item.category, item.price)
+
+
 def _product_properties(product: Product) -> dict[str, Any]:
     sku, name, category, price = product
-    return {"product_id": sku, "sku": sku, "name": name, "category": category, "price": price}
+    brand = BY_SKU[sku].brand
+    return {
+        "product_id": sku,
+        "sku": sku,
+        "name": name,
+        "category": category,
+        "brand": brand,
+        "price": price,
+    }
 
 
 def _line(product: Product, quantity: int) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """How events and merges change a profile's state (`state.py`), replay-safely.
 
-Pure logic: no I/O and no clock (every function that needs the time takes `now`). The
-functions update the `ProfileState` they are given in place; the segments handler reads
-a profile once per batch, applies all its records, and writes it once.
+Pure logic: no I/O and no clock (what needs the time takes `now`). The functions update
+the `ProfileState` given in place; the segments handler reads a profile once per batch,
+applies all its records, and writes it once.
 
 Replay safety (no write per event). Each profile remembers:
   * per source shard, the highest Kinesis sequence number it has applied
@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from functions.profiles.interactions import fold_items, record_items
 from functions.profiles.state import (
     MAX_FOLDED_MERGES,
     MAX_SHARDS,
@@ -92,12 +93,9 @@ def apply_events(
     now: datetime,
     observe: Callable[[ProfileState, CanonicalEvent], None] | None = None,
 ) -> ApplyResult:
-    """Apply a batch of one profile's records, skipping what was applied before.
-
-    Survivors are applied in event-time order (records are already in sequence
-    order; the sort is stable). `now` is the batch's wall clock: it expires old
-    buckets and old message ids. `observe` sees each event once applied (experiments).
-    """
+    """Apply a batch of one profile's records, skipping what was applied before, in
+    event-time order (the sort is stable). `now` is the batch's wall clock: it expires
+    old buckets and message ids. `observe` sees each event once applied (experiments)."""
     watermarks = dict(state.applied.watermarks)  # as of the start of the batch
     _forget_old_ids(state.applied, config, now)
     fresh: list[Incoming] = []
@@ -148,6 +146,7 @@ def _apply(
             c: False for c in event.consent.denied
         }
         state.consent_at = at
+    record_items(state.items, event, epoch(at))
     for trait in config.computed_traits:
         if isinstance(trait, CartTrait):
             _apply_cart(state.trait_state(trait.id), trait, event)
@@ -363,6 +362,7 @@ def fold(
     if _newer(loser.consent_at, survivor.consent_at):
         survivor.consent, survivor.consent_at = dict(loser.consent), loser.consent_at
     survivor.last_seen = _max(survivor.last_seen, loser.last_seen)
+    fold_items(survivor.items, loser.items)
     for trait in config.computed_traits:
         theirs = loser.computed.get(trait.id)
         if theirs is not None:

@@ -16,6 +16,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.profiles.interactions import decode_items, encode_items
 from functions.profiles.state import (
     Applied,
     Cart,
@@ -63,6 +64,7 @@ def state_to_dict(state: ProfileState) -> dict[str, Any]:
         "x": {
             k: [_ts(e.at), e.arm, sorted(e.converted), e.values] for k, e in state.exposures.items()
         },
+        "it": encode_items(state.items),
     }
     return {k: v for k, v in out.items() if v not in (None, {}, [])} | {"f": FORMAT}
 
@@ -99,6 +101,7 @@ def state_from_dict(data: dict[str, Any]) -> ProfileState:
             )
             for k, (at, arm, converted, values) in data.get("x", {}).items()
         },
+        items=decode_items(data.get("it", {})),
     )
 
 

@@ -29,6 +29,7 @@ import cel
 
 from functions.profiles.computed import computed_values, next_change_at
 from functions.profiles.state import Membership, ProfileState
+from functions.shared.decision import persona_of
 from functions.shared.segment_definitions import (
     CONTROL_ARM,
     TREATED_ARM,
@@ -115,6 +116,8 @@ def activation(
         "scores": dict(scores or {}),
         "consent": dict(consent or {}),
         "segments": sorted(state.memberships),
+        # The scoring step's persona name ("" before the first scoring): docs/segments.md.
+        "persona": persona_of(scores or {}) or "",
     }
     if state.first_seen is not None:
         profile["first_seen"] = state.first_seen

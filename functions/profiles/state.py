@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from functions.profiles.interactions import ItemSeen
 from functions.shared.events import CanonicalEvent
 from functions.shared.segment_definitions import (
     AnyTrait,
@@ -144,6 +145,8 @@ class ProfileState:
     refused_traits: int = 0
     # Experiment analysis id -> this person's exposure (configured analyses only).
     exposures: dict[str, Exposure] = field(default_factory=dict)
+    # Recent items by id (views, cart adds, orders), bounded: the recommender's input.
+    items: dict[str, ItemSeen] = field(default_factory=dict)
 
     def trait_state(self, trait_id: str) -> TraitState:
         return self.computed.setdefault(trait_id, TraitState())

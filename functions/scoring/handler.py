@@ -18,6 +18,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.experiments.book import ExperimentBook
 from functions.scoring.models import load_scorers
+from functions.scoring.personas import load_configured_personas
+from functions.scoring.recommend import load_configured_recommender
 from functions.scoring.settings import ScoringSettings
 from functions.scoring.step import ScoringOutcome, ScoringStep
 from functions.shared.dal.sqs import QueueSender
@@ -35,6 +37,12 @@ def scoring_step() -> ScoringStep:
         ScoringStep,
         settings,
         scorers=load_scorers(config.models, Path(settings.config_file).resolve().parent),
+        recommender=load_configured_recommender(
+            config.models, Path(settings.config_file).resolve().parent
+        ),
+        personas=load_configured_personas(
+            config.models, Path(settings.config_file).resolve().parent
+        ),
         segments=config.segments,
         activations=QueueSender(settings.activations_queue),
         decisions=DecisionRules.from_config(config),

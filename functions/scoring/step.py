@@ -32,12 +32,16 @@ from functions.experiments.book import ExperimentBook, counter_delta
 from functions.profiles.apply import remember_change
 from functions.profiles.decision import profile_decision
 from functions.profiles.evaluate import CompiledSegments, activation
+from functions.profiles.state import epoch
 from functions.profiles.step import ProfileStep
 from functions.profiles.stored import StoredProfile
 from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
+from functions.scoring.personas import PERSONA_FEATURE, PersonaAssigner, persona_rows
+from functions.scoring.recommend import RecommenderArtifact, recommend
 from functions.shared.activations import Activation, activation_json
+from functions.shared.decision import PERSONA, RECOMMENDATIONS, told_extras
 from functions.shared.ports import QueuePort
 from functions.shared.profile_changes import (
     ProfileChanged,
@@ -94,6 +98,8 @@ class ScoringStep(ProfileStep):
     activations: QueuePort
     experiments: ExperimentBook = field(default_factory=lambda: ExperimentBook((), (), ()))
     pause: Callable[[float], None] = time.sleep  # between rounds (tests make it instant)
+    recommender: RecommenderArtifact | None = None
+    personas: PersonaAssigner | None = None
     engine: CompiledSegments = field(init=False)
     drift: dict[str, DriftAccumulator] = field(init=False)
 
@@ -103,6 +109,9 @@ class ScoringStep(ProfileStep):
         self.drift = {
             s.manifest.name: DriftAccumulator.from_manifest(s.manifest) for s in self.scorers
         }
+        if self.personas is not None:
+            # The persona mix (the assigned id as a feature) and the features behind it.
+            self.drift["personas"] = DriftAccumulator(self.personas.training)
 
     @property
     def primaries(self) -> list[Scorer]:
@@ -173,10 +182,14 @@ class ScoringStep(ProfileStep):
             for p in live
         ]
         probabilities = self._score(views, now, outcome, batch_id)
+        personas = self._assign_personas(views, live, now, batch_id)
         work = []
         for index, stored in enumerate(live):
             sequences = {item.sequence for item, _ in changes[stored.profile_id]}
             scored = _Scored(stored, sequences)
+            self._recommend(scored, now)
+            if personas:
+                self._persona(scored, personas[index])
             self._forward_committed(scored, [c for _, c in changes[stored.profile_id]])
             self._update(scored, {m: p[index] for m, p in probabilities.items()}, now)
             work.append(scored)
@@ -217,11 +230,15 @@ class ScoringStep(ProfileStep):
     ) -> None:
         """This batch's feature histograms (the training summary's bins), one item per
         batch: `beacon models status` sums a day's and compares them with training."""
+        self._record_histograms(drift_counter(manifest), batch, now, batch_id)
+
+    def _record_histograms(
+        self, name: str, batch: DriftAccumulator, now: datetime, batch_id: str
+    ) -> None:
         counts: Counter[str] = Counter(rows=batch.rows)
-        for name, bins in batch.counts.items():
-            counts.update({f"{name}|{i}": n for i, n in enumerate(bins) if n})
-        day = now.date().isoformat()
-        self.counters.record_batch(drift_counter(manifest), day, batch_id, counts)
+        for feature, bins in batch.counts.items():
+            counts.update({f"{feature}|{i}": n for i, n in enumerate(bins) if n})
+        self.counters.record_batch(name, now.date().isoformat(), batch_id, counts)
 
     def _update(self, scored: _Scored, probabilities: Mapping[str, float], now: datetime) -> None:
         stored = scored.stored
@@ -297,6 +314,59 @@ class ScoringStep(ProfileStep):
                 stored.profile_id, state, now, scores=scores, consent=state.consent
             )
 
+    def _assign_personas(
+        self,
+        views: list[dict[str, Any]],
+        live: list[StoredProfile],
+        now: datetime,
+        batch_id: str | None,
+    ) -> list[int]:
+        """One ONNX call for the batch; its features and ids counted for the mix's drift."""
+        if self.personas is None or not views:
+            return []
+        rows = persona_rows(views, [p.state.items for p in live], self.personas.categories, now)
+        ids = self.personas.assign(rows)
+        if batch_id is not None:
+            names = [*self.personas.feature_names, PERSONA_FEATURE]
+            batch = DriftAccumulator(self.personas.training)
+            batch.add(names, [[*r, i] for r, i in zip(rows, ids, strict=True)])
+            self.drift["personas"].merge(batch)
+            self._record_histograms(f"drift#personas#{self.personas.version}", batch, now, batch_id)
+        return ids
+
+    def _persona(self, scored: _Scored, persona_id: int) -> None:
+        """The persona like a score: written when the id, name or model version changes."""
+        assert self.personas is not None
+        info = self.personas.personas.get(persona_id)
+        entry = {
+            "id": persona_id,
+            "name": info.name if info else str(persona_id),
+            "model_version": self.personas.version,
+        }
+        if scored.stored.scores.get(PERSONA) != entry:
+            scored.stored.scores = {**scored.stored.scores, PERSONA: entry}
+            scored.scores_moved = True
+
+    def _recommend(self, scored: _Scored, now: datetime) -> None:
+        """The person's top-N from their recent items and the artifact in memory (no
+        storage read); a change of the items or their order is worth a write, a score
+        that drifted with time alone is not."""
+        if self.recommender is None:
+            return
+        stored = scored.stored
+        top = recommend(self.recommender, stored.state.items, epoch(now))
+        entry = {
+            "items": [[r.item_id, round(r.score, 2)] for r in top],
+            "model_version": self.recommender.version,
+        }
+        before = stored.scores.get(RECOMMENDATIONS) or {}
+        if [i for i, _ in before.get("items", [])] == [r.item_id for r in top] and before.get(
+            "model_version"
+        ) == entry["model_version"]:
+            return
+        stored.scores = {**stored.scores, RECOMMENDATIONS: entry}
+        scored.scores_moved = True
+
     def _forward_committed(self, scored: _Scored, changes: list[ProfileChanged]) -> None:
         """The segments step's enter/exit changes, if the profile committed them."""
         committed = scored.stored.state.recent_changes
@@ -320,6 +390,7 @@ class ScoringStep(ProfileStep):
     ) -> Activation:
         state = stored.state
         email = state.traits.get("email")
+        told = told_extras(stored.scores)
         return Activation.model_validate(
             {
                 "id": activation_id,
@@ -330,6 +401,7 @@ class ScoringStep(ProfileStep):
                 "email": email if isinstance(email, str) else None,
                 "traits": state.traits,
                 "consent": state.consent,
+                **told,
                 **fields,
             }
         )

@@ -37,6 +37,10 @@ class Activation(BaseModel):
     email: str | None = None
     traits: dict[str, Any] = Field(default_factory=dict)
     consent: dict[str, bool] = Field(default_factory=dict)
+    # The person's current top-N item ids and persona (the scoring step's), passed on
+    # by the presets that ask for them (docs/recommendations.md).
+    recommendations: list[str] | None = Field(default=None, max_length=10)
+    persona: str | None = Field(default=None, max_length=100)
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> Activation:

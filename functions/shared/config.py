@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -240,9 +240,22 @@ class Models(Strict):
     `cdk synth`, `beacon local` and the scoring function's cold start."""
 
     manifests: tuple[str, ...] = ("models/churn.manifest.json", "models/purchase.manifest.json")
+    # The recommender's manifest (docs/recommendations.md); null: no recommendations.
+    recommender: str | None = "models/recommender.manifest.json"
+    # The personas' manifest (K-means in ONNX, docs/models.md); null: no personas.
+    personas: str | None = "models/personas.manifest.json"
+    # Your names for the personas, by id (default: their generated descriptions).
+    persona_names: dict[int, Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=dict
+    )
     drift_alarm_psi: float = Field(
         default=0.2, gt=0, description="population stability index that raises the alarm"
     )
+
+    @field_validator("recommender", "personas")
+    @classmethod
+    def _one_relative(cls, value: str | None) -> str | None:
+        return None if value is None else cls._relative((value,))[0]
 
     @field_validator("manifests")
     @classmethod

@@ -7,10 +7,11 @@ answers the public write key never decodes a profile. The steps that own the dat
 write it with the profile, in the same write, and only when its content changed:
 the segments step (segments, traits, consent) and the scoring step (score bands).
 
-Versioned (`v`): a reader refuses a body it does not know rather than guess. Slots
-for the next issues are present and empty: `recommendations` (item ids with scores,
-from the scoring step), `persona` (a name) and `experiments` (experiment name ->
-variant, assigned per profile). See docs/personalize.md.
+Versioned (`v`): a reader refuses a body it does not know rather than guess.
+`recommendations` (item ids with scores) and `persona` (a name) come from the
+scoring step's entries in the profile's scores (docs/recommendations.md);
+`experiments` (experiment name -> variant) is a slot for a later issue. See
+docs/personalize.md.
 """
 
 from __future__ import annotations
@@ -24,11 +25,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from functions.shared.personalize_config import NEVER_TOLD
+from functions.shared.profile_limits import MAX_ITEM_ID_CHARS
 
 if TYPE_CHECKING:
     from functions.shared.config import BeaconConfig
 
 DECISION_VERSION = 1
+MAX_RECOMMENDATIONS = 10  # the decision item stays a few hundred bytes
+MAX_PERSONA_CHARS = 100
+# The scoring step's entries in a profile's scores that are not models' probabilities.
+RECOMMENDATIONS = "recommendations"  # {"items": [[item id, score]], "model_version"}
+PERSONA = "persona"  # {"name", "id", "model_version"}
 MAX_LIST_ITEMS = 20  # a list trait (viewed categories) tells its first 20 values
 Scalar = str | int | float | bool
 
@@ -174,6 +181,43 @@ class DecisionRules:
         return None
 
 
+def recommended(scores: Mapping[str, Any]) -> tuple[Recommendation, ...]:
+    """The profile's top-N as stored by the scoring step (bounded again: it is read
+    back from storage, and an item id was a client's once)."""
+    entry = scores.get(RECOMMENDATIONS)
+    raw = entry.get("items") if isinstance(entry, Mapping) else None
+    out = []
+    for pair in raw[:MAX_RECOMMENDATIONS] if isinstance(raw, list) else []:
+        if (
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and 0 < len(pair[0]) <= MAX_ITEM_ID_CHARS
+            and isinstance(pair[1], int | float)
+            and math.isfinite(pair[1])
+        ):
+            out.append(Recommendation(pair[0], float(pair[1])))
+    return tuple(out)
+
+
+def persona_of(scores: Mapping[str, Any]) -> str | None:
+    entry = scores.get(PERSONA)
+    name = entry.get("name") if isinstance(entry, Mapping) else None
+    return name[:MAX_PERSONA_CHARS] if isinstance(name, str) and name else None
+
+
+def told_extras(scores: Mapping[str, Any]) -> dict[str, Any]:
+    """What an activation carries of the recommendations and persona (if any)."""
+    out: dict[str, Any] = {}
+    top = recommended(scores)
+    if RECOMMENDATIONS in scores:
+        out["recommendations"] = [r.item_id for r in top]
+    persona = persona_of(scores)
+    if persona is not None:
+        out["persona"] = persona
+    return out
+
+
 def decision_from(
     *,
     traits: Mapping[str, Any],
@@ -202,7 +246,9 @@ def decision_from(
     bands = {
         str(model): str(score["band"])
         for model, score in scores.items()
-        if isinstance(score, Mapping) and isinstance(score.get("band"), str)
+        if isinstance(score, Mapping)
+        and isinstance(score.get("band"), str)
+        and model not in (RECOMMENDATIONS, PERSONA)
     }
     return Decision(
         personalized=True,
@@ -218,4 +264,6 @@ def decision_from(
             for name, (segment, arm) in sorted((experiments or {}).items())
             if rules.segment_told(segment)
         },
+        recommendations=recommended(scores),
+        persona=persona_of(scores),
     )

@@ -144,6 +144,10 @@ class WebhookDestination(_Destination):
         description="body template; strings may hold `{{ path.in.activation }}`; unset: the "
         "activation itself",
     )
+    include: tuple[Literal["recommendations", "persona"], ...] = Field(
+        default=(),
+        description="also send the person's recommended item ids and persona (unmapped body)",
+    )
 
     @field_validator("mapping")
     @classmethod
@@ -173,6 +177,14 @@ class BrazeDestination(_Destination):
         default="beacon_segments",
         min_length=1,
         description="array custom attribute that segment.entered adds to and exited removes from",
+    )
+    recommendations_attribute: str = Field(
+        default="beacon_recommendations",
+        min_length=1,
+        description="array custom attribute set to the person's recommended item ids",
+    )
+    persona_attribute: str = Field(
+        default="beacon_persona", min_length=1, description="custom attribute: the persona"
     )
 
 

@@ -22,6 +22,8 @@ MAX_VALUE_CHARS = 100  # a property value kept as a key (category, product id): 
 MAX_NAME_CHARS = 100  # a cart item's name
 MAX_NUMBER = 1e15  # larger magnitudes are ignored by sums and averages (sums stay finite)
 MAX_CONSENT_CATEGORIES = 50  # as ingest limits them per event
+MAX_ITEMS = 40  # recent items a profile remembers for recommendations (newest kept)
+MAX_ITEM_ID_CHARS = 64  # an item id longer than this is not an item id (ignored)
 
 # The largest state (uncompressed JSON) a configuration may allow. DynamoDB takes
 # 400 KB per item; the rest is room for scores and the item's own attributes.
@@ -50,6 +52,7 @@ def worst_case(config: SegmentsConfig) -> list[Bound]:
         Bound("message ids (dedup)", config.dedup.max_ids * _DIGEST),
         Bound("merges, changes, watermarks", 100 * _DIGEST + 50 * _DIGEST + 16 * _WATERMARK),
         Bound("consent", MAX_CONSENT_CATEGORIES * (MAX_VALUE_CHARS + 8)),
+        Bound("recent items", MAX_ITEMS * (MAX_ITEM_ID_CHARS + MAX_ITEM_ID_CHARS + 4 * _STAMP)),
         Bound("fixed", _FIXED),
     ]
     for trait in config.computed_traits:

@@ -102,6 +102,9 @@ def activation_fields(activation: Activation) -> dict[str, Any]:
 
 def webhook_body(destination: WebhookDestination, activation: Activation) -> bytes:
     data = activation.payload()
+    for extra in ("recommendations", "persona"):
+        if destination.mapping is None and extra not in destination.include:
+            data.pop(extra, None)  # only when asked: `include`, or a mapping naming them
     payload = data if destination.mapping is None else render(destination.mapping, data)
     return _json(payload)
 
@@ -153,10 +156,16 @@ def braze_request(
                 "properties": properties,
             }
         )
+        told: dict[str, Any] = {}
+        if activation.recommendations is not None:
+            told[destination.recommendations_attribute] = activation.recommendations
+        if activation.persona is not None:
+            told[destination.persona_attribute] = activation.persona
+        # One attribute object per activation (Braze counts them against its 75).
         if activation.type in SEGMENT_TYPES:
             change = "add" if activation.type == "segment.entered" else "remove"
             attributes.append(
-                {**user, destination.segments_attribute: {change: [activation.segment_id]}}
+                {**user, destination.segments_attribute: {change: [activation.segment_id]}, **told}
             )
         else:
             attributes.append(
@@ -164,6 +173,7 @@ def braze_request(
                     **user,
                     f"beacon_{activation.model}_score": activation.score,
                     f"beacon_{activation.model}_threshold": activation.threshold,
+                    **told,
                 }
             )
     headers = {**_JSON, "Authorization": f"Bearer {api_key}"}

@@ -167,11 +167,16 @@ class WebhookStep:
         tasks = [(t, source) for t, source in tasks if t.activation.profile_id not in log.erased]
         logged = [r for r in logged if r.profile_id not in log.erased]
         records = log.records
-        due = [
-            _Task(t, source, records.get((t.activation.id, t.destination)) or _new_record(t, now))
-            for t, source in tasks
-            if not _settled(records, t)
-        ]
+        due: list[_Task] = []
+        taken: set[tuple[str, str]] = set()
+        for t, source in tasks:
+            key = (t.activation.id, t.destination)
+            # The same activation twice in one batch (a producer's re-send): once is enough,
+            # and a batch write may not name one delivery record twice.
+            if key in taken or _settled(records, t):
+                continue
+            taken.add(key)
+            due.append(_Task(t, source, records.get(key) or _new_record(t, now)))
         disabled = self.log.disabled(sorted({t.task.destination for t in due}))
         by_destination: dict[str, list[_Task]] = {}
         for item in due:

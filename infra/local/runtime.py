@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 
 from functions.scoring.models import load_scorers
+from functions.scoring.personas import load_configured_personas
+from functions.scoring.recommend import load_configured_recommender
 from functions.shared.config import BeaconConfig, load_config
 from functions.shared.dal import clients
 from functions.shared.dal.archive_store import ArchiveStore
@@ -83,6 +85,8 @@ class LocalStack:
         self.names = ResourceNames()
         self.config: BeaconConfig = load_config(settings.config_file)  # fail fast, with the line
         load_scorers(self.config.models, settings.config_file.resolve().parent)  # and the models
+        load_configured_recommender(self.config.models, settings.config_file.resolve().parent)
+        load_configured_personas(self.config.models, settings.config_file.resolve().parent)
         self.functions = {
             fn.name: LocalFunction(fn, (handlers or {}).get(fn.name)) for fn in topology.functions
         }

@@ -32,8 +32,9 @@ from tests.e2e.conftest import ROOT, free_port
 PER_VIEW = 1.0
 VISITORS = 20
 # The counters are one item per batch: consent's and segments' ledger counts, and
-# the scoring step's feature histograms, one per model (drift).
-COUNTER_ITEMS_PER_INVOCATION = {"consent": 1, "segments": 1, "scoring": 2}
+# the scoring step's feature histograms, one per model and one for the persona mix
+# (drift).
+COUNTER_ITEMS_PER_INVOCATION = {"consent": 1, "segments": 1, "scoring": 3}
 CONSENTED = {"consent": {"categoryPreferences": {"personalization": True, "analytics": True}}}
 
 

@@ -161,3 +161,15 @@ def test_a_bundle_carries_the_packages_its_code_imports_and_no_others() -> None:
         assert packages[name] == sorted({"shared", "profiles", "experiments", name})
     for name in ("consent", "identity", "webhook", "personalize"):
         assert packages[name] == sorted({"shared", name})
+
+
+def test_the_scoring_bundle_carries_the_recommender_and_personas(beacon: Synth) -> None:
+    asset = function_asset(TOPOLOGY.function("scoring"), config_path=CONFIG, platform=platform())
+    for name in (
+        "recommender.manifest.json",
+        "recommender.json",
+        "personas.manifest.json",
+        "personas.onnx",
+    ):
+        assert (asset / "models" / name).read_bytes() == (ROOT / "models" / name).read_bytes()
+    assert not (asset / "implicit").exists()  # the ALS comparison's library stays out

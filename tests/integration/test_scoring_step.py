@@ -150,11 +150,14 @@ def test_models_status_reads_the_days_drift_histograms(rigs) -> None:
     status = {
         s["model"]: s for s in models_status(load_config(CONFIG), CONFIG.parent, counters, day)
     }
-    assert set(status) == {"churn", "purchase"}
+    assert set(status) == {"churn", "purchase", "personas"}
     churn = status["churn"]
     assert churn["rows_scored"] == 2 and len(churn["version"]) == 16
     assert set(churn["psi"]) >= {"recency_days", "orders_365d"}
     assert all(value >= 0 for value in churn["psi"].values())
+    # The persona mix is tracked like a feature, next to the features behind it.
+    personas = status["personas"]
+    assert personas["rows_scored"] == 2 and set(personas["psi"]) >= {"persona", "orders_365d"}
 
 
 def test_a_lost_race_is_redone_and_announces_each_activation_once(rigs) -> None:

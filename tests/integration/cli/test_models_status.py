@@ -59,9 +59,12 @@ def test_prints_each_models_version_and_test_roc_auc(
 
     printed = status(aws, capsys)
 
-    assert [(m["model"], m["version"], m["test_roc_auc"]) for m in printed] == [
+    models = [m for m in printed if m["model"] != "personas"]
+    assert [(m["model"], m["version"], m["test_roc_auc"]) for m in models] == [
         (m.name, m.version, m.metrics.roc_auc) for m in manifests
     ]
+    personas = printed[-1]  # the persona mix comes after the models, without a ROC-AUC
+    assert personas["model"] == "personas" and personas["rows_scored"] == 0
     by_model = {m["model"]: m for m in printed}
     assert by_model["churn"]["rows_scored"] == 4
     assert set(by_model["churn"]["psi"]) == set(churn.feature_names)  # type: ignore[arg-type]

@@ -502,3 +502,14 @@ def test_an_erasure_during_a_delivery_takes_its_log_back(rig: Rig) -> None:
     assert landed == [0]
     assert rig.log("p-1") == {}
     assert rig.deliveries.erase_profiles(["p-1"], datetime.now(UTC)) == 0
+
+
+def test_the_same_activation_twice_in_one_batch_is_delivered_and_logged_once(rig: Rig) -> None:
+    # A producer re-sent it (the scoring step redoes a profile whose write lost a race).
+    activation = rig.activate()
+    rig.sqs.send_message(QueueUrl=rig.queue, MessageBody=activation_json(activation).decode())
+
+    assert rig.invoke(rig.receive(2)) == set()
+
+    assert [r.webhook_id for r in rig.sinks.received("healthy")] == [activation.id]
+    assert rig.log()["healthy"].outcome == "delivered"

@@ -123,7 +123,8 @@ def test_members_keep_since_and_unconfigured_segments_are_left_alone():
 def test_activation_shape():
     state = ProfileState(traits={"plan": "pro"})
     profile = activation("p1", state, CONFIG, T0, consent={"personalization": True})["profile"]
-    assert set(profile) == {"id", "traits", "computed", "scores", "consent", "segments"}
+    assert set(profile) == {"id", "traits", "computed", "scores", "consent", "segments", "persona"}
+    assert profile["persona"] == ""  # no persona before the first scoring
     assert profile["computed"]["lifecycle_stage"] == "awareness"
 
 

@@ -25,7 +25,10 @@ from functions.scoring.manifest import (
 from models.dataset import FEATURES
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
-COMMITTED = sorted(MODELS.glob("*.manifest.json"))
+# The scoring models' manifests (the recommender's and the personas' have a `kind`).
+COMMITTED = sorted(
+    p for p in MODELS.glob("*.manifest.json") if "kind" not in json.loads(p.read_text())
+)
 CHURN = MODELS / "churn.manifest.json"
 
 

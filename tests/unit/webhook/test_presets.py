@@ -246,3 +246,40 @@ def test_iterable_events_track():
 def test_iterable_event_ids_are_stable_and_valid():
     assert iterable_event_id("seg:vip:prof_1") == iterable_event_id("seg:vip:prof_1")
     assert len(iterable_event_id("seg:vip:prof_1")) == 64
+
+
+# -- recommendations and persona (issue 17) --------------------------------------------------
+
+
+def test_braze_sends_recommendations_and_persona_as_attributes():
+    told = {"recommendations": ["sku-101", "sku-102"], "persona": "Weekend Cyclists"}
+    acts = [activation(**told), score_activation(**told), activation(id="act_3")]
+    body = json.loads(braze_requests(braze(), acts, "k")[0].body)
+    assert body["attributes"][0] == {
+        "external_id": "u-42",
+        "beacon_segments": {"add": ["vip"]},
+        "beacon_recommendations": ["sku-101", "sku-102"],
+        "beacon_persona": "Weekend Cyclists",
+    }
+    assert body["attributes"][1]["beacon_recommendations"] == ["sku-101", "sku-102"]
+    assert "beacon_recommendations" not in body["attributes"][2]  # none known: none sent
+    assert len(body["attributes"]) == len(acts)  # one object per activation, as before
+    renamed = braze(recommendations_attribute="recs", persona_attribute="segment_persona")
+    first = json.loads(braze_requests(renamed, acts[:1], "k")[0].body)["attributes"][0]
+    assert first["recs"] == ["sku-101", "sku-102"] and first["segment_persona"]
+
+
+def test_the_generic_webhook_includes_them_only_when_asked():
+    told = activation(recommendations=["sku-101"], persona="Weekend Cyclists")
+    plain = json.loads(webhook_request(webhook(), told, SECRET, 1).body)
+    assert "recommendations" not in plain and "persona" not in plain
+    asked = webhook(include=["recommendations", "persona"])
+    body = json.loads(webhook_request(asked, told, SECRET, 1).body)
+    assert body["recommendations"] == ["sku-101"] and body["persona"] == "Weekend Cyclists"
+    mapped = webhook(mapping={"items": "{{ recommendations }}"})
+    assert json.loads(webhook_request(mapped, told, SECRET, 1).body) == {"items": ["sku-101"]}
+
+
+def test_an_activation_caps_its_recommendations():
+    with pytest.raises(ValueError, match="at most 10"):
+        activation(recommendations=[f"sku-{i}" for i in range(11)])
