@@ -12,11 +12,14 @@ Mounted by the local gateway under `/_sink/` (a `LocalPage`):
   token), `POST /_sink/iterable/api/events/track` (`Api-Key`, email or userId).
 * `GET /_sink/<name>/received` — what arrived, as JSON; `DELETE /_sink/<name>`
   forgets it.
+* `POST /_sink/<name>/act` with `{"segment", "event", "rates": {arm: p}, ...}` — the
+  sink's customers convert after a segment's messages (`infra/local/journeys.py`);
+  `GET /_sink/<name>/acted` lists who did.
 * `POST /_sink/<name>/faults` with `[{"status": 500, "times": 3}, ...]` — the
   next requests to that sink fail as scripted (also `Sinks.script`). The
   Salesforce token endpoint has its own sink name, `sfmc-token`.
 
-The last three are operator pages (`is_operator_request`): the local stack
+The last five are operator pages (`is_operator_request`): the local stack
 serves them behind the admin key and a loopback Host (`infra/local/operator_access.py`).
 """
 
@@ -42,6 +45,7 @@ from functions.shared.destinations import (
     WebhookDestination,
 )
 from infra.local.destinations import SINK_PREFIX, local_secret_value
+from infra.local.journeys import Acting, Customers
 
 PREFIX = SINK_PREFIX
 SFMC_TOKEN_SINK = "sfmc-token"  # noqa: S105 - a sink's name, not a token
@@ -108,6 +112,7 @@ class Sinks:
         self._iterable_keys: set[str] = set()
         self._sfmc_clients: dict[str, str] = {}
         self._sfmc_tokens: dict[str, float] = {}  # token -> expiry (clock)
+        self.customers = Customers()  # its `send` is set by the local stack
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -189,6 +194,14 @@ class Sinks:
             return _json(200, [asdict(r) for r in self.received(name)])
         if operation == "faults":
             return self._program(name, body)
+        if operation == "act":
+            try:
+                self.customers.instruct(name, Acting.from_json(json.loads(body or b"null")))
+            except ValueError as err:
+                return _json(400, {"message": str(err)})
+            return 204, {}, b""
+        if operation == "acted":
+            return _json(200, self.customers.decisions(name))
         if operation == "reset":
             self.reset(name)
             return 204, {}, b""
@@ -280,7 +293,8 @@ class Sinks:
             data: Any = json.loads(body)
         except ValueError:
             data = body.decode("utf-8", "replace")  # signed, so kept, but not JSON
-        self._record(sink, path, headers, data, headers["webhook-id"])
+        if self._record(sink, path, headers, data, headers["webhook-id"]):
+            self.customers.delivered(sink, data)
         return 204, {}, b""
 
     def _braze(self, sink: str, path: str, headers: dict[str, str], body: bytes) -> Response:
@@ -386,6 +400,8 @@ def _operator_operation(method: str, rest: str) -> str | None:
     operations = {
         ("GET", "received"): "received",
         ("POST", "faults"): "faults",
+        ("POST", "act"): "act",
+        ("GET", "acted"): "acted",
         ("DELETE", ""): "reset",
     }
     return operations.get((method, rest))

@@ -203,7 +203,7 @@ def test_the_configuration_refuses_experiments_that_cannot_be_measured() -> None
         ([{"id": "x", "segment": "nope", "goals": ["g"]}], [], "unknown segment"),
         ([{"id": "x", "segment": "frequent_viewers", "goals": ["g"]}], [], "unknown goals"),
         (
-            [{"id": "x", "segment": "cart_abandoners", "goals": ["g"]}],
+            [{"id": "x", "segment": "lapsed_big_spenders", "goals": ["g"]}],
             [{"id": "g", "event": "Order Completed"}],
             "has one arm",
         ),
