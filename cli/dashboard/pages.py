@@ -3,6 +3,8 @@
 * `/` — the pipeline today: counts per step (the ledger of `cli/observe.py`),
   segment sizes now and over time, score histograms, delivery outcomes; it
   refreshes itself every 5 s.
+* `/dashboard/experiments` — each experiment's report and its lift over the last
+  30 days, with the interval (`cli/dashboard/experiments.py`).
 * `/dashboard/profile?ref=type:value` — one person's journey as a timeline:
   events, identity merges, consent changes, segment enters/exits, scores and
   webhook deliveries, oldest first; events older than the `resolved` stream's
@@ -25,15 +27,19 @@ import urllib.parse
 import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from cli.admin_api import AdminApi, profile_path
+from cli.dashboard.experiments import experiment_sections
 from cli.dashboard.touchpoint import touchpoint_panel
 from cli.observe import Clients, Outcome, observe, stream_records
+from functions.experiments.book import ExperimentBook
 from functions.shared.config import BeaconConfig
 from functions.shared.dal.archive_store import ArchivedHistory, ArchiveStore
+from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.profile_changes import parse_change
@@ -127,6 +133,8 @@ class Dashboard:
             return 405, html_headers, _page("Method not allowed", "")
         if url.path == "/":
             return 200, html_headers, self.overview()
+        if url.path == "/dashboard/experiments":
+            return 200, html_headers, self.experiments()
         if url.path == "/dashboard/profile":
             ref = urllib.parse.parse_qs(url.query).get("ref", [""])[0]
             return 200, html_headers, self.profile(ref)
@@ -141,13 +149,27 @@ class Dashboard:
             history = list(self.history)
         return _page(
             "Beacon",
-            _lookup_form()
+            _nav()
+            + _lookup_form()
             + _pipeline(outcome)
             + _segments(outcome, history)
             + _scores(outcome)
             + _deliveries(outcome),
             refresh=True,
         )
+
+    # --- experiments ----------------------------------------------------------------------
+
+    def experiments(self) -> bytes:
+        dynamodb = self.aws.client("dynamodb")
+        store = ProfilesStore(DynamoTable(self.names.table("profiles"), dynamodb))
+        daily = DailyCounters(DynamoTable(self.names.table("counters"), dynamodb))
+        book = (
+            ExperimentBook.from_config(self.config) if self.config else ExperimentBook((), (), ())
+        )
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        sections = experiment_sections(book, store.experiment_counters(), daily, today)
+        return _page("Experiments", _nav() + sections)
 
     # --- one person -----------------------------------------------------------------------
 
@@ -238,6 +260,10 @@ def dashboard_pages(stack: LocalStack) -> dict[str, LocalPage]:
         config=stack.config,
     ).page
     return {"/": page, "/dashboard": page}
+
+
+def _nav() -> str:
+    return "<p><a href='/'>pipeline</a> · <a href='/dashboard/experiments'>experiments</a></p>"
 
 
 def _lookup_form(ref: str = "") -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -148,6 +148,15 @@ class ExperimentBook:
         """Drop exposures of analyses no longer configured (they count nowhere)."""
         for key in [k for k in state.exposures if k not in self.analyses]:
             del state.exposures[key]
+
+
+DAILY_COUNTERS = "experiments"  # the daily-counters name their changes are kept under
+
+
+def experiment_changes(changes: Mapping[str, int]) -> Counter[str]:
+    """The experiment counters among a write's counter changes (segment sizes have no
+    `|` in their names)."""
+    return Counter({name: n for name, n in changes.items() if "|" in name and n})
 
 
 def counter_delta(before: Counter[str], after: Counter[str]) -> dict[str, int]:

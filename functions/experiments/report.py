@@ -10,7 +10,8 @@ against the arms' configured shares. See docs/experiments.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from functions.experiments.book import MINOR_UNITS, Analysis
@@ -124,3 +125,28 @@ def _lift(result: Comparison) -> dict[str, Any]:
             "ci_high": round(rel.high, 6),
         }
     return out
+
+
+def history(
+    analysis: Analysis, now: Mapping[str, int], days: Sequence[tuple[str, Mapping[str, int]]]
+) -> list[dict[str, Any]]:
+    """The headline lift as it stood at the end of each of `days` (oldest first), from
+    the counters `now` and each day's changes (the segments and scoring steps record
+    them per batch): the counters at the end of a day are now's minus every later
+    day's changes, so a window shorter than the experiment is still exact."""
+    as_of = Counter({k: v for k, v in now.items() if k.startswith(f"{analysis.key}|")})
+    points: list[dict[str, Any]] = []
+    for day, changes in reversed(days):
+        answer = report(analysis, as_of)
+        lift = answer["lift"] or {}
+        points.append(
+            {
+                "day": day,
+                "exposures": sum(arm["exposures"] for arm in answer["arms"]),
+                "estimate": lift.get("estimate"),
+                "ci_low": lift.get("ci_low"),
+                "ci_high": lift.get("ci_high"),
+            }
+        )
+        as_of.subtract({k: v for k, v in changes.items() if k.startswith(f"{analysis.key}|")})
+    return points[::-1]

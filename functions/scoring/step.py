@@ -21,6 +21,7 @@ or acted on.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from functions.experiments.book import ExperimentBook, counter_delta
+from functions.experiments.book import (
+    DAILY_COUNTERS,
+    ExperimentBook,
+    counter_delta,
+    experiment_changes,
+)
 from functions.profiles.apply import remember_change
 from functions.profiles.decision import profile_decision
 from functions.profiles.evaluate import CompiledSegments, activation
@@ -78,6 +84,8 @@ class ScoringOutcome:
     conflicts: int = 0  # profile writes that lost a race (and were done again)
     conflicted: set[str] = field(default_factory=set)  # this round's lost races
     landing: set[str] = field(default_factory=set)  # this round's profiles not yet written
+    experiments: Counter[str] = field(default_factory=Counter)  # committed counter changes
+    counted: set[str] = field(default_factory=set)  # the profiles whose write changed them
 
 
 @dataclass
@@ -145,6 +153,13 @@ class ScoringStep(ProfileStep):
                 if any(item.sequence in again for item, _ in pairs)
             }
         outcome.failed |= outcome.conflicted | outcome.landing
+        if outcome.experiments:
+            # Each day's experiment counter changes (the dashboard's lift over time),
+            # keyed by what was written: a retry that writes other profiles adds.
+            written = hashlib.sha256("\n".join(sorted(outcome.counted)).encode()).hexdigest()
+            day = self.clock().date().isoformat()
+            key = f"{STEP}:{batch_id}#{written[:16]}"
+            self.counters.record_batch(DAILY_COUNTERS, day, key, outcome.experiments)
         return outcome
 
     def _score_once(
@@ -444,6 +459,9 @@ class ScoringStep(ProfileStep):
                 outcome.failed |= w.sequences
                 continue
             outcome.profiles_written += 1
+            if w.segments_moved and (changed := experiment_changes(w.sizes)):
+                outcome.experiments.update(changed)
+                outcome.counted.add(w.stored.profile_id)
 
 
 def drift_counter(manifest: ModelManifest) -> str:

@@ -41,7 +41,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from functions.experiments.book import ExperimentBook, counter_delta
+from functions.experiments.book import (
+    DAILY_COUNTERS,
+    ExperimentBook,
+    counter_delta,
+    experiment_changes,
+)
 from functions.profiles.apply import apply_events, expire, fold, remember_change
 from functions.profiles.computed import computed_values
 from functions.profiles.decision import profile_decision
@@ -118,6 +123,7 @@ class BatchOutcome:
     conflicted: set[str] = field(default_factory=set)  # this round's lost races
     committed: set[str] = field(default_factory=set)  # records whose effects were written
     erased: set[str] = field(default_factory=set)  # events of erased profiles: dropped
+    experiments: Counter[str] = field(default_factory=Counter)  # committed counter changes
     finished: bool = False  # no call failed midway (else Lambda redoes the whole batch)
 
 
@@ -171,6 +177,9 @@ class SegmentsStep(ProfileStep):
         committed = hashlib.sha256("\n".join(sorted(outcome.committed)).encode()).hexdigest()
         day = self.clock().date().isoformat()
         self.counters.record_batch(STEP, day, f"{batch_id}#{committed[:16]}", +counts)
+        # Each day's experiment counter changes: the dashboard draws the lift over time.
+        key = f"{STEP}:{batch_id}#{committed[:16]}"
+        self.counters.record_batch(DAILY_COUNTERS, day, key, outcome.experiments)
 
     def _update_once(self, items: Sequence[StreamItem], outcome: BatchOutcome) -> None:
         now = self.clock()
@@ -402,6 +411,8 @@ class SegmentsStep(ProfileStep):
                 continue
             p.work.committed = True
             outcome.profiles_written += 1
+            for change in (p.size_changes, *(b.size_changes for b in folded)):
+                outcome.experiments.update(experiment_changes(change))
             if p.record is not None:
                 outcome.changes += 1
                 outcome.segment_changes.update(s.type for s in p.record.segments)
@@ -411,6 +422,7 @@ class SegmentsStep(ProfileStep):
             for burial in losers:
                 try:
                     self.profiles.bury(burial.loser, survivor_id, now, burial.size_changes)
+                    outcome.experiments.update(experiment_changes(burial.size_changes))
                 except self.conflict:
                     outcome.conflicts += 1
                     outcome.conflicted |= buried[burial.loser.profile_id][0].sequences

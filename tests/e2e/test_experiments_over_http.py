@@ -13,6 +13,7 @@ change no count.
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,6 +60,12 @@ def acted(stack: RunningStack, users: set[str]) -> list[dict[str, Any]]:
     status, answer = call(stack, "GET", f"/_sink/{SINK}/acted", headers=ADMIN)
     assert status == 200, answer
     return [d for d in answer if d["person"] in users]  # type: ignore[union-attr]
+
+
+def dashboard_page(stack: RunningStack) -> str:
+    request = urllib.request.Request(f"{stack.url}/dashboard/experiments", headers=ADMIN)
+    with urllib.request.urlopen(request, timeout=20) as answer:
+        return str(answer.read().decode())
 
 
 def replay_resolved(stack: RunningStack) -> int:
@@ -136,6 +143,10 @@ def test_a_known_lift_is_counted_exactly_and_survives_a_replay(stack: RunningSta
     assert lift["enough_data"] and lift["method"] == "sequential"
     assert lift["ci_low"] <= RATES["free_shipping"] - RATES["reminder"] <= lift["ci_high"]
     assert answer["srm"]["flag"] is False
+    page = dashboard_page(stack)  # the same report, for people
+    section = page.split("data-testid='experiment-cart_recovery'")[1].split("</section>")[0]
+    assert f"<td class='n'>{exposed['free_shipping']}</td>" in section
+    assert "lift +" in section and "[" in section  # the lift and its interval
 
     # Replayed, every event is one the profiles applied before: no count moves.
     skipped_before = segments_retried(stack)

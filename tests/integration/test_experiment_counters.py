@@ -8,12 +8,15 @@ through the store the read API uses.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
+from functions.experiments.book import DAILY_COUNTERS
 from functions.profiles.evaluate import arm_of
 from functions.segments.step import SegmentsStep
+from functions.shared.dal.counters import DailyCounters
 from functions.shared.dal.dynamo import DynamoTable
 from functions.shared.dal.profiles_store import ProfilesStore
 from tests.integration.segments_rig import SegmentsRig, at, merged, segments_rig, track
@@ -30,6 +33,15 @@ def rigged(
 def counters(rig: SegmentsRig) -> dict[str, int]:
     table = DynamoTable(rig.names.table("profiles"), rig.raw_dynamodb)
     return ProfilesStore(table).experiment_counters()
+
+
+def daily_changes(rig: SegmentsRig, *hours: float) -> dict[str, int]:
+    """The experiment counter changes the steps recorded on the days of `hours`."""
+    daily = DailyCounters(DynamoTable(rig.names.table("counters"), rig.raw_dynamodb))
+    total: Counter[str] = Counter()
+    for day in sorted({at(h).date().isoformat() for h in hours}):
+        total.update(daily.day_totals(DAILY_COUNTERS, day))
+    return {name: n for name, n in total.items() if n}
 
 
 def nudge(step: SegmentsStep) -> str:
@@ -78,6 +90,11 @@ def test_exposure_and_conversion_are_counted_once_whatever_is_redelivered(
     assert counters(rig)[f"{arm}|order_7d|c"] == 1  # a person converts once
     change = next(c for c in rig.changes() if c.profile_id == "p1" and c.segments)
     assert change.segments[0].variant == arm.rsplit("|", 1)[1]
+    # Each day's changes, kept for the lift over time, add up to the counters: the
+    # redelivered and replayed batches added nothing there either.
+    assert daily_changes(rig, 1, 5, 300) == counters(rig)
+    late_day = {f"{arm}|order_7d|s": 2000, f"{arm}|order_7d|q": 10000**2 - 8000**2}
+    assert daily_changes(rig, 300) == late_day  # the day of the late order: its 20.00
 
 
 def test_a_merge_of_two_exposed_profiles_counts_one_person(
@@ -101,3 +118,5 @@ def test_a_merge_of_two_exposed_profiles_counts_one_person(
     assert after[f"{key}|{survivor_arm}|n"] == 1
     # The loser's conversion happened before it was this person's exposure's: it left.
     assert sum(n for name, n in after.items() if name.endswith("|c")) == 0
+    # The loser's part left on the merge's day.
+    assert daily_changes(rig, 1, 2, 3) == {name: n for name, n in after.items() if n}
