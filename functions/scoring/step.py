@@ -105,7 +105,7 @@ class ScoringStep(ProfileStep):
     segments: SegmentsConfig
     activations: QueuePort
     experiments: ExperimentBook = field(default_factory=lambda: ExperimentBook((), (), ()))
-    pause: Callable[[float], None] = time.sleep  # between rounds (tests make it instant)
+    pause: Callable[[float], None] = time.sleep  # while a write lands (LANDING_PAUSES_S)
     recommender: RecommenderArtifact | None = None
     personas: PersonaAssigner | None = None
     engine: CompiledSegments = field(init=False)
