@@ -230,6 +230,15 @@ def test_an_opt_out_after_a_future_dated_grant_stops_forwarding_and_delivery(sta
         basic_auth("local-write-key"),
     )
     assert status == 200
+
+    def opted_out() -> bool:
+        status, answer = call(stack, "GET", f"/v1/profiles/user_id:{user}/consent", headers=ADMIN)
+        personalization = answer.get("consent", {}).get("personalization", {})
+        return status == 200 and personalization.get("granted") is False
+
+    # The order comes with another anonymous id, so on another shard: a decision still in
+    # flight cannot stop an event processed before it lands. Wait for it to land.
+    assert eventually(opted_out, timeout_s=60)
     denied_before = consent_counts(stack)["consent_denied"]
     track(
         stack,
@@ -239,7 +248,7 @@ def test_an_opt_out_after_a_future_dated_grant_stops_forwarding_and_delivery(sta
         timestamp=far,
         properties={"total": 900},
     )
-    assert eventually(lambda: consent_counts(stack)["consent_denied"] > denied_before)
+    assert eventually(lambda: consent_counts(stack)["consent_denied"] > denied_before, 60)
     assert "Order Completed" not in consented(stack, user)
     status, history = call(stack, "GET", f"/v1/profiles/user_id:{user}/consent", headers=ADMIN)
     assert status == 200
