@@ -71,7 +71,7 @@ class Acting:
         return int.from_bytes(digest[:8], "big") / 2**64 < self.rates.get(arm, 0.0)
 
 
-def arm_of(message: Mapping[str, Any]) -> str:
+def arm_named(message: Mapping[str, Any]) -> str:
     """The arm a delivered activation names: its variant, else treated (a held-out
     person gets no message at all)."""
     return str(message.get("variant") or "treated")
@@ -105,7 +105,7 @@ class Customers:
         person = message.get("user_id") or message.get("anonymous_id")
         if not isinstance(person, str):
             return
-        arm = arm_of(message)
+        arm = arm_named(message)
         converted = acting.converts(person, arm)
         with self._lock:
             self.acted[sink].append({"person": person, "arm": arm, "converted": converted})

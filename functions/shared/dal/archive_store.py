@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from functions.shared.archive import (
     ERASURES,
@@ -21,18 +20,10 @@ from functions.shared.archive import (
     merged_into,
     table_prefix,
 )
-from functions.shared.dal.clients import client
+from functions.shared.dal.s3_bucket import S3Bucket
 
 
-class ArchiveStore:
-    def __init__(self, bucket: str, s3: Any | None = None) -> None:
-        self.bucket = bucket
-        self._s3 = s3
-
-    @property
-    def s3(self) -> Any:
-        return self._s3 or client("s3")
-
+class ArchiveStore(S3Bucket):
     # --- objects ------------------------------------------------------------
 
     def put(self, key: str, body: bytes) -> None:

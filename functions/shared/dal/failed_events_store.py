@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
-from functions.shared.dal.clients import client
+from functions.shared.dal.s3_bucket import S3Bucket
 from functions.shared.failed_events import FailedEvent, object_key, record_key
 
 
-class S3FailedEventStore:
-    def __init__(self, bucket: str, s3: Any | None = None) -> None:
-        self.bucket = bucket
-        self._s3 = s3
-
-    @property
-    def s3(self) -> Any:
-        return self._s3 or client("s3")
-
+class S3FailedEventStore(S3Bucket):
     def put(self, failures: Sequence[FailedEvent], request_id: str) -> None:
         """Write every failure; raises if S3 does, so the caller answers 5xx."""
         groups: dict[tuple[str, str, str], list[FailedEvent]] = defaultdict(list)
