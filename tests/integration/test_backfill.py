@@ -32,25 +32,15 @@ from functions.shared.segment_definitions import SegmentsConfig
 from tests.integration.aws_helpers import create_bucket
 from tests.integration.segments_rig import Record, SegmentsRig, at, merged, segments_rig, track
 from tests.integration.stream_rig import SHARD
+from tests.unit.profiles.test_replay import NEW_SEGMENT, NEW_TRAIT, SEGMENT, TRAIT
 
-TRAIT = "top_product_views_30d"
-SEGMENT = "viewed_same_product_3x"
 DAY = 24.0
 
 
 def with_new_definitions(config: SegmentsConfig) -> SegmentsConfig:
     data = config.model_dump(mode="json")
-    data["computed_traits"].append(
-        {
-            "id": TRAIT,
-            "kind": "most_frequent",
-            "event": "Product Viewed",
-            "property": "product_id",
-            "window": "30d",
-            "output": "count",
-        }
-    )
-    data["segments"].append({"id": SEGMENT, "condition": f"profile.computed.{TRAIT} >= 3"})
+    data["computed_traits"].append(NEW_TRAIT)
+    data["segments"].append(NEW_SEGMENT)
     return SegmentsConfig.model_validate(data)
 
 

@@ -31,6 +31,16 @@ from functions.shared.segment_definitions import SegmentsConfig
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 TRAIT = "top_product_views_30d"
 SEGMENT = "viewed_same_product_3x"
+# "Viewed the same product 3 times in 30 days": the definitions a backfill adds.
+NEW_TRAIT = {
+    "id": TRAIT,
+    "kind": "most_frequent",
+    "event": "Product Viewed",
+    "property": "product_id",
+    "window": "30d",
+    "output": "count",
+}
+NEW_SEGMENT = {"id": SEGMENT, "condition": f"profile.computed.{TRAIT} >= 3"}
 
 
 def configs() -> tuple[SegmentsConfig, SegmentsConfig]:
@@ -47,19 +57,9 @@ def configs() -> tuple[SegmentsConfig, SegmentsConfig]:
         {
             "computed_traits": [
                 *[t.model_dump() for t in before.computed_traits],
-                {
-                    "id": TRAIT,
-                    "kind": "most_frequent",
-                    "event": "Product Viewed",
-                    "property": "product_id",
-                    "window": "30d",
-                    "output": "count",
-                },
+                NEW_TRAIT,
             ],
-            "segments": [
-                *[s.model_dump() for s in before.segments],
-                {"id": SEGMENT, "condition": f"profile.computed.{TRAIT} >= 3"},
-            ],
+            "segments": [*[s.model_dump() for s in before.segments], NEW_SEGMENT],
         }
     )
     return before, after
