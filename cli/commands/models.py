@@ -140,12 +140,18 @@ def train_from_archive(arguments: list[str]) -> int:
 
 def _push_shadows(args: argparse.Namespace, out: Path, targets: list[str]) -> None:
     """The new models into the registry as each target's shadow (the files stay too)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from cli.model_registry import push, shadow_version
 
     store = _store(args)
     for target in targets:
-        name, version, _new = push(store, out / f"{target}_shadow.onnx", model=target)
-        shadow_version(store, name, version)
+        try:
+            name, version, _new = push(store, out / f"{target}_shadow.onnx", model=target)
+            shadow_version(store, name, version)
+        except (ClientError, BotoCoreError) as err:
+            print(f"  registry: not pushed ({err}); `beacon models push` the file later")
+            continue
         print(f"  registry: {name} version {version} is the shadow")
 
 
