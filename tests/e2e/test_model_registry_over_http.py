@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,9 @@ from .test_segments_over_http import send
 
 pytestmark = pytest.mark.e2e
 DAY = timedelta(days=1)
+# The local stack re-reads a model pointer every 5 s (BEACON_MODEL_POINTER_TTL_S):
+# an event scored sooner after a promotion is scored by the version before.
+POINTER_TTL_S = 5
 
 
 def beacon_models(stack: RunningStack, *args: str) -> str:
@@ -50,6 +54,7 @@ def test_a_promoted_version_scores_the_next_event_and_rollback_returns(stack):
     assert churn_version(bundled), "the bundled churn model never scored"
 
     beacon_models(stack, "push", "models/purchase.onnx", "--model", "churn", "--promote")
+    time.sleep(POINTER_TTL_S + 1)
     try:
         listed = json.loads(beacon_models(stack, "list"))
         assert {"model": "churn", "active": pushed} in [
@@ -61,5 +66,6 @@ def test_a_promoted_version_scores_the_next_event_and_rollback_returns(stack):
         assert churn_version(pushed), "the promoted version never scored an event"
     finally:
         beacon_models(stack, "rollback", "churn")
+    time.sleep(POINTER_TTL_S + 1)
     send(stack, user, {"event": "Product Viewed", "properties": {"category": "Bags"}}, 40 * DAY)
     assert churn_version(bundled), "rollback did not return to the bundled model"
