@@ -121,6 +121,19 @@ class ScoringStep(ProfileStep):
             # The persona mix (the assigned id as a feature) and the features behind it.
             self.drift["personas"] = DriftAccumulator(self.personas.training)
 
+    def use_scorers(self, scorers: Sequence[Scorer]) -> None:
+        """Score with `scorers` from now on (the registry's versions: live_models.py); a
+        model whose version changed starts its drift statistics afresh."""
+        if scorers is self.scorers:
+            return
+        versions = {(s.manifest.name, s.manifest.version) for s in self.scorers}
+        self.scorers = scorers
+        for s in scorers:
+            if (s.manifest.name, s.manifest.version) not in versions or s.manifest.name not in (
+                self.drift
+            ):
+                self.drift[s.manifest.name] = DriftAccumulator.from_manifest(s.manifest)
+
     @property
     def primaries(self) -> list[Scorer]:
         return [s for s in self.scorers if s.manifest.role == "primary"]

@@ -224,6 +224,8 @@ class LocalStack:
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": self.settings.log_level,
+                # A promoted model runs within seconds locally (deployed: 60 s).
+                "BEACON_MODEL_POINTER_TTL_S": "5",
             }
         )
         for fn in self.topology.functions:
