@@ -76,4 +76,11 @@ def _lift(lift: dict[str, Any]) -> str:
     if not lift["enough_data"]:
         return f"{lift['estimate']:+.2%} (not enough data yet)"
     verdict = "significant" if lift["significant"] else "not significant"
-    return f"{lift['estimate']:+.2%} [{lift['ci_low']:+.2%}, {lift['ci_high']:+.2%}] {verdict}"
+    text = f"{lift['estimate']:+.2%} [{lift['ci_low']:+.2%}, {lift['ci_high']:+.2%}] {verdict}"
+    if lift.get("adjustment") == "cuped":  # the headline is CUPED's: say so, and by how much
+        raw = lift["unadjusted"]
+        text += (
+            f" (CUPED, variance -{lift['cuped']['variance_reduction']:.0%}; unadjusted"
+            f" {raw['estimate']:+.2%} [{raw['ci_low']:+.2%}, {raw['ci_high']:+.2%}])"
+        )
+    return text

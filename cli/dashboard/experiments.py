@@ -52,6 +52,8 @@ def _section(answer: dict[str, Any], points: list[dict[str, Any]]) -> str:
             f"[{_points(lift['ci_low'])}, {_points(lift['ci_high'])}]"
             + (" — significant" if lift["significant"] else " — not significant yet")
         )
+        if lift.get("adjustment") == "cuped":
+            verdict += f" (CUPED: variance -{lift['cuped']['variance_reduction']:.0%})"
     else:
         verdict = f"not enough data yet ({answer['minimum_exposures_per_arm']} per arm)"
     srm_note = (
