@@ -6,9 +6,9 @@ its always-valid confidence sequence (the headline, `lift`), the fixed-horizon
 interval beside it, the relative lift, and the same for the value per exposed
 person. Every report carries a sample-ratio-mismatch test of the exposures
 against the arms' configured shares. A goal with a covariate also gets the
-CUPED-adjusted comparison (`cuped`), which is then the headline: `lift`'s
-numbers are CUPED's, `adjustment` says so, and `unadjusted` keeps the plain
-difference beside it. See docs/experiments.md.
+CUPED-adjusted comparison beside each (`cuped`), which is then the `headline`
+(what the dashboard, its chart and the CLI lead with); `lift`'s own numbers stay
+the unadjusted difference. See docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -136,26 +136,21 @@ def _cuped(
 
 
 def _lift(result: Comparison, adjusted: Cuped | None = None) -> dict[str, Any]:
-    """The headline comparison: CUPED's if the goal has a covariate, with the plain
-    difference beside it as `unadjusted`; else the plain difference."""
+    """The unadjusted difference (the contract's `lift`, always), and with a covariate
+    the CUPED-adjusted one beside it as `cuped`, which is then the `headline`."""
+    out = _interval(result)
     if adjusted is None:
-        return _interval(result) | {"adjustment": "none"}
-    unadjusted = _interval(result)
+        return out | {"headline": "unadjusted"}
     cuped_lift = _interval(adjusted.comparison)
-    return cuped_lift | {
-        "adjustment": "cuped",
-        "cuped": {
-            key: cuped_lift[key] for key in ("estimate", "ci_low", "ci_high", "fixed_horizon")
-        }
-        | {
-            "variance_reduction": round(adjusted.variance_reduction, 6),
-            "theta": round(adjusted.theta, 6),
-        },
-        "unadjusted": {
-            key: unadjusted[key]
-            for key in ("estimate", "ci_low", "ci_high", "significant", "fixed_horizon")
-        },
-    }
+    del cuped_lift["method"], cuped_lift["enough_data"]  # the same as the unadjusted's
+    cuped_lift["variance_reduction"] = round(adjusted.variance_reduction, 6)
+    cuped_lift["theta"] = round(adjusted.theta, 6)
+    return out | {"headline": "cuped", "cuped": cuped_lift}
+
+
+def headline(lift: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The numbers a reader should lead with: CUPED's when the report has them."""
+    return lift["cuped"] if lift.get("headline") == "cuped" else lift
 
 
 def _interval(result: Comparison) -> dict[str, Any]:
@@ -195,7 +190,7 @@ def history(
     points: list[dict[str, Any]] = []
     for day, changes in reversed(days):
         answer = report(analysis, as_of)
-        lift = answer["lift"] or {}
+        lift = headline(answer["lift"] or {})
         points.append(
             {
                 "day": day,

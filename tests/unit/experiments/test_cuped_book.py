@@ -177,31 +177,43 @@ def test_the_report_leads_with_cuped_when_a_covariate_is_configured() -> None:
     counters = _counters(
         key,
         {
-            "reminder": (1_000, 100, 600_000, 10**10, 2_000_000, 10**10, 300_000, 4 * 10**9),
-            "discount": (3_000, 390, 2_000_000, 3 * 10**10, 6_100_000, 3 * 10**10, 950_000, 10**10),
+            "reminder": (1_000, 100, 600_000, 10**10, 2_000_000, 10**10, 494_000, 4 * 10**9),
+            "discount": (
+                3_000,
+                390,
+                2_000_000,
+                3 * 10**10,
+                6_100_000,
+                3 * 10**10,
+                1_770_000,
+                10**10,
+            ),
         },
     )
     answer = report(b.analyses[key], counters)
     goal = answer["goals"][0]
     assert goal["covariate"] == "spend" and goal["arms"][0]["covariate_mean"] == 20.0
     lift = answer["lift"]
-    assert lift["adjustment"] == "cuped"
-    assert {k: lift[k] for k in ("estimate", "ci_low", "ci_high")} == {
-        k: lift["cuped"][k] for k in ("estimate", "ci_low", "ci_high")
-    }
-    # The same numbers as the statistics module's, from the same counters.
+    assert lift["headline"] == "cuped"
+    # The same numbers as the statistics module's, from the same counters: `lift`
+    # itself stays the unadjusted difference, `cuped` is beside it.
     moments = [Moments(1_000, 100, 100), Moments(3_000, 390, 390)]
-    xs = [Covariate(20_000, 10**6, 3_000), Covariate(61_000, 3 * 10**6, 9_500)]
+    xs = [Covariate(20_000, 10**6, 4_940), Covariate(61_000, 3 * 10**6, 17_700)]
     expected = cuped(moments[1], xs[1], moments[0], xs[0])
-    assert lift["estimate"] == pytest.approx(expected.comparison.difference.estimate, abs=1e-6)
-    assert lift["cuped"]["variance_reduction"] == pytest.approx(
-        expected.variance_reduction, abs=1e-6
+    adjusted = lift["cuped"]
+    assert adjusted["estimate"] == pytest.approx(expected.comparison.difference.estimate, abs=1e-6)
+    assert adjusted["ci_low"] == pytest.approx(expected.comparison.difference.low, abs=1e-6)
+    assert adjusted["fixed_horizon"]["ci_high"] == pytest.approx(
+        expected.comparison.fixed_horizon.high, abs=1e-6
     )
-    assert lift["unadjusted"]["estimate"] == pytest.approx(0.03)
+    assert adjusted["variance_reduction"] == pytest.approx(expected.variance_reduction, abs=1e-6)
+    assert adjusted["variance_reduction"] > 0.1
+    assert adjusted["ci_high"] - adjusted["ci_low"] < lift["ci_high"] - lift["ci_low"]
+    assert lift["estimate"] == pytest.approx(0.03)
     plain = compare(moments[1], moments[0]).difference
-    assert lift["unadjusted"]["ci_low"] == pytest.approx(plain.low, abs=1e-6)
-    assert goal["comparisons"][0]["value_lift"]["adjustment"] == "cuped"
-    assert answer["goals"][1]["comparisons"][0]["lift"]["adjustment"] == "none"  # euro_order
+    assert lift["ci_low"] == pytest.approx(plain.low, abs=1e-6)
+    assert goal["comparisons"][0]["value_lift"]["headline"] == "cuped"
+    assert answer["goals"][1]["comparisons"][0]["lift"]["headline"] == "unadjusted"  # euro
     reduction = f"variance -{lift['cuped']['variance_reduction']:.0%}"
     assert f"(CUPED, {reduction}; unadjusted +3.00% [" in render(answer)
     assert f"(CUPED: {reduction})" in _section(answer, [])
@@ -219,15 +231,17 @@ def test_counter_items_from_before_covariates_report_the_unadjusted_lift() -> No
     lift = report(b.analyses[key], counters)["lift"]
     assert lift["cuped"]["variance_reduction"] == 0.0 and lift["cuped"]["theta"] == 0.0
     assert (lift["estimate"], lift["ci_low"]) == (
-        lift["unadjusted"]["estimate"],
-        lift["unadjusted"]["ci_low"],
+        lift["cuped"]["estimate"],
+        lift["cuped"]["ci_low"],
     )
     no_covariate = book(None)
     (plain_key,) = no_covariate.analyses
     renamed = {k.replace(key, plain_key): v for k, v in counters.items()}
     plain = report(no_covariate.analyses[plain_key], renamed)["lift"]
-    assert plain["adjustment"] == "none" and "cuped" not in plain
-    assert plain["ci_low"] == lift["ci_low"]
+    assert plain["headline"] == "unadjusted" and "cuped" not in plain
+    assert {k: v for k, v in lift.items() if k not in ("headline", "cuped")} == {
+        k: v for k, v in plain.items() if k != "headline"
+    }
 
 
 def test_the_project_config_measures_viewer_nudge_with_cuped() -> None:
