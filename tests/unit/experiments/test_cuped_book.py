@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from cli.commands.experiments import render
 from cli.dashboard.experiments import _section
 from functions.experiments.book import ExperimentBook, counter_delta
-from functions.experiments.report import report
+from functions.experiments.report import history, report
 from functions.experiments.statistics import Covariate, Moments, compare, cuped
 from functions.profiles.apply import apply_events, fold
 from functions.profiles.codec import decode_state, encode_state, state_from_dict
@@ -214,6 +214,8 @@ def test_the_report_leads_with_cuped_when_a_covariate_is_configured() -> None:
     assert lift["ci_low"] == pytest.approx(plain.low, abs=1e-6)
     assert goal["comparisons"][0]["value_lift"]["headline"] == "cuped"
     assert answer["goals"][1]["comparisons"][0]["lift"]["headline"] == "unadjusted"  # euro
+    (point,) = history(b.analyses[key], counters, [("2026-12-04", {})])  # the chart
+    assert (point["estimate"], point["ci_low"]) == (adjusted["estimate"], adjusted["ci_low"])
     reduction = f"variance -{lift['cuped']['variance_reduction']:.0%}"
     assert f"(CUPED, {reduction}; unadjusted +3.00% [" in render(answer)
     assert f"(CUPED: {reduction})" in _section(answer, [])
