@@ -90,6 +90,10 @@ def test_a_negative_covariate_is_counted_and_a_missing_trait_is_zero() -> None:
     base = f"{key}|{arm_of(SPLIT, 'p')}|order_7d"
     assert b.counters(state)[f"{base}|x"] == -2000
     assert state.exposures[key].covariates == {"order_7d": -2000}  # euro_order: none
+    refund = order(1.0, -15.0, "r-1")  # a refund larger than any order: negative value
+    apply_events(state, [Incoming(refund)], CONFIG, T0 + timedelta(hours=2), b.observe)
+    assert b.counters(state)[f"{base}|s"] == -1500
+    assert b.counters(state)[f"{base}|xs"] == -2000 * -1500
     other = ProfileState()
     b.expose(other, "p", [entered()], computed={})
     assert other.exposures[key].covariates == {}
