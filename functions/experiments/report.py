@@ -2,7 +2,7 @@
 
 For each goal: every arm's exposures, conversions, conversion rate and value mean,
 and each treated arm against control — the difference of conversion rates with
-its always-valid confidence sequence (the headline, `lift`), the fixed-horizon
+its always-valid confidence sequence (`lift`), the fixed-horizon
 interval beside it, the relative lift, and the same for the value per exposed
 person. Every report carries a sample-ratio-mismatch test of the exposures
 against the arms' configured shares. A goal with a covariate also gets the
