@@ -36,6 +36,7 @@ from functions.experiments.book import (
     experiment_changes,
 )
 from functions.profiles.apply import remember_change
+from functions.profiles.computed import computed_values
 from functions.profiles.decision import profile_decision
 from functions.profiles.evaluate import CompiledSegments, activation
 from functions.profiles.state import epoch
@@ -319,7 +320,12 @@ class ScoringStep(ProfileStep):
         if evaluation.changes:
             counted = self.experiments.counters(state)
             state.memberships = evaluation.memberships
-            self.experiments.expose(state, stored.profile_id, evaluation.changes)
+            self.experiments.expose(
+                state,
+                stored.profile_id,
+                evaluation.changes,
+                computed=computed_values(state, self.segments, now),
+            )
             scored.segments_moved = True
             scored.sizes = evaluation.size_changes | counter_delta(
                 counted, self.experiments.counters(state)
