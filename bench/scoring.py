@@ -27,6 +27,7 @@ from bench.harness import (
     section_head,
     timed_arguments,
 )
+from infra.bundling import latest_asset
 
 SECTION = "## Scoring"
 BATCH_SIZES = (1, 10, 100, 200)
@@ -82,10 +83,10 @@ def measure(seconds: float) -> dict[str, Any]:
         and line.split("|")[2].strip() == "functions.scoring.handler"
     ]
     results["cold_import_ms"] = cumulative[0] / 1000
-    bundle = ROOT / ".build" / "assets" / "scoring"
+    bundle = latest_asset("scoring")
     results["bundle_mb"] = (
         sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()) / 1e6
-        if bundle.is_dir()
+        if bundle is not None
         else None
     )
     return results

@@ -7,7 +7,7 @@ Layout under `.build/` (git-ignored):
 - `deps/<sha256>/` — `pip install --target` output, keyed by the requirement
   lines, the pip platforms and the Python version; filled once, reused by
   every later synth and test run.
-- `assets/<function>/` — deps + `functions/__init__.py`, the packages under
+- `assets/<function>/<stamp>/` — deps + `functions/__init__.py`, the packages under
   `functions/` its code imports (`functions/shared/`, `functions/<step>/`, and
   `functions/profiles/` for the steps that use the profile model: see
   `bundled_packages`) and the config as `beacon.yaml`; what `Code.from_asset`
@@ -21,9 +21,11 @@ import ast
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,7 +54,10 @@ RECIPE = "recipe-3"
 # on import: (file, what it says, what the bundle's copy says instead).
 CLI_IMPORTS = (("cel/__init__.py", "from . import cli, stdlib", "from . import stdlib"),)
 
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
+# PyYAML's C extension (2.6 MB) only speeds up its C loaders, which nothing uses:
+# `yaml.safe_load` reads the one config file with the pure-Python loader.
+STALE_ASSET_S = 3600
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "_yaml.cpython-*.so")
 
 
 class BundlingError(RuntimeError):
@@ -84,7 +89,7 @@ def function_asset(
     platform: LambdaPlatform,
     root: Path = PROJECT_ROOT,
 ) -> Path:
-    """Assemble (or reuse) `.build/assets/<fn.name>/` and return its path."""
+    """Assemble (or reuse) `.build/assets/<fn.name>/<stamp>/` and return its path."""
     build = root / ".build"
     deps = install_dependencies(root / fn.requirements_file, platform=platform, build_dir=build)
     config = config_path.resolve()
@@ -94,12 +99,14 @@ def function_asset(
         + [part for rel, path in code for part in (rel.encode(), path.read_bytes())]
     )
     assets = build / "assets"
-    target = assets / fn.name
-    stamp_file = assets / f"{fn.name}.stamp"
+    # One directory per build (its stamp): a rebuild for another configuration never
+    # pulls files from under a synth in another process still copying this one.
+    target = assets / fn.name / stamp[:16]
     with exclusive_lock(assets / f"{fn.name}.lock"):
-        if target.is_dir() and _read(stamp_file) == stamp:
+        if target.is_dir():
+            os.utime(target)  # in use: not pruned for another hour
             return target
-        staging = assets / f".{fn.name}-{uuid.uuid4().hex}"
+        staging = assets / fn.name / f".staging-{uuid.uuid4().hex}"
         try:
             shutil.copytree(deps, staging, ignore=_SKIP)
             for rel, path in code:
@@ -107,11 +114,26 @@ def function_asset(
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, dest)
             shutil.copy2(config, staging / "beacon.yaml")
-            _swap(staging, target)
+            staging.rename(target)  # a reader never sees a half-copied asset
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # left over only on failure
-        stamp_file.write_text(stamp, encoding="utf-8")
+        _prune(target)
     return target
+
+
+def latest_asset(name: str, root: Path = PROJECT_ROOT) -> Path | None:
+    """The function's most recently built or used asset, if any (for benchmarks)."""
+    built = [p for p in (root / ".build" / "assets" / name).glob("[0-9a-f]*") if p.is_dir()]
+    return max(built, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def _prune(current: Path) -> None:
+    """Other builds of the same function, unused for an hour (a synth copies its
+    asset within seconds; two configurations in one test run share the hour)."""
+    for other in current.parent.iterdir():
+        unused_s = time.time() - other.stat().st_mtime
+        if other != current and other.is_dir() and unused_s > STALE_ASSET_S:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def install_dependencies(requirements: Path, *, platform: LambdaPlatform, build_dir: Path) -> Path:
@@ -278,28 +300,12 @@ def _model_files(config: Path) -> list[tuple[str, Path]]:
     return files
 
 
-def _swap(staging: Path, target: Path) -> None:
-    # Renames, so a reader never sees a half-copied asset directory.
-    old = target.with_name(f".{target.name}-old-{uuid.uuid4().hex}")
-    if target.exists():
-        target.replace(old)
-    staging.replace(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _digest(parts: list[bytes]) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
 
 
 @contextmanager

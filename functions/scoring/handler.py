@@ -59,7 +59,7 @@ def live_models() -> LiveModels:
     """The bundled models, replaced by the registry's active (and shadow) versions; the
     pointers re-read at most every `model_pointer_ttl_s` (docs/models.md)."""
     settings = ScoringSettings()
-    registry = ModelRegistryStore(settings.models_bucket) if settings.models_bucket else None
+    registry = ModelRegistryStore(settings.models_bucket)
     return LiveModels(scoring_step().scorers, registry, settings.model_pointer_ttl_s)
 
 
