@@ -383,6 +383,15 @@ BUCKETS = (
         # Erasure requests outlive the longest an event can be in flight (13 h).
         expire_prefixes=(("erasures/", 2),),
     ),
+    # The scheduled profile export's files (docs/exports.md): a full snapshot a day,
+    # kept a week, so a person erased today is gone from every file within seven days.
+    # Unversioned: an expired or replaced file really goes.
+    Bucket(
+        "exports",
+        "profile snapshots as Parquet (profiles/dt=), for Athena, Snowflake, BigQuery, DuckDB",
+        expire_days=7,
+        versioned=False,
+    ),
 )
 
 DELIVERY_STREAMS = (
@@ -568,7 +577,28 @@ TOUCHPOINT = Function(
     secrets=("write_keys", "identity_verification"),
 )
 
-FUNCTIONS = (*FUNCTIONS, TOUCHPOINT, ARCHIVE_TRANSFORM, ARCHIVE_ERASURE)
+PROFILE_EXPORT = Function(
+    "exports",
+    step="exports",
+    purpose="the daily profile export: every live profile as Parquet in the exports bucket",
+    # A paginated, parallel Scan of the profiles table: minutes for millions of profiles.
+    memory_mb=2048,
+    timeout_s=900,
+    schedules=(
+        Schedule(
+            "export every live profile as Parquet (a snapshot a day)",
+            every_minutes=24 * 60,
+            local_every_s=24 * 3600.0,
+        ),
+    ),
+    reads_tables=("profiles", "identity"),
+    # Lists the day's partition to remove the parts an earlier run of the day left
+    # (infra/constructs/exports.py grants the delete on `profiles/` only).
+    reads_buckets=("exports",),
+    writes_buckets=("exports",),
+)
+
+FUNCTIONS = (*FUNCTIONS, TOUCHPOINT, ARCHIVE_TRANSFORM, ARCHIVE_ERASURE, PROFILE_EXPORT)
 
 TOPOLOGY = Topology(
     streams=STREAMS,

@@ -29,6 +29,7 @@ from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.segment_definitions import SegmentsConfig
 
 DEFAULT_SEGMENTS = 4  # parallel Scan segments
+PAGE_SIZE = 500  # items a Scan call evaluates (before its filter)
 
 
 def _stores(
@@ -40,8 +41,8 @@ def _stores(
     )
 
 
-def _pages(store: ProfilesStore, segments: int) -> Iterator[list[StoredProfile]]:
-    return parallel_pages(lambda n, total: store.scan_live(n, total), segments)
+def _pages(store: ProfilesStore, segments: int, page_size: int) -> Iterator[list[StoredProfile]]:
+    return parallel_pages(lambda n, total: store.scan_live(n, total, page_size), segments)
 
 
 def run_profile_export(
@@ -56,6 +57,7 @@ def run_profile_export(
     segments: int = DEFAULT_SEGMENTS,
     dynamodb: Any | None = None,
     rows_per_part: int | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> ExportSummary:
     profiles, identity = _stores(profiles_table, identity_table, dynamodb)
     options = {} if rows_per_part is None else {"rows_per_part": rows_per_part}
@@ -63,7 +65,7 @@ def run_profile_export(
         options["rows_per_group"] = min(rows_per_part, 50_000)
     writer = PartWriter(sink, partition("profiles", now, prefix), **options)
     return export_profiles(
-        _pages(profiles, segments), identity.load_profiles, writer, config, policy, now
+        _pages(profiles, segments, page_size), identity.load_profiles, writer, config, policy, now
     )
 
 
@@ -77,12 +79,13 @@ def run_audience_export(
     default_region: str,
     segments: int = DEFAULT_SEGMENTS,
     dynamodb: Any | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> tuple[str, AudienceSummary]:
     """The upload file's text (CSV, header first) and what went into it."""
     profiles, identity = _stores(profiles_table, identity_table, dynamodb)
     summary = AudienceSummary()
     rows = audience_rows(
-        _pages(profiles, segments),
+        _pages(profiles, segments, page_size),
         identity.load_profiles,
         segment_id,
         policy,
