@@ -46,10 +46,16 @@ def register(verbs: Verbs[Any]) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if args.target == "profiles":
-        return export_profiles(profiles_parser().parse_args(args.rest))
-    if args.target == "audience":
-        return export_audience(audience_parser().parse_args(args.rest))
+    if args.target in BULK:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        run = export_profiles if args.target == "profiles" else export_audience
+        parser = profiles_parser() if args.target == "profiles" else audience_parser()
+        try:
+            return run(parser.parse_args(args.rest))
+        except (ClientError, BotoCoreError) as err:  # a missing table, no credentials, ...
+            print(f"export {args.target}: {err}", file=sys.stderr)
+            return 1
     person = person_parser().parse_args(args.rest)
     return print_answer(person, "GET", profile_path(args.target, "/export"))
 
@@ -151,7 +157,12 @@ def export_profiles(args: argparse.Namespace) -> int:
     )
     print(f"export profiles: {summary.line()}", file=sys.stderr)
     for key in summary.files:
-        print(f"{destination}{key}" if destination.bucket else str(Path(destination.root, key)))
+        # Keys are the bucket's (prefix included), or relative to the local directory.
+        print(
+            f"s3://{destination.bucket}/{key}"
+            if destination.bucket
+            else Path(destination.root, key)
+        )
     return 0
 
 
