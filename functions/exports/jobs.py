@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from functions.exports.audience import (
@@ -65,7 +66,12 @@ def run_profile_export(
         options["rows_per_group"] = min(rows_per_part, 50_000)
     writer = PartWriter(sink, partition("profiles", now, prefix), **options)
     return export_profiles(
-        _pages(profiles, segments, page_size), identity.load_profiles, writer, config, policy, now
+        _pages(profiles, segments, page_size),
+        partial(identity.load_profiles, consistent=False),
+        writer,
+        config,
+        policy,
+        now,
     )
 
 
@@ -86,7 +92,7 @@ def run_audience_export(
     summary = AudienceSummary()
     rows = audience_rows(
         _pages(profiles, segments, page_size),
-        identity.load_profiles,
+        partial(identity.load_profiles, consistent=False),
         segment_id,
         policy,
         platform,
