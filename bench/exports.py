@@ -274,7 +274,11 @@ def section(r: Results, command: str) -> str:
             prose(
                 """moto serves Scan segments from one process, so the parallel run shows the
                 merge works, not DynamoDB's speed-up; on AWS each segment is read side by
-                side. The read units are what the profile export costs a day."""
+                side. The read units are what the profile export costs a day. The identity
+                records cost more than the Scan: a BatchGetItem charges each item a whole
+                half unit however small it is, while the Scan sums its items' sizes. The
+                Parquet figure is for this generated data, more repetitive than real
+                traits, so real files are larger."""
             ),
         ]
     )

@@ -189,3 +189,44 @@ def test_an_audience_file_holds_members_with_advertising_consent(world: dict[str
         1,
         len(members),
     )
+
+
+def test_the_scheduled_handler_exports_into_the_exports_bucket(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The function as EventBridge invokes it, with its row's environment."""
+    from functions.exports import handler
+    from infra.local.invoke import LocalContext
+    from infra.local.schedules import scheduled_event
+    from infra.topology import TOPOLOGY, ResourceNames
+
+    function, names = TOPOLOGY.function("exports"), ResourceNames()
+    for variable, value in TOPOLOGY.environment_for(function, names).items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("BEACON_CONFIG_FILE", "beacon.yaml")
+    monkeypatch.setenv("BEACON_EXPORT_PREFIX", "/daily/")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    for table in function.reads_tables:
+        create_table(dynamodb, names, table)
+    create_bucket(s3, names, "exports")
+    pid = "scheduled-1"
+    IdentityStore(DynamoTable(names.table("identity"), dynamodb)).write_profile(
+        Profile(pid, NOW, identifiers={"email": [email(pid)]})
+    )
+    state = ProfileState(traits={"plan": "gold"}, consent=granted(pid), consent_at=NOW)
+    ProfilesStore(DynamoTable(names.table("profiles"), dynamodb)).save(
+        StoredProfile(pid, state), due_at=None, at=NOW
+    )
+
+    answer = handler.lambda_handler(
+        scheduled_event("exports"),
+        LocalContext(function_name="exports", memory_limit_in_mb=2048, timeout_s=900),
+    )
+
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert answer["exported"] == 1 and answer["read"] == 1
+    assert answer["files"] == [f"daily/profiles/dt={day}/part-0000.parquet"]
+    body = s3.get_object(Bucket=names.bucket("exports"), Key=answer["files"][0])["Body"].read()
+    assert pq.read_table(io.BytesIO(body)).column("profile_id").to_pylist() == [pid]
