@@ -360,7 +360,7 @@ QUEUES = (
     Queue("activations-dlq", "activations that exhausted their delivery attempts"),
 )
 
-BUCKETS = (
+BUCKETS: tuple[Bucket, ...] = (
     Bucket(
         "failed-events",
         "ingest bad rows (ingest/dt=/reason=) and stream on-failure records (aws/lambda/)",
@@ -383,16 +383,18 @@ BUCKETS = (
         # Erasure requests outlive the longest an event can be in flight (13 h).
         expire_prefixes=(("erasures/", 2),),
     ),
-    # The scheduled profile export's files (docs/exports.md): a full snapshot a day,
-    # kept a week, so a person erased today is gone from every file within seven days.
-    # Unversioned: an expired or replaced file really goes.
-    Bucket(
-        "exports",
-        "profile snapshots as Parquet (profiles/dt=), for Athena, Snowflake, BigQuery, DuckDB",
-        expire_days=7,
-        versioned=False,
-    ),
 )
+
+# The scheduled profile export's files (docs/exports.md): a full snapshot a day, kept
+# a week, so a person erased today is gone from every file within seven days.
+# Unversioned: an expired or replaced file really goes.
+EXPORTS_BUCKET = Bucket(
+    "exports",
+    "profile snapshots as Parquet (profiles/dt=), for Athena, Snowflake, BigQuery, DuckDB",
+    expire_days=7,
+    versioned=False,
+)
+BUCKETS = (*BUCKETS, EXPORTS_BUCKET)
 
 DELIVERY_STREAMS = (
     DeliveryStream(
