@@ -69,6 +69,17 @@ def person_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(most: int) -> Any:
+    """An argparse type: a whole number from 1 to `most`."""
+
+    def parse(text: str) -> int:
+        if not text.isdigit() or not 1 <= int(text) <= most:
+            raise argparse.ArgumentTypeError(f"a whole number from 1 to {most}, not {text!r}")
+        return int(text)
+
+    return parse
+
+
 def _bulk_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=defaults.CONFIG)
     aws_arguments(parser)
@@ -79,7 +90,9 @@ def _bulk_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CATEGORY",
         help="a consent category every exported person must have granted (repeat)",
     )
-    parser.add_argument("--segments", type=int, default=4, help="parallel Scan segments (1 to 64)")
+    parser.add_argument(
+        "--segments", type=_count(64), default=4, help="parallel Scan segments (1 to 64)"
+    )
 
 
 def profiles_parser() -> argparse.ArgumentParser:
@@ -90,7 +103,9 @@ def profiles_parser() -> argparse.ArgumentParser:
         "erased people (docs/exports.md)",
     )
     parser.add_argument("--out", default="exports", help="a directory or s3://bucket/prefix/")
-    parser.add_argument("--rows-per-part", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rows-per-part", type=_count(10_000_000), default=None, help=argparse.SUPPRESS
+    )
     _bulk_arguments(parser)
     return parser
 

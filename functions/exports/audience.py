@@ -29,7 +29,7 @@ import hashlib
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -54,7 +54,8 @@ def sha256_hex(text: str) -> str:
 
 
 def _text(value: Any) -> str | None:
-    if not isinstance(value, str) and not isinstance(value, int | float):
+    """A trait as text (a zip sent as a number too); None for anything else or too long."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
     text = str(value).strip()
     return text if text and len(text) <= MAX_FIELD_CHARS else None
@@ -174,11 +175,11 @@ def contact_of(traits: Mapping[str, Any], identifiers: Mapping[str, Sequence[str
     emails = list(identifiers.get("email") or ())
     phones = list(identifiers.get("phone") or ())
     return Contact(
-        email=_first(traits, "email") or (emails[0] if emails else None),
-        phone=_first(traits, "phone", "phoneNumber", "phone_number")
+        email=_text(_first(traits, "email")) or (emails[0] if emails else None),
+        phone=_text(_first(traits, "phone", "phoneNumber", "phone_number"))
         or (phones[0] if phones else None),
-        first_name=_first(traits, "firstName", "first_name"),
-        last_name=_first(traits, "lastName", "last_name"),
+        first_name=_text(_first(traits, "firstName", "first_name")),
+        last_name=_text(_first(traits, "lastName", "last_name")),
         country=country_code(_first(address, "country") or _first(traits, "country")),
         zip=_text(
             _first(address, "postalCode", "postal_code", "zip")
@@ -240,7 +241,7 @@ class AudienceSummary:
 
 def audience_rows(
     pages: Iterable[list[StoredProfile]],
-    identities: Any,
+    identities: Callable[[Sequence[str]], Mapping[str, Profile]],
     segment_id: str,
     policy: ExportPolicy,
     platform: Platform,
@@ -263,7 +264,7 @@ def audience_rows(
             members.append(profile)
         if not members:
             continue
-        known: Mapping[str, Profile] = identities([p.profile_id for p in members])
+        known = identities([p.profile_id for p in members])
         for profile in members:
             identity = known.get(profile.profile_id)
             if identity is None or identity.merged_into is not None:

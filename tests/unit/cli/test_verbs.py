@@ -92,6 +92,14 @@ def test_an_export_refuses_an_unknown_consent_category(
     assert "unknown consent categories marketing" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("segments", ["0", "65", "four"])
+def test_scan_segments_are_bounded(segments: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_main.main(["export", "profiles", "--segments", segments])
+    assert exited.value.code == 2
+    assert "a whole number from 1 to 64" in capsys.readouterr().err
+
+
 def test_the_installed_command_is_this_main() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["beacon"] == "cli.main:main"

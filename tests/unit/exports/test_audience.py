@@ -158,6 +158,9 @@ def test_contact_fields_come_from_segment_spec_traits_then_the_graph() -> None:
         zip="SW1A 1AA",
     )
     assert contact_of({"country": "Narnia"}, {}).country is None
+    # A zip sent as a number is text; a boolean or an object is nothing.
+    assert contact_of({"zip": 94103}, {}).zip == "94103"
+    assert contact_of({"zip": True, "email": {"x": 1}}, {}) == Contact()
 
 
 # --- who is in the file ----------------------------------------------------------------
