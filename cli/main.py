@@ -11,6 +11,7 @@ from cli.commands import (
     dashboard,
     deliveries,
     experiments,
+    export,
     identity,
     models,
     people,
@@ -28,6 +29,7 @@ DESCRIPTION = (
 GROUPS = (
     stack,
     people,
+    export,
     models,
     deliveries,
     dashboard,

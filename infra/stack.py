@@ -18,6 +18,7 @@ from infra.constructs.alarms import Alarms
 from infra.constructs.archive import Archive
 from infra.constructs.buckets import Buckets
 from infra.constructs.encryption import EncryptionKey
+from infra.constructs.exports import ProfileExports
 from infra.constructs.http_api import HttpApi
 from infra.constructs.nag import apply_nag_suppressions
 from infra.constructs.operations_dashboard import OperationsDashboard
@@ -113,6 +114,11 @@ class BeaconStack(Stack):
             if fn.row.queries_archive:
                 for archive in self.archives.values():
                     archive.grant_query(fn.function)
+        # The scheduled profile export: its delete grant and Athena table (docs/exports.md).
+        if "exports" in self.functions:
+            self.exports = ProfileExports(
+                self, "Exports", function=self.functions["exports"], bucket=self.buckets["exports"]
+            )
         # Warm containers for the touchpoint when the configuration asks: the API calls
         # an alias that carries the provisioned concurrency, not $LATEST.
         warm = {"personalize": config.personalize.provisioned_concurrency}

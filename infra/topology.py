@@ -360,7 +360,7 @@ QUEUES = (
     Queue("activations-dlq", "activations that exhausted their delivery attempts"),
 )
 
-BUCKETS = (
+BUCKETS: tuple[Bucket, ...] = (
     Bucket(
         "failed-events",
         "ingest bad rows (ingest/dt=/reason=) and stream on-failure records (aws/lambda/)",
@@ -393,6 +393,17 @@ BUCKETS = (
         noncurrent_days=365,
     ),
 )
+
+# The scheduled profile export's files (docs/exports.md): a full snapshot a day, kept
+# a week, so a person erased today is gone from every file within seven days.
+# Unversioned: an expired or replaced file really goes.
+EXPORTS_BUCKET = Bucket(
+    "exports",
+    "profile snapshots as Parquet (profiles/dt=), for Athena, Snowflake, BigQuery, DuckDB",
+    expire_days=7,
+    versioned=False,
+)
+BUCKETS = (*BUCKETS, EXPORTS_BUCKET)
 
 DELIVERY_STREAMS = (
     DeliveryStream(
@@ -579,7 +590,28 @@ TOUCHPOINT = Function(
     secrets=("write_keys", "identity_verification"),
 )
 
-FUNCTIONS = (*FUNCTIONS, TOUCHPOINT, ARCHIVE_TRANSFORM, ARCHIVE_ERASURE)
+PROFILE_EXPORT = Function(
+    "exports",
+    step="exports",
+    purpose="the daily profile export: every live profile as Parquet in the exports bucket",
+    # A paginated, parallel Scan of the profiles table: minutes for millions of profiles.
+    memory_mb=2048,
+    timeout_s=900,
+    schedules=(
+        Schedule(
+            "export every live profile as Parquet (a snapshot a day)",
+            every_minutes=24 * 60,
+            local_every_s=24 * 3600.0,
+        ),
+    ),
+    reads_tables=("profiles", "identity"),
+    # Lists the day's partition to remove the parts an earlier run of the day left
+    # (infra/constructs/exports.py grants the delete on `profiles/` only).
+    reads_buckets=("exports",),
+    writes_buckets=("exports",),
+)
+
+FUNCTIONS = (*FUNCTIONS, TOUCHPOINT, ARCHIVE_TRANSFORM, ARCHIVE_ERASURE, PROFILE_EXPORT)
 
 TOPOLOGY = Topology(
     streams=STREAMS,

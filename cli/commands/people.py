@@ -1,4 +1,5 @@
-"""`beacon profile|consent|export|erase TYPE:VALUE`: one person, through the read/admin API."""
+"""`beacon profile|consent|erase TYPE:VALUE`: one person, through the read/admin API
+(`beacon export TYPE:VALUE`: cli/commands/export.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ from cli.commands import Verbs
 def register(verbs: Verbs[Any]) -> None:
     person_verb(verbs, "profile", "one profile as JSON (read API)", "GET")
     person_verb(verbs, "consent", "a person's consent and its audit trail", "GET", "/consent")
-    person_verb(
-        verbs, "export", "everything held about a person (access request)", "GET", "/export"
-    )
+    # `beacon export TYPE:VALUE` lives with the bulk exports (cli/commands/export.py).
     person_verb(verbs, "erase", "delete everything about a person, keep a suppression", "DELETE")
 
 

@@ -106,6 +106,20 @@ def acknowledge_archive(
         _ack(role, f"AwsSolutions-IAM5[{finding}]", FIREHOSE_GRANTS)
 
 
+EXPORT_DELETES = (
+    "The profile export removes the parts an earlier run of the same day left "
+    "(s3:DeleteObject*, CDK's grant_delete) under the profiles/ prefix of the exports "
+    "bucket only."
+)
+
+
+def acknowledge_exports(role: IConstruct, bucket_arn: str, prefix: str) -> None:
+    """The export function's delete grant (infra/constructs/exports.py), named exactly."""
+    stack = Stack.of(role)
+    _ack(role, "AwsSolutions-IAM5[Action::s3:DeleteObject*]", EXPORT_DELETES)
+    _ack(role, f"AwsSolutions-IAM5[Resource::{_arn(stack, bucket_arn)}/{prefix}*]", EXPORT_DELETES)
+
+
 def apply_nag_suppressions(
     stack: Stack,
     *,

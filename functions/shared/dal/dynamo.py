@@ -224,6 +224,53 @@ class DynamoTable(Retrying):
             items += page
         return items[:limit]
 
+    def scan(
+        self,
+        *,
+        segment: int = 0,
+        segments: int = 1,
+        filter_expression: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+        page_size: int = 500,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of one segment of a paginated Scan (eventually consistent: half the
+        read units), as plain dicts, asked for one at a time. Bulk jobs only (the
+        profile export); a page refused for capacity is asked again with backoff, and
+        StorageThrottled once `max_attempts` calls were refused."""
+        kwargs: dict[str, Any] = {"TableName": self.name, "Limit": page_size}
+        if segments > 1:
+            kwargs |= {"Segment": segment, "TotalSegments": segments}
+        if filter_expression:
+            kwargs["FilterExpression"] = filter_expression
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if values:
+            kwargs["ExpressionAttributeValues"] = to_item(values)
+        answers: list[dict[str, Any]] = []
+
+        def read(pending: list[int], _: int) -> list[int]:
+            self.read_calls += 1
+            try:
+                answers.append(self.dynamodb.scan(**kwargs))
+            except ClientError as err:
+                if err.response["Error"]["Code"] not in THROTTLED:
+                    raise
+                return pending
+            return []
+
+        while True:
+            answers.clear()
+            if self.retry_pending([1], read):
+                raise StorageThrottled(f"scan of {self.name} throttled")
+            answer = answers[-1]
+            items = [from_item(i) for i in answer.get("Items", [])]
+            self.items_read += len(items)
+            yield items
+            if "LastEvaluatedKey" not in answer:
+                return
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def _pages(
         self, kwargs: dict[str, Any], throttled: str | None = None
     ) -> Iterator[list[dict[str, Any]]]:

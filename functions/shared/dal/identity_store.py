@@ -57,12 +57,17 @@ class IdentityStore:
         items = self.table.batch_get([{"pk": pk, "sk": NODE} for pk in wanted])
         return {wanted[item["pk"]]: str(item["profile_id"]) for item in items}
 
-    def load_profiles(self, profile_ids: Iterable[str]) -> dict[str, Profile]:
-        """Profiles and the chain of redirects behind them."""
+    def load_profiles(
+        self, profile_ids: Iterable[str], *, consistent: bool = True
+    ) -> dict[str, Profile]:
+        """Profiles and the chain of redirects behind them (`consistent=False`: half the
+        read units, for a bulk reader that can miss the last second's writes)."""
         found: dict[str, Profile] = {}
         pending = set(profile_ids)
         while pending:
-            items = self.table.batch_get([profile_key(pid) for pid in pending])
+            items = self.table.batch_get(
+                [profile_key(pid) for pid in pending], consistent=consistent
+            )
             loaded = [profile_from_item(item) for item in items]
             found.update({p.profile_id: p for p in loaded})
             pending = {p.merged_into for p in loaded if p.merged_into} - set(found)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,6 +97,29 @@ class ProfilesStore:
             )
             due.extend(str(i["pk"]).removeprefix("profile#") for i in items)
         return due
+
+    def scan_live(
+        self, segment: int = 0, segments: int = 1, page_size: int = 500
+    ) -> Iterator[list[StoredProfile]]:
+        """Pages of the live profiles (no tombstone, erasure marker, decision or counter
+        item) of one segment of a paginated Scan: the bulk export's read, never a
+        step's (docs/exports.md)."""
+        names = {"#sk": "sk", "#st": "state", "#m": "merged_into", "#e": "erased_at"}
+        condition = (
+            "#sk = :p AND attribute_exists(#st)"
+            " AND attribute_not_exists(#m) AND attribute_not_exists(#e)"
+        )
+        pages = self.table.scan(
+            segment=segment,
+            segments=segments,
+            filter_expression=condition,
+            names=names,
+            values={":p": _PROFILE},
+            page_size=page_size,
+        )
+        for items in pages:
+            stored = [stored_from_item(str(i["pk"]).removeprefix("profile#"), i) for i in items]
+            yield [p for p in stored if p.live]
 
     def segment_sizes(self) -> dict[str, int]:
         sizes: dict[str, int] = {}

@@ -34,7 +34,7 @@ VERBS = verbs_of(cli_main.parser())
 def test_the_verbs_are_the_documented_ones() -> None:
     tops = [verb[0] for verb in VERBS if len(verb) == 1]
     assert tops == [
-        "local", "demo", "moto", "simulate", "profile", "consent", "export", "erase", "train",
+        "local", "demo", "moto", "simulate", "profile", "consent", "erase", "export", "train",
         "models", "deliveries", "dlq", "dashboard", "segments", "experiments", "identity",
         "archive", "backfill", "smoke",
     ]  # fmt: skip
@@ -61,6 +61,48 @@ def test_every_verb_answers_help(verb: tuple[str, ...], capsys: pytest.CaptureFi
         cli_main.main([*verb, "--help"])
     assert exited.value.code == 0
     assert f"usage: beacon {' '.join(verb)}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("form", "usage"),
+    [
+        (["profiles"], "usage: beacon export profiles"),
+        (["audience"], "usage: beacon export audience"),
+        (["email:ana@example.org"], "usage: beacon export TYPE:VALUE"),
+    ],
+)
+def test_each_form_of_export_answers_help(
+    form: list[str], usage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`export` takes a person, `profiles` or `audience`: each form has its own help."""
+    with pytest.raises(SystemExit) as exited:
+        cli_main.main(["export", *form, "--help"])
+    assert exited.value.code == 0
+    assert usage in capsys.readouterr().out
+
+
+def test_an_audience_export_refuses_an_unknown_segment(capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli_main.main(
+        ["export", "audience", "no_such_segment", "--platform", "google", "--aws-endpoint", ""]
+    )
+    assert status == 2
+    assert "no segment 'no_such_segment'" in capsys.readouterr().err
+
+
+def test_an_export_refuses_an_unknown_consent_category(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = cli_main.main(["export", "profiles", "--require", "marketing", "--out", "/tmp/x"])
+    assert status == 2
+    assert "unknown consent categories marketing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("segments", ["0", "65", "four"])
+def test_scan_segments_are_bounded(segments: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_main.main(["export", "profiles", "--segments", segments])
+    assert exited.value.code == 2
+    assert "a whole number from 1 to 64" in capsys.readouterr().err
 
 
 def test_the_installed_command_is_this_main() -> None:
