@@ -23,6 +23,20 @@ from functions.shared.schema import Name, SecretName, Strict
 from functions.shared.segment_definitions import SegmentsConfig
 
 
+class Enrichment(Strict):
+    """Which standard enrichments ingest adds to `context.enrichment` (docs/ingest.md)."""
+
+    campaign: bool = Field(
+        default=True, description="utm_*, gclid/fbclid/msclkid, context.campaign"
+    )
+    referrer: bool = Field(
+        default=True, description="referrer medium and source, and the event's channel"
+    )
+    user_agent: bool = Field(
+        default=True, description="browser, OS, device class and the bot flag (ua-parser)"
+    )
+
+
 class Source(Strict):
     """A place events come from: a website, an app, a server."""
 
@@ -49,6 +63,9 @@ class Source(Strict):
         default="local-identity-key",
         description="the value the local stack stores under identity_verification_secret",
     )
+    enrichment: Enrichment | None = Field(
+        default=None, description="this source's enrichments (default: ingest.enrichment)"
+    )
 
     @field_validator("allowed_origins")
     @classmethod
@@ -72,6 +89,9 @@ class Ingest(Strict):
     trusted_proxies: tuple[str, ...] = Field(
         default=(),
         description="CIDRs whose X-Forwarded-For is believed (API Gateway's own is always)",
+    )
+    enrichment: Enrichment = Field(
+        default_factory=Enrichment, description="enrichments of every source without its own"
     )
 
     @field_validator("trusted_proxies")
