@@ -23,7 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from functions.shared.archive import EVENTS, MERGES, day_from_key, survivors
+from functions.shared.archive import DATABASE, EVENTS, MERGES, WORKGROUP, day_from_key, survivors
 from functions.shared.dal.archive_athena import Answer, AthenaArchive
 from functions.shared.dal.archive_store import ArchiveStore
 
@@ -35,7 +35,8 @@ LOCAL_EVENTS_VIEW = """
 CREATE VIEW events AS
 SELECT e.message_id, COALESCE(m.survivor, e.profile_id) AS profile_id, e.type, e.event,
        e.name, e.timestamp, e.received_at, e.anonymous_id, e.user_id, e.traits,
-       e.properties, e.context, e.source, e.dt, e.profile_id AS archived_profile_id
+       e.properties, e.context, e.source, e.shard_id, e.sequence_number, e.dt,
+       e.profile_id AS archived_profile_id
 FROM (
     SELECT *, row_number() OVER (PARTITION BY message_id ORDER BY received_at, dt) AS copy
     FROM archived_events
@@ -90,7 +91,8 @@ class LocalArchive:
         if not parts:
             empty = schema(table).append(pa.field("dt", pa.string()))
             return empty.empty_table()
-        return pa.concat_tables(parts)
+        # Files written before a column was added lack it: it reads as null.
+        return pa.concat_tables(parts, promote_options="default")
 
     def query(self, sql: str) -> Answer:
         import duckdb
@@ -113,6 +115,25 @@ class LocalArchive:
             columns = list(result.column_names)
             rows = [tuple(row[c] for c in columns) for row in result.to_pylist()]
             return Answer(columns, rows)
+
+
+def archive_engine(args: Any) -> LocalArchive | AthenaArchive:
+    """The engine `--aws-endpoint` means: DuckDB over the local stack's files, or Athena
+    (the workgroup and database given, if the verb offers them)."""
+    from cli.resources import Clients, names
+
+    clients = Clients(args.aws_endpoint)
+    if args.aws_endpoint:
+        return LocalArchive(ArchiveStore(names(args).bucket("archive"), clients.client("s3")))
+    return AthenaArchive(
+        clients.client("athena"),
+        getattr(args, "workgroup", WORKGROUP),
+        getattr(args, "database", DATABASE),
+    )
+
+
+def rows_of(answer: Answer) -> list[dict[str, Any]]:
+    return [dict(zip(answer.columns, row, strict=True)) for row in answer.rows]
 
 
 def print_answer(answer: Answer, fmt: str, out: Any) -> None:

@@ -7,6 +7,7 @@ import sys
 
 from cli.commands import (
     archive,
+    backfill,
     dashboard,
     deliveries,
     experiments,
@@ -34,6 +35,7 @@ GROUPS = (
     experiments,
     identity,
     archive,
+    backfill,
     smoke,
 )
 

@@ -15,16 +15,16 @@ any feature uses an event after its cutoff.
 from __future__ import annotations
 
 import bisect
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from functions.profiles.apply import apply_events
 from functions.profiles.evaluate import activation
 from functions.profiles.state import Incoming, ProfileState
 from functions.scoring.features import FeatureSpec
+from functions.shared.archive import event_of
 from functions.shared.events import CanonicalEvent
 from functions.shared.segment_definitions import SegmentsConfig
 from models.dataset import (
@@ -48,34 +48,6 @@ class Horizons:
 
 
 DEFAULT_HORIZONS = Horizons()
-
-
-def _time(value: Any) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    # Athena answers timestamps as text without a zone: they are UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def event_of(row: Mapping[str, Any]) -> CanonicalEvent:
-    """An archived row back as the canonical event the segments step applied."""
-    context = json.loads(row.get("context") or "{}")
-    context.pop("consent_decision", None)
-    return CanonicalEvent.model_validate(
-        {
-            "messageId": row["message_id"],
-            "type": row["type"],
-            "event": row.get("event"),
-            "name": row.get("name"),
-            "anonymousId": row.get("anonymous_id"),
-            "userId": row.get("user_id"),
-            "traits": json.loads(row.get("traits") or "{}"),
-            "properties": json.loads(row.get("properties") or "{}"),
-            "context": context,
-            "source": {"name": row.get("source") or "archive", "protocol": "segment"},
-            "timestamp": _time(row["timestamp"]),
-            "receivedAt": _time(row["received_at"]),
-        }
-    )
 
 
 def histories(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[CanonicalEvent]]:

@@ -29,19 +29,10 @@ def register(verbs: Verbs[Any]) -> None:
 
 
 def cmd_archive_query(args: argparse.Namespace) -> int:
-    from cli.archive_query import AthenaArchive, LocalArchive, print_answer
-    from cli.resources import Clients, names
-    from functions.shared.dal.archive_store import ArchiveStore
+    from cli.archive_query import archive_engine, print_answer
 
-    clients = Clients(args.aws_endpoint)
-    engine: LocalArchive | AthenaArchive
-    if args.aws_endpoint:
-        store = ArchiveStore(names(args).bucket("archive"), clients.client("s3"))
-        engine = LocalArchive(store)
-    else:
-        engine = AthenaArchive(clients.client("athena"), args.workgroup, args.database)
     try:
-        answer = engine.query(args.sql)
+        answer = archive_engine(args).query(args.sql)
     except Exception as err:  # the engine's message is what the operator needs
         print(f"query failed: {err}", file=sys.stderr)
         return 1

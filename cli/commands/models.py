@@ -68,21 +68,12 @@ def train_from_archive(arguments: list[str]) -> int:
     aws_arguments(parser)
     args = parser.parse_args(arguments)
 
-    from cli.archive_query import AthenaArchive, LocalArchive
-    from cli.resources import Clients, names
-    from functions.shared.dal.archive_store import ArchiveStore
+    from cli.archive_query import archive_engine, rows_of
     from models.archive_dataset import DEFAULT_HORIZONS, Horizons
     from models.archive_training import train_from_archive as train_on
     from models.train import MODELS_DIR
 
-    clients = Clients(args.aws_endpoint)
-    engine: LocalArchive | AthenaArchive
-    if args.aws_endpoint:
-        engine = LocalArchive(ArchiveStore(names(args).bucket("archive"), clients.client("s3")))
-    else:
-        engine = AthenaArchive(clients.client("athena"))
-    answer = engine.query("SELECT * FROM events")
-    rows = [dict(zip(answer.columns, row, strict=True)) for row in answer.rows]
+    rows = rows_of(archive_engine(args).query("SELECT * FROM events"))
     print(f"{len(rows)} archived events")
     horizons = Horizons(
         purchase_days=args.purchase_days or DEFAULT_HORIZONS.purchase_days,

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from functions.shared.archive import archive_row, day_of
+from functions.shared.archive import StreamPosition, archive_row, day_of
 from functions.shared.resolved import parse_record
 
 
@@ -26,11 +26,19 @@ def _value(value: Any) -> Any:
     return value
 
 
+def _position(record: dict[str, Any]) -> StreamPosition | None:
+    """Firehose hands a Kinesis source's position in `kinesisRecordMetadata`."""
+    meta = record.get("kinesisRecordMetadata") or {}
+    if not meta.get("shardId") or not meta.get("sequenceNumber"):
+        return None
+    return StreamPosition(str(meta["shardId"]), str(meta["sequenceNumber"]))
+
+
 def transform_record(record: dict[str, Any]) -> dict[str, Any]:
     """One Firehose record: `Ok` with the row and its partition keys, or
     `ProcessingFailed` (Firehose writes those whole to the error prefix)."""
     try:
-        table, row = archive_row(parse_record(base64.b64decode(record["data"])))
+        table, row = archive_row(parse_record(base64.b64decode(record["data"])), _position(record))
     except (ValidationError, ValueError):
         return {
             "recordId": record["recordId"],

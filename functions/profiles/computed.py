@@ -67,8 +67,9 @@ def _value(state: ProfileState, trait: AnyTrait, config: SegmentsConfig, now: da
         return tally.total / tally.numeric if tally.numeric else None
     if isinstance(trait, trait_kinds.MostFrequentTrait):
         if not tally.values:
-            return None
-        return min(tally.values.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+            return 0 if trait.output == "count" else None
+        top = min(tally.values.items(), key=lambda kv: (-kv[1], kv[0]))
+        return top[1] if trait.output == "count" else top[0]
     raise AssertionError(f"unhandled computed trait kind {trait.kind}")
 
 

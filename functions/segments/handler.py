@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.experiments.book import ExperimentBook
 from functions.segments.settings import SegmentsSettings
 from functions.segments.step import BatchOutcome, SegmentsStep
+from functions.shared.config import BeaconConfig
 from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.decision import DecisionRules
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
@@ -28,12 +29,21 @@ processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 @cache
 def segments_step() -> SegmentsStep:
-    settings, config = SegmentsSettings.with_config()
+    return build_segments_step(*SegmentsSettings.with_config())
+
+
+def build_segments_step(
+    settings: SegmentsSettings, config: BeaconConfig, **clients: Any
+) -> SegmentsStep:
+    """The step as this function runs it; `clients` (dynamodb, s3, kinesis) for an
+    operator tool that runs it elsewhere (`beacon backfill`)."""
     return build_profile_step(
         SegmentsStep,
         settings,
+        dynamodb=clients.get("dynamodb"),
+        s3=clients.get("s3"),
         config=config.segments,
-        changes=KinesisWriter(settings.changes_stream),
+        changes=KinesisWriter(settings.changes_stream, clients.get("kinesis")),
         decisions=DecisionRules.from_config(config),
         experiments=ExperimentBook.from_config(config),
     )

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,7 +50,7 @@ from functions.experiments.book import (
 from functions.profiles.apply import apply_events, expire, fold, remember_change
 from functions.profiles.computed import computed_values
 from functions.profiles.decision import profile_decision
-from functions.profiles.evaluate import CompiledSegments, activation
+from functions.profiles.evaluate import Change, CompiledSegments, activation
 from functions.profiles.state import Incoming, Position, ProfileState
 from functions.profiles.step import ProfileStep
 from functions.profiles.stored import Burial, StoredProfile
@@ -301,6 +301,42 @@ class SegmentsStep(ProfileStep):
         self._commit(pending, now, outcome, {})
         return outcome
 
+    # --- backfill ---------------------------------------------------------------
+
+    def regraft(
+        self,
+        profile_ids: Collection[str],
+        graft: Callable[[StoredProfile, list[str]], list[Change] | None],
+    ) -> BatchOutcome:
+        """Backfill's write (functions/segments/backfill.py): each live profile the ids
+        lead to is read, changed by `graft(profile, ids that led to it)` (None: nothing
+        to change), then evaluated, announced (cause `backfill`) and written as a
+        batch's profiles are. A lost race puts the ids asked in `conflicted`."""
+        now = self.clock()
+        outcome = BatchOutcome()
+        loaded = self._load_following_tombstones(set(profile_ids))
+        asked: dict[str, list[str]] = {}
+        for profile_id in profile_ids:
+            asked.setdefault(_live_id(loaded, profile_id), []).append(profile_id)
+        pending = []
+        for live_id, ids in asked.items():
+            stored = loaded.get(live_id)
+            if stored is None or not stored.live:
+                continue  # never written, or erased: nothing to backfill
+            work = _Work(
+                stored, self._view(stored.state, now), self.experiments.counters(stored.state)
+            )
+            grafted = graft(stored, ids)
+            if grafted is None:
+                continue
+            work.touched = True
+            work.sequences.update(ids)  # what `conflicted` reports here: the ids asked
+            settled = self._settle(work, now, "backfill", outcome, grafted)
+            if settled is not None:
+                pending.append(settled)
+        self._commit(pending, now, outcome, {})
+        return outcome
+
     # --- shared: evaluate, announce, write ------------------------------------------
 
     def _view(
@@ -309,7 +345,12 @@ class SegmentsStep(ProfileStep):
         return dict(state.traits), computed_values(state, self.config, now), dict(state.consent)
 
     def _settle(
-        self, work: _Work, now: datetime, cause: ChangeCause, outcome: BatchOutcome
+        self,
+        work: _Work,
+        now: datetime,
+        cause: ChangeCause,
+        outcome: BatchOutcome,
+        grafted: Sequence[Change] = (),
     ) -> _Pending | None:
         state, stored = work.state, work.stored
         # One activation serves the conditions and the "what changed" comparison.
@@ -325,7 +366,8 @@ class SegmentsStep(ProfileStep):
         after = (dict(state.traits), variables["profile"]["computed"], dict(state.consent))
         names: tuple[Part, ...] = ("traits", "computed", "consent")
         parts = [p for p, was, is_ in zip(names, work.before, after, strict=True) if was != is_]
-        if evaluation.changes:
+        changes = (*grafted, *evaluation.changes)
+        if changes:
             parts.append("segments")
         if not work.touched and not parts:
             return None  # a pure replay: nothing to write, nothing to announce
@@ -341,7 +383,7 @@ class SegmentsStep(ProfileStep):
                     held_out=c.held_out,
                     variant=c.variant,
                 )
-                for c in evaluation.changes
+                for c in changes
             ]
             record = ProfileChanged(
                 change_id=change_id(stored.profile_id, version),
@@ -364,7 +406,9 @@ class SegmentsStep(ProfileStep):
             computed = variables["profile"]["computed"]
             arms = self.experiments.arms(state)
             decision = profile_decision(stored, self.decisions, self.config, now, computed, arms)
-        return _Pending(work, record, due_at, evaluation.size_changes | counted, decision)
+        sizes = Counter(evaluation.size_changes)
+        sizes.update({c.segment_id: 1 if c.type == "segment.entered" else -1 for c in grafted})
+        return _Pending(work, record, due_at, dict(sizes) | counted, decision)
 
     def _commit(
         self,

@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from functions.shared.events import CanonicalEvent
 from functions.shared.resolved import ProfileMerged, ResolvedEvent
 
 EVENTS = "events"
@@ -54,6 +55,10 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("properties", "string"),
     ("context", "string"),
     ("source", "string"),
+    # Where the record sat in the `resolved` stream: a backfill replays exactly what a
+    # live profile has applied (its watermark per shard; docs/archive.md "Backfill").
+    ("shard_id", "string"),
+    ("sequence_number", "string"),  # up to 56 digits: text, compared as an integer
 )
 MERGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("merge_id", "string"),
@@ -73,8 +78,17 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
-def event_row(record: ResolvedEvent) -> Row:
-    """One archived event: the canonical event, flat, with the profile it resolved to.
+@dataclass(frozen=True)
+class StreamPosition:
+    """A record's shard of the `resolved` stream and its sequence number there."""
+
+    shard_id: str
+    sequence_number: str
+
+
+def event_row(record: ResolvedEvent, position: StreamPosition | None = None) -> Row:
+    """One archived event: the canonical event, flat, with the profile it resolved to
+    and, when known, where it sat in the stream.
 
     The context keeps what ingest left (the IP is already truncated or hashed
     there: no raw IP reaches the archive) and the consent step's stamp."""
@@ -96,7 +110,37 @@ def event_row(record: ResolvedEvent) -> Row:
         "properties": _json(event.properties),
         "context": _json(context),
         "source": event.source.name,
+        "shard_id": position.shard_id if position else None,
+        "sequence_number": position.sequence_number if position else None,
     }
+
+
+def _time(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    # Athena answers timestamps as text without a zone: they are UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def event_of(row: Mapping[str, Any]) -> CanonicalEvent:
+    """An archived row back as the canonical event the segments step applied."""
+    context = json.loads(row.get("context") or "{}")
+    context.pop("consent_decision", None)
+    return CanonicalEvent.model_validate(
+        {
+            "messageId": row["message_id"],
+            "type": row["type"],
+            "event": row.get("event"),
+            "name": row.get("name"),
+            "anonymousId": row.get("anonymous_id"),
+            "userId": row.get("user_id"),
+            "traits": json.loads(row.get("traits") or "{}"),
+            "properties": json.loads(row.get("properties") or "{}"),
+            "context": context,
+            "source": {"name": row.get("source") or "archive", "protocol": "segment"},
+            "timestamp": _time(row["timestamp"]),
+            "receivedAt": _time(row["received_at"]),
+        }
+    )
 
 
 def merge_row(record: ProfileMerged) -> Row:
@@ -110,10 +154,12 @@ def merge_row(record: ProfileMerged) -> Row:
     }
 
 
-def archive_row(record: ResolvedEvent | ProfileMerged) -> tuple[str, Row]:
+def archive_row(
+    record: ResolvedEvent | ProfileMerged, position: StreamPosition | None = None
+) -> tuple[str, Row]:
     """(table, row) for one record of the resolved stream."""
     if isinstance(record, ResolvedEvent):
-        return EVENTS, event_row(record)
+        return EVENTS, event_row(record, position)
     return MERGES, merge_row(record)
 
 

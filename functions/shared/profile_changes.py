@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-ChangeCause = Literal["events", "merge", "sweep", "scores"]
+ChangeCause = Literal["events", "merge", "sweep", "scores", "backfill"]
 Part = Literal["traits", "computed", "segments", "consent", "scores"]
 
 

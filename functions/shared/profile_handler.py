@@ -25,13 +25,19 @@ Step = TypeVar("Step", bound=ProfileStep)
 
 
 def build_profile_step(
-    step: Callable[..., Step], settings: ProfileStepSettings, **own: Any
+    step: Callable[..., Step],
+    settings: ProfileStepSettings,
+    *,
+    dynamodb: Any | None = None,
+    s3: Any | None = None,
+    **own: Any,
 ) -> Step:
-    """`step(**own)` with the storage and errors every profile step takes."""
+    """`step(**own)` with the storage and errors every profile step takes (clients
+    given: an operator tool's, e.g. `beacon backfill`; else the function's own)."""
     return step(
-        profiles=ProfilesStore(DynamoTable(settings.profiles_table)),
-        failed_events=S3FailedEventStore(settings.failed_events_bucket),
-        counters=DailyCounters(DynamoTable(settings.counters_table)),
+        profiles=ProfilesStore(DynamoTable(settings.profiles_table, dynamodb)),
+        failed_events=S3FailedEventStore(settings.failed_events_bucket, s3),
+        counters=DailyCounters(DynamoTable(settings.counters_table, dynamodb)),
         conflict=(ConditionFailed,),
         refused=(StorageThrottled,),
         **own,

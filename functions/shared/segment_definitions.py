@@ -135,6 +135,9 @@ class MostFrequentTrait(_Trait, _Windowed):
         le=500,
         description="distinct values kept per bucket; rarest dropped",
     )
+    # `count`: how often the most frequent value occurred ("viewed the same product
+    # 3 times in 30 days" is a most_frequent of product_id, output count, >= 3).
+    output: Literal["value", "count"] = "value"
 
 
 class UniqueListTrait(_Trait, _Matches):

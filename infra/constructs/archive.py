@@ -54,7 +54,7 @@ EVENTS_VIEW_SQL = """
 SELECT e.message_id,
        COALESCE(m3.survivor, m2.survivor, m1.survivor, e.profile_id) AS profile_id,
        e.type, e.event, e.name, e."timestamp", e.received_at, e.anonymous_id, e.user_id,
-       e.traits, e.properties, e.context, e.source, e.dt,
+       e.traits, e.properties, e.context, e.source, e.shard_id, e.sequence_number, e.dt,
        e.profile_id AS archived_profile_id
 FROM (
     SELECT *, row_number() OVER (PARTITION BY message_id ORDER BY received_at, dt) AS copy

@@ -30,6 +30,7 @@ from functions.api import handler as api_handler
 from functions.shared.archive import (
     ArchiveBuffer,
     BufferRule,
+    StreamPosition,
     archive_row,
     by_partition,
     keep,
@@ -165,7 +166,8 @@ class LocalDeliveryStream:
     def _add(self, record: dict[str, Any], now: float) -> None:
         data: bytes = record["Data"]
         try:
-            row = archive_row(parse_record(data))
+            position = StreamPosition(self.shard_id, record["SequenceNumber"])
+            row = archive_row(parse_record(data), position)
         except ValueError:
             # The segments step sends an unreadable record to failed events; the
             # archive has no row to make of it, but moves past it.

@@ -34,6 +34,21 @@ def test_rows_are_flat_json_with_their_table_and_day() -> None:
     assert merged["metadata"]["partitionKeys"]["table"] == "merges"
 
 
+def test_a_row_keeps_its_position_in_the_stream_for_backfills() -> None:
+    record = firehose_event(record_json(resolved("p1", "m1", T0)))["records"][0]
+    record["kinesisRecordMetadata"] = {  # type: ignore[index]
+        "shardId": "shardId-000000000001",
+        "sequenceNumber": "49650000000000000000000000000000000000000000000000000001",
+        "partitionKey": "p1",
+    }
+    (answer,) = transform({"records": [record]})["records"]
+    row = json.loads(base64.b64decode(answer["data"]))
+    assert row["shard_id"] == "shardId-000000000001"
+    assert row["sequence_number"] == "49650000000000000000000000000000000000000000000000000001"
+    (bare,) = transform(firehose_event(record_json(resolved("p1", "m1", T0))))["records"]
+    assert json.loads(base64.b64decode(bare["data"]))["shard_id"] is None
+
+
 def test_an_unreadable_record_is_a_processing_failure_kept_whole() -> None:
     (answer,) = transform(firehose_event(b"{not json"))["records"]
     assert answer["result"] == "ProcessingFailed"
