@@ -96,9 +96,12 @@ class Attribution:
         return sorted(found)
 
 
-def paths_of(person: Person, lookback: timedelta = DEFAULT_LOOKBACK) -> list[Path]:
+def paths_of(
+    person: Person, lookback: timedelta = DEFAULT_LOOKBACK, since: datetime | None = None
+) -> list[Path]:
     """One path per conversion, then (if any touch is left after the last
-    conversion) a non-converting path."""
+    conversion, and at or after `since`, the analysis window's start) a
+    non-converting path."""
     touches = sorted(person.touches, key=lambda t: t.at)
     conversions = sorted(person.conversions, key=lambda c: c.at)
     paths: list[Path] = []
@@ -114,7 +117,11 @@ def paths_of(person: Person, lookback: timedelta = DEFAULT_LOOKBACK) -> list[Pat
         )
         paths.append(Path(chosen, conversion))
         previous = conversion.at
-    rest = tuple(t for t in touches if previous is None or t.at > previous)
+    rest = tuple(
+        t
+        for t in touches
+        if (previous is None or t.at > previous) and (since is None or t.at >= since)
+    )
     if rest:
         paths.append(Path(rest, None))
     return paths
@@ -162,15 +169,17 @@ def attribute(
     by: str = "channel",
     lookback: timedelta = DEFAULT_LOOKBACK,
     half_life: timedelta = DEFAULT_HALF_LIFE,
+    since: datetime | None = None,
 ) -> Attribution:
-    """Conversions and revenue per key, side by side per model."""
+    """Conversions and revenue per key, side by side per model (`since`: the
+    window's start, before which touches only lead to conversions)."""
     for model in models:
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     if lookback <= timedelta(0):
         raise ValueError("lookback must be positive")
     key = key_function(by)
-    paths = [path for person in people for path in paths_of(person, lookback)]
+    paths = [path for person in people for path in paths_of(person, lookback, since)]
     result = Attribution(by)
     converting = [p for p in paths if p.conversion is not None]
     for path in converting:
