@@ -7,6 +7,7 @@ import sys
 
 from cli.commands import (
     archive,
+    attribution,
     backfill,
     dashboard,
     deliveries,
@@ -36,6 +37,7 @@ GROUPS = (
     identity,
     archive,
     backfill,
+    attribution,
     smoke,
 )
 
