@@ -38,6 +38,7 @@ def consent_step() -> ConsentStep:
         consented=KinesisWriter(settings.consented_stream),
         failed_events=S3FailedEventStore(settings.failed_events_bucket),
         counters=DailyCounters(DynamoTable(settings.counters_table)),
+        keep_bots_from=config.bot_sources_kept(),
     )
 
 

@@ -35,6 +35,11 @@ class Enrichment(Strict):
     user_agent: bool = Field(
         default=True, description="browser, OS, device class and the bot flag (ua-parser)"
     )
+    exclude_bots: bool = Field(
+        default=True,
+        description="events flagged as bots stop at the consent step (counted as `bot`): "
+        "no profile, no archive row",
+    )
 
 
 class Source(Strict):
@@ -391,6 +396,11 @@ class BeaconConfig(Strict):
         for source in self.sources:
             seen.update(dict.fromkeys(source.allowed_origins))
         return tuple(seen)
+
+    def bot_sources_kept(self) -> frozenset[str]:
+        """The sources whose bot traffic goes on to profiles (`exclude_bots: false`)."""
+        default = self.ingest.enrichment
+        return frozenset(s.name for s in self.sources if not (s.enrichment or default).exclude_bots)
 
     def source_for_app_id(self, app_id: str | None) -> Source | None:
         """The source a Snowplow event belongs to: its `aid`, else a `*` catch-all."""

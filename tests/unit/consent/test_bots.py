@@ -1,0 +1,80 @@
+"""Which events the consent step treats as bots', and which sources keep them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from functions.consent.step import is_bot
+from functions.ingest.enrich import EnrichOptions, enrich_event
+from functions.shared.config import parse_config
+from functions.shared.events import CanonicalEvent
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+SOURCES = """\
+version: 1
+sources:
+  - name: web
+    write_key_secret: beacon/web
+  - name: partner
+    write_key_secret: beacon/partner
+    local_write_key: partner-key
+    enrichment:
+      exclude_bots: false
+  - name: server
+    write_key_secret: beacon/server
+    local_write_key: other-key
+"""
+
+
+def event(context: dict[str, Any], enrich: bool = True) -> CanonicalEvent:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    built = CanonicalEvent.model_validate(
+        {
+            "messageId": "m1",
+            "type": "page",
+            "anonymousId": "a1",
+            "context": context,
+            "source": {"name": "web", "protocol": "segment"},
+            "timestamp": at,
+            "receivedAt": at,
+        }
+    )
+    if enrich:
+        enrich_event(built, EnrichOptions())
+    return built
+
+
+def test_ingest_flags_bots_and_consent_reads_the_flag() -> None:
+    assert is_bot(event({"userAgent": GOOGLEBOT}))
+    assert not is_bot(event({"userAgent": FIREFOX}))
+    assert not is_bot(event({}))
+
+
+def test_a_client_cannot_claim_the_flag_ingest_did_not_set() -> None:
+    # Ingest replaces context.enrichment: a human's "bot: true" is gone, and a bot's
+    # "bot: false" too.
+    assert not is_bot(event({"userAgent": FIREFOX, "enrichment": {"bot": True}}))
+    assert is_bot(event({"userAgent": GOOGLEBOT, "enrichment": {"bot": False}}))
+    # What is not a boolean true is no flag (a consent step never trusts more than that).
+    assert not is_bot(event({"enrichment": {"bot": "yes"}}, enrich=False))
+    assert not is_bot(event({"enrichment": ["bot"]}, enrich=False))
+
+
+def test_bots_are_excluded_by_default_and_kept_where_a_source_says() -> None:
+    config = parse_config(SOURCES)
+    assert config.bot_sources_kept() == frozenset({"partner"})
+    everywhere = parse_config(SOURCES + "ingest:\n  enrichment:\n    exclude_bots: false\n")
+    assert everywhere.bot_sources_kept() == frozenset({"web", "partner", "server"})
+
+
+@pytest.mark.parametrize("value", ["maybe", "[true]"])
+def test_exclude_bots_must_be_a_boolean(value: object) -> None:
+    from functions.shared.config import ConfigError
+
+    text = SOURCES.replace("exclude_bots: false", f"exclude_bots: {value}")
+    with pytest.raises(ConfigError, match="exclude_bots"):
+        parse_config(text)
