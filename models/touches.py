@@ -8,8 +8,10 @@ person's visits, oldest first: an event that carries the page it happened on
 new session starts after SESSION_GAP of inactivity, or when a visit carries a
 campaign (utm_* or a click id) other than the session's. A session's channel
 and campaign are those ingest's enrichment gave its first visit
-(`context.enrichment.channel`, `context.enrichment.campaign`). Events flagged
-as bots (`context.enrichment.bot`) neither visit nor convert.
+(`context.enrichment.channel`, `context.enrichment.campaign`). Visits flagged
+as bots' (`context.enrichment.bot`) neither visit nor convert; a backend's
+events (no page) are never taken for bots: their user agent is an HTTP
+library's.
 
 A conversion is a track of the chosen event (default "Order Completed") from
 any source, its revenue `properties.revenue`, else `properties.total`, else 0.
@@ -90,9 +92,9 @@ def hit_of(
     """The event as a hit, or None for a bot's."""
     enrichment = context.get("enrichment")
     enrichment = enrichment if isinstance(enrichment, dict) else {}
-    if enrichment.get("bot") is True:
-        return None
     page = context.get("page")
+    if enrichment.get("bot") is True and page:
+        return None  # a bot's visit (the consent step's rule: functions/consent/step.py)
     campaign = enrichment.get("campaign")
     campaign = campaign if isinstance(campaign, dict) else {}
     key = tuple(str(campaign.get(k, "")) for k in ("source", "medium", "name", "clickId"))

@@ -166,7 +166,12 @@ class ConsentBatch:
 
 
 def is_bot(event: CanonicalEvent) -> bool:
-    """Whether ingest's enrichment flagged the event's user agent as a bot's."""
+    """Whether the event is a bot's visit: ingest's enrichment flagged its user agent,
+    and it carries the page it was seen on (what trackers in a browser, headless or
+    not, send). A backend's events carry no page: the user agent there is its HTTP
+    library's (ua-parser takes Python-urllib or Java for spiders), not a visitor's."""
     extra = event.context.__pydantic_extra__ or {}
     enrichment = extra.get("enrichment")
-    return isinstance(enrichment, dict) and enrichment.get("bot") is True
+    if not isinstance(enrichment, dict) or enrichment.get("bot") is not True:
+        return False
+    return bool(event.context.page)

@@ -88,12 +88,15 @@ def test_attribution_over_the_archive(
             ),
             # another person: a search visit that does not convert
             resolved("p2", 4, T0 + timedelta(days=1), **page(shop, "https://www.google.com/")),
-            # a bot's visit and "order" count for nobody
+            # a bot's visits (kept by a source with exclude_bots false) count for nobody
             resolved(
                 "p3",
                 5,
                 T0 + timedelta(days=1),
-                context={"userAgent": "Googlebot/2.1 (+http://www.google.com/bot.html)"},
+                context={
+                    "userAgent": "Googlebot/2.1 (+http://www.google.com/bot.html)",
+                    "page": {"url": shop, "referrer": "https://www.google.com/"},
+                },
                 type="track",
                 event="Order Completed",
                 properties={"revenue": 999},

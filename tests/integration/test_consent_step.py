@@ -632,6 +632,7 @@ def bot_event(minute: int, **who: Any) -> CanonicalEvent:
     from functions.ingest.enrich import EnrichOptions, enrich_event
 
     built = event(minute, **who)
+    built.context.page = {"url": "https://shop.example.com/", "referrer": None}
     built.context.user_agent = (
         "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"
     )

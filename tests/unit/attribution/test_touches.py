@@ -89,6 +89,14 @@ def test_backend_events_and_bots_start_no_session() -> None:
     assert hit_of_row(rows[1]) is None
 
 
+def test_a_backend_order_is_no_bot_whatever_its_http_library() -> None:
+    # ua-parser takes Java's client for a spider: without a page it is the sender's.
+    order = row(0, None, event="Order Completed", properties={"revenue": 10}, agent="Java/17")
+    assert json.loads(order["context"])["enrichment"]["bot"] is True
+    hit = hit_of_row(order)
+    assert hit is not None and hit.revenue == 10
+
+
 def test_unenriched_visits_have_an_unknown_channel() -> None:
     bare = row(0)
     bare["context"] = json.dumps({"page": {"url": SHOP}})

@@ -48,20 +48,32 @@ def event(context: dict[str, Any], enrich: bool = True) -> CanonicalEvent:
     return built
 
 
+PAGE = {"url": "https://shop.example.com/", "referrer": None}
+
+
 def test_ingest_flags_bots_and_consent_reads_the_flag() -> None:
-    assert is_bot(event({"userAgent": GOOGLEBOT}))
-    assert not is_bot(event({"userAgent": FIREFOX}))
-    assert not is_bot(event({}))
+    assert is_bot(event({"userAgent": GOOGLEBOT, "page": PAGE}))
+    assert not is_bot(event({"userAgent": FIREFOX, "page": PAGE}))
+    assert not is_bot(event({"page": PAGE}))
+
+
+@pytest.mark.parametrize("agent", ["Python-urllib/3.12", "Java/17.0.2", GOOGLEBOT])
+def test_a_backend_event_is_no_bot_whatever_its_http_library(agent: str) -> None:
+    # ua-parser takes some HTTP libraries for spiders; without a page the user agent
+    # is the sender's, not a visitor's.
+    backend = event({"userAgent": agent})
+    assert (backend.context.model_extra or {})["enrichment"]["bot"] is True
+    assert not is_bot(backend)
 
 
 def test_a_client_cannot_claim_the_flag_ingest_did_not_set() -> None:
     # Ingest replaces context.enrichment: a human's "bot: true" is gone, and a bot's
     # "bot: false" too.
-    assert not is_bot(event({"userAgent": FIREFOX, "enrichment": {"bot": True}}))
-    assert is_bot(event({"userAgent": GOOGLEBOT, "enrichment": {"bot": False}}))
+    assert not is_bot(event({"userAgent": FIREFOX, "page": PAGE, "enrichment": {"bot": True}}))
+    assert is_bot(event({"userAgent": GOOGLEBOT, "page": PAGE, "enrichment": {"bot": False}}))
     # What is not a boolean true is no flag (a consent step never trusts more than that).
-    assert not is_bot(event({"enrichment": {"bot": "yes"}}, enrich=False))
-    assert not is_bot(event({"enrichment": ["bot"]}, enrich=False))
+    assert not is_bot(event({"page": PAGE, "enrichment": {"bot": "yes"}}, enrich=False))
+    assert not is_bot(event({"page": PAGE, "enrichment": ["bot"]}, enrich=False))
 
 
 def test_bots_are_excluded_by_default_and_kept_where_a_source_says() -> None:
