@@ -81,13 +81,14 @@ def test_an_email_visit_then_a_direct_one_then_an_order(stack: RunningStack) -> 
         "context": {"consent": STAMP},
     }
     post(stack, "/v1/track", order, "local-server-write-key")
-    # A crawler's "order" under the same campaign counts for nobody (dropped by consent).
+    # A crawler's visit under the same campaign counts for nobody (dropped by consent).
     bot = {
         **page(later, email_url, None),
         "anonymousId": f"bot-{marker[:12]}",
         "context": {
             "consent": STAMP,
             "userAgent": "Googlebot/2.1 (+http://www.google.com/bot.html)",
+            "page": {"url": email_url, "referrer": None},
         },
     }
     post(stack, "/v1/page", bot, "local-write-key")
