@@ -160,3 +160,30 @@ def people_of(
         ]
         people.append(Person(person, touches_of(own, gap), conversions))
     return people
+
+
+def simulated_hits(journeys: Iterable[Any]) -> list[Hit | None]:
+    """The simulator's journeys (simulator/journeys.py, channels on) as hits, each
+    browser event enriched as ingest would enrich it (its page's url and referrer)."""
+    from functions.ingest.enrich import EnrichOptions, enrichment
+
+    found: list[Hit | None] = []
+    for journey in journeys:
+        for event in journey.events:
+            context: dict[str, Any] = dict(event.get("context") or {})
+            page = context.get("page")
+            if page:
+                context["enrichment"] = enrichment(
+                    page["url"], page["referrer"], None, None, EnrichOptions()
+                )
+            found.append(
+                hit_of(
+                    journey.user_id,
+                    _time(event["timestamp"].replace("Z", "+00:00")),
+                    event["type"],
+                    event.get("event"),
+                    event.get("properties") or {},
+                    context,
+                )
+            )
+    return found

@@ -7,41 +7,17 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from functions.ingest.enrich import EnrichOptions, enrichment
 from models.attribution import attribute
-from models.touches import Hit, hit_of, people_of
-from simulator.journeys import CHANNELS, Journey, generate_journeys
+from models.touches import people_of, simulated_hits
+from simulator.journeys import CHANNELS, generate_journeys
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
 
-def hits(journeys: list[Journey]) -> list[Hit | None]:
-    """Each event as ingest would enrich it (the page's url and referrer)."""
-    found: list[Hit | None] = []
-    for journey in journeys:
-        for event in journey.events:
-            context: dict[str, Any] = dict(event.get("context") or {})
-            page = context.get("page")
-            if page:
-                context["enrichment"] = enrichment(
-                    page["url"], page["referrer"], None, None, EnrichOptions()
-                )
-            at = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
-            found.append(
-                hit_of(
-                    journey.user_id,
-                    at,
-                    event["type"],
-                    event.get("event"),
-                    event.get("properties") or {},
-                    context,
-                )
-            )
-    return found
+hits = simulated_hits
 
 
 def test_the_simulator_sends_each_channel_as_ingest_will_name_it() -> None:
