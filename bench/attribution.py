@@ -13,13 +13,15 @@ stack and no archive: the archive's read (DuckDB or Athena) is not in the times.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from bench.harness import command_line, prose, report, section_head
+from bench.harness import command_line, prose, report
 
 SECTION = "## Attribution"
 START = datetime(2026, 9, 1, tzinfo=UTC)
@@ -28,6 +30,8 @@ SEED = 1
 
 
 def measure(customers: int) -> dict[str, Any]:
+    import numpy  # noqa: F401 - imported before the timings (markov solves with it)
+
     from models.attribution import MODELS, attribute
     from models.touches import people_of, simulated_hits
     from simulator.journeys import generate_journeys
@@ -113,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     def section() -> str:
         return "\n\n".join(
             [
-                section_head(
-                    SECTION,
-                    command_line("attribution.py", argv),
-                    "the credit, and how time grows with the shoppers,",
-                ),
+                f"{SECTION}\n\n`{command_line('attribution.py', argv)}` —"
+                f" {date.today().isoformat()}, Python {platform.python_version()}."
+                f" Machine: {os.cpu_count() or 1} cores, no AWS and no moto: pure Python,"
+                " one core, so the credit and how time grows with the shoppers carry over,"
+                " not the seconds.",
                 prose(
                     "The simulated shop with channels (seed 1, 60 days); each browser event"
                     " enriched as ingest does, sessions by models/touches.py, each model"
@@ -125,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                     " channel's share of visits times its effect on the visit's buying."
                     " Markov (removal effect) orders the channels as the truth does; per"
                     " visit it is compressed (a channel is credited with the later orders"
-                    " of the paths it sits on), which last touch is not: docs/attribution.md.",
+                    " of the paths it sits on), which last touch is not: docs/attribution.md."
+                    " Times are single runs on a shared machine (a pause of the collector"
+                    " lands on whichever model runs then): read the order of magnitude.",
                 ),
                 *printed,
             ]
