@@ -10,6 +10,7 @@ and each forwarded event was applied to a profile exactly once
 from __future__ import annotations
 
 from cli.dashboard.pages import dashboard_pages
+from cli.demo_experiment import KnownLift, known_lift, settle, start_acting
 from cli.foreground import wait_for_interrupt
 from cli.observe import Outcome, observe, score_histogram
 from functions.identity.step import REFUSED_WITHOUT_PROFILE
@@ -18,15 +19,20 @@ from simulator.sender import SimulationReport
 from simulator.shoppers import Simulator
 
 
-def ledger_problems(report: SimulationReport, outcome: Outcome) -> list[str]:
+def ledger_problems(
+    report: SimulationReport, outcome: Outcome, lift: KnownLift | None = None
+) -> list[str]:
     """Empty when every event sent is accounted for, once (see `Outcome.pipeline_problems`)."""
     problems = []
     landed = outcome.events.records + outcome.failed_total
-    # A request sent again after no answer (or a 5xx) may have landed twice.
-    if not report.units_sent <= landed <= report.units_sent + report.units_resent:
-        resent = f" (+ up to {report.units_resent} resent)" if report.units_resent else ""
+    sent = report.units_sent + (lift.sent if lift else 0)
+    # A request sent again after no answer (or a 5xx) may have landed twice; a
+    # customer's order posted without an answer may have landed once.
+    unsure = report.units_resent + (lift.unsure if lift else 0)
+    if not sent <= landed <= sent + unsure:
+        resent = f" (+ up to {unsure} resent)" if unsure else ""
         problems.append(
-            f"{report.units_sent} sent{resent} but {outcome.events.records} in stream + "
+            f"{sent} sent{resent} but {outcome.events.records} in stream + "
             f"{outcome.failed_total} failed = {landed}"
         )
     problems += outcome.pipeline_problems()
@@ -36,13 +42,17 @@ def ledger_problems(report: SimulationReport, outcome: Outcome) -> list[str]:
     return problems
 
 
-def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> str:
+def summary(
+    report: SimulationReport, outcome: Outcome, stack: LocalStack, lift: KnownLift | None = None
+) -> str:
     protocols = ", ".join(f"{p} {n}" for p, n in sorted(report.by_protocol.items()))
     statuses = ", ".join(f"{s}: {n}" for s, n in sorted(report.statuses.items()))
     reasons = ", ".join(f"{r} {n}" for r, n in outcome.failed.most_common()) or "none"
     drops = ", ".join(f"{r} {n}" for r, n in outcome.dropped.most_common()) or "none"
     merges = ", ".join(f"{r} {n}" for r, n in outcome.identity.merges.most_common()) or "none"
-    problems = ledger_problems(report, outcome)
+    problems = ledger_problems(report, outcome, lift)
+    sent = report.units_sent + (lift.sent if lift else 0)
+    by_customers = f" ({lift.sent} of them the journeys' customers' orders)" if lift else ""
     verdict = (
         "OK: every event is accounted for, and each forwarded one applied to a profile "
         "and archived once"
@@ -110,7 +120,8 @@ def summary(report: SimulationReport, outcome: Outcome, stack: LocalStack) -> st
             )
             for destination in sorted({d for d, _ in outcome.deliveries})
         ),
-        f"  ledger        {report.units_sent} sent = {outcome.forwarded} forwarded + "
+        *(lift.lines() if lift else []),
+        f"  ledger        {sent} sent{by_customers} = {outcome.forwarded} forwarded + "
         f"{sum(outcome.dropped.values())} dropped by consent + {outcome.failed_total} failed "
         f"-> {verdict}",
         "",
@@ -137,14 +148,16 @@ def run_demo(
         simulator = Simulator(
             stack.url, keys[web.name], keys[others[0].name] if others else None, seed=seed
         )
+        experiment = start_acting(stack)
         print(f"Sending simulated traffic for {customers} shoppers ...", flush=True)
         report = simulator.run(customers=customers, days=days)
-        if not stack.wait_until_drained(timeout_s=180):
+        if not settle(stack, timeout_s=180):
             print("WARNING: the pipeline had not drained after 180 s", flush=True)
+        lift = known_lift(stack, experiment) if experiment else None
         assert stack.aws is not None
         outcome = observe(stack.aws, stack.names)
-        print(summary(report, outcome, stack), flush=True)
-        failed = bool(ledger_problems(report, outcome))
+        print(summary(report, outcome, stack, lift), flush=True)
+        failed = bool(ledger_problems(report, outcome, lift))
         if exit_after:
             return 1 if failed else 0
         print(

@@ -383,6 +383,15 @@ BUCKETS = (
         # Erasure requests outlive the longest an event can be in flight (13 h).
         expire_prefixes=(("erasures/", 2),),
     ),
+    Bucket(
+        "models",
+        "the model registry: immutable versions (models/<name>/<version>/) and the pointers "
+        "the scoring function follows (pointers/<name>.json); docs/models.md",
+        # A version is never expired by age: an old one may be what `rollback` returns
+        # to. Versioning keeps an overwritten pointer a year (who promoted what, when).
+        expire_days=3650,
+        noncurrent_days=365,
+    ),
 )
 
 DELIVERY_STREAMS = (
@@ -493,6 +502,8 @@ FUNCTIONS: tuple[Function, ...] = (
         writes_tables=("profiles", "counters"),
         writes_queues=("activations",),
         writes_buckets=("failed-events",),
+        # The model registry's pointers and versions (written only by `beacon models`).
+        reads_buckets=("models",),
         carries_models=True,
     ),
     Function(

@@ -75,5 +75,13 @@ def render(experiment: dict[str, Any]) -> str:
 def _lift(lift: dict[str, Any]) -> str:
     if not lift["enough_data"]:
         return f"{lift['estimate']:+.2%} (not enough data yet)"
-    verdict = "significant" if lift["significant"] else "not significant"
-    return f"{lift['estimate']:+.2%} [{lift['ci_low']:+.2%}, {lift['ci_high']:+.2%}] {verdict}"
+    # The headline: CUPED's numbers when the goal has a covariate (docs/experiments.md).
+    lead = lift["cuped"] if lift.get("headline") == "cuped" else lift
+    verdict = "significant" if lead["significant"] else "not significant"
+    text = f"{lead['estimate']:+.2%} [{lead['ci_low']:+.2%}, {lead['ci_high']:+.2%}] {verdict}"
+    if lead is not lift:
+        text += (
+            f" (CUPED, variance -{lead['variance_reduction']:.0%}; unadjusted"
+            f" {lift['estimate']:+.2%} [{lift['ci_low']:+.2%}, {lift['ci_high']:+.2%}])"
+        )
+    return text

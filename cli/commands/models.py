@@ -1,10 +1,13 @@
-"""`beacon train` (models/train.py, every argument handed on) and `beacon models status`
-(each model's version, test ROC-AUC and today's feature drift)."""
+"""`beacon train` (models/train.py, every argument handed on), `beacon models status`
+(each model's version, test ROC-AUC and today's feature drift) and the model registry:
+`beacon models list|push|promote|shadow|rollback` (cli/model_registry.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,37 @@ def register(verbs: Verbs[Any]) -> None:
     status.add_argument("--day", default=None, help="YYYY-MM-DD (default today, UTC)")
     status.set_defaults(run=cmd_models_status)
 
+    # The model registry (docs/models.md): versions in the models bucket, pointers.
+    listed = model_verbs.add_parser("list", help="the registry: each model's versions, pointer")
+    aws_arguments(listed)
+    listed.set_defaults(run=cmd_models_list)
+    push = model_verbs.add_parser(
+        "push", help="store a model version (checked like scoring checks it) in the registry"
+    )
+    push.add_argument("onnx", type=Path, help="the .onnx file")
+    push.add_argument("--manifest", type=Path, default=None, help="default: <name>.manifest.json")
+    push.add_argument("--model", default=None, help="registry model (default: manifest target)")
+    role = push.add_mutually_exclusive_group()
+    role.add_argument("--shadow", action="store_true", help="and make it the shadow")
+    role.add_argument("--promote", action="store_true", help="and make it active")
+    aws_arguments(push)
+    push.set_defaults(run=cmd_models_push)
+    promote = model_verbs.add_parser("promote", help="make a version (default: the shadow) active")
+    promote.add_argument("model")
+    promote.add_argument("version", nargs="?", default=None)
+    aws_arguments(promote)
+    promote.set_defaults(run=cmd_models_promote)
+    shadow = model_verbs.add_parser("shadow", help="run a version as the shadow (--clear: none)")
+    shadow.add_argument("model")
+    shadow.add_argument("version", nargs="?", default=None)
+    shadow.add_argument("--clear", action="store_true")
+    aws_arguments(shadow)
+    shadow.set_defaults(run=cmd_models_shadow)
+    back = model_verbs.add_parser("rollback", help="return to the previous active version")
+    back.add_argument("model")
+    aws_arguments(back)
+    back.set_defaults(run=cmd_models_rollback)
+
 
 def train(arguments: list[str]) -> int:
     if "--from-archive" in arguments:
@@ -65,6 +99,9 @@ def train_from_archive(arguments: list[str]) -> int:
         help="judge what was known at a cutoff by event time alone (history sent in bulk, "
         "e.g. `beacon demo --days 60`, was received after it happened)",
     )
+    parser.add_argument(
+        "--no-push", action="store_true", help="write the files only, not into the registry"
+    )
     aws_arguments(parser)
     args = parser.parse_args(arguments)
 
@@ -87,7 +124,26 @@ def train_from_archive(arguments: list[str]) -> int:
         out=args.out or MODELS_DIR,
         by_receipt=not args.by_event_time,
     )
+    if results and not args.no_push:
+        _push_shadows(args, args.out or MODELS_DIR, [r.target for r in results])
     return 0 if results else 1
+
+
+def _push_shadows(args: argparse.Namespace, out: Path, targets: list[str]) -> None:
+    """The new models into the registry as each target's shadow (the files stay too)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cli.model_registry import push, shadow_version
+
+    store = _store(args)
+    for target in targets:
+        try:
+            name, version, _new = push(store, out / f"{target}_shadow.onnx", model=target)
+            shadow_version(store, name, version)
+        except (ClientError, BotoCoreError) as err:
+            print(f"  registry: not pushed ({err}); `beacon models push` the file later")
+            continue
+        print(f"  registry: {name} version {version} is the shadow")
 
 
 def cmd_models_status(args: argparse.Namespace) -> int:
@@ -103,3 +159,76 @@ def cmd_models_status(args: argparse.Namespace) -> int:
     status = models_status(config, args.config.resolve().parent, counters, args.day)
     print(json.dumps(status, indent=2))
     return 0
+
+
+def _refusals(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A refused registry request prints its reason and exits 2 (no traceback)."""
+
+    def wrapped(args: argparse.Namespace) -> int:
+        from functions.scoring.manifest import ManifestError
+        from functions.shared.model_registry import RegistryError
+
+        try:
+            return run(args)
+        except (RegistryError, ManifestError, OSError) as err:
+            print(f"beacon models {args.models_verb}: {err}", file=sys.stderr)
+            return 2
+
+    return wrapped
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from cli.resources import Clients, names
+    from functions.shared.dal.model_registry_store import ModelRegistryStore
+
+    return ModelRegistryStore(names(args).bucket("models"), Clients(args.aws_endpoint).client("s3"))
+
+
+def _print_pointer(pointer: Any) -> int:
+    print(json.dumps(pointer.model_dump(mode="json"), indent=2))
+    return 0
+
+
+@_refusals
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from cli.model_registry import listing
+
+    print(json.dumps(listing(_store(args)), indent=2))
+    return 0
+
+
+@_refusals
+def cmd_models_push(args: argparse.Namespace) -> int:
+    from cli.model_registry import promote_version, push, shadow_version
+
+    store = _store(args)
+    name, version, new = push(store, args.onnx, args.manifest, args.model)
+    print(f"{name} version {version} {'stored' if new else 'was stored already'}")
+    if args.shadow:
+        return _print_pointer(shadow_version(store, name, version))
+    if args.promote:
+        return _print_pointer(promote_version(store, name, version))
+    return 0
+
+
+@_refusals
+def cmd_models_promote(args: argparse.Namespace) -> int:
+    from cli.model_registry import promote_version
+
+    return _print_pointer(promote_version(_store(args), args.model, args.version))
+
+
+@_refusals
+def cmd_models_shadow(args: argparse.Namespace) -> int:
+    from cli.model_registry import shadow_version
+
+    if (args.version is None) != args.clear:
+        raise SystemExit("give a version, or --clear")
+    return _print_pointer(shadow_version(_store(args), args.model, args.version))
+
+
+@_refusals
+def cmd_models_rollback(args: argparse.Namespace) -> int:
+    from cli.model_registry import rollback_version
+
+    return _print_pointer(rollback_version(_store(args), args.model))

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from functions.experiments.book import DAILY_COUNTERS, ExperimentBook
-from functions.experiments.report import history, report
+from functions.experiments.report import headline, history, report
 from functions.shared.dal.counters import DailyCounters
 
 DAYS = 30  # the chart's window
@@ -47,11 +47,14 @@ def _section(answer: dict[str, Any], points: list[dict[str, Any]]) -> str:
     )
     lift, srm = answer["lift"] or {}, answer["srm"]
     if lift.get("enough_data"):
+        lead = headline(lift)  # CUPED's numbers when the goal has a covariate
         verdict = (
-            f"lift {_points(lift['estimate'])} "
-            f"[{_points(lift['ci_low'])}, {_points(lift['ci_high'])}]"
-            + (" — significant" if lift["significant"] else " — not significant yet")
+            f"lift {_points(lead['estimate'])} "
+            f"[{_points(lead['ci_low'])}, {_points(lead['ci_high'])}]"
+            + (" — significant" if lead["significant"] else " — not significant yet")
         )
+        if lead is not lift:
+            verdict += f" (CUPED: variance -{lead['variance_reduction']:.0%})"
     else:
         verdict = f"not enough data yet ({answer['minimum_exposures_per_arm']} per arm)"
     srm_note = (

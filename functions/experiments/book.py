@@ -13,7 +13,11 @@ it had none: `profiles.apply.fold`). No scan of profiles is needed for a report.
 
 Counter names: `<analysis>|<arm>|n` (exposures), `<analysis>|<arm>|<goal>|c`
 (conversions), `...|s` and `...|q` (sum and sum of squares of the per-person
-value, in minor units).
+value, in minor units). A goal with a CUPED covariate x (the experiment's
+`covariate` trait at exposure, minor units, kept on the exposure) adds `...|x`,
+`...|xx` (sum of x and of x squared), `...|xc` (sum of x times the 0/1
+conversion) and, with a value, `...|xs` (sum of x times the value). Counter
+items written before covariates existed lack them: a missing name is 0.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from functions.profiles.evaluate import arm_of
 from functions.profiles.state import Exposure, ProfileState
 from functions.shared.experiment_definitions import Experiment, Goal
-from functions.shared.segment_definitions import Segment
+from functions.shared.segment_definitions import AnyTrait, Segment
 
 if TYPE_CHECKING:
     from functions.shared.config import BeaconConfig
@@ -56,6 +60,9 @@ class Analysis:
     segment: Segment
     goals: tuple[Goal, ...]
 
+    def covariate_of(self, goal: Goal) -> str | None:
+        return self.experiment.covariate_of(goal.id)
+
 
 class ExperimentBook:
     def __init__(
@@ -63,16 +70,18 @@ class ExperimentBook:
         goals: Iterable[Goal],
         experiments: Iterable[Experiment],
         segments: Iterable[Segment],
+        traits: Iterable[AnyTrait] = (),
     ) -> None:
         by_id = {g.id: g for g in goals}
         segment_by_id = {s.id: s for s in segments}
+        trait_by_id = {t.id: t for t in traits}
         self.analyses: dict[str, Analysis] = {}
         self._by_segment: dict[str, list[Analysis]] = {}
         self._by_event: dict[str, list[tuple[Analysis, Goal]]] = {}
         for experiment in experiments:
             segment = segment_by_id[experiment.segment]
             analysis = Analysis(
-                experiment.analysis(by_id, segment),
+                experiment.analysis(by_id, segment, trait_by_id),
                 experiment,
                 segment,
                 tuple(by_id[g] for g in experiment.goals),
@@ -84,20 +93,37 @@ class ExperimentBook:
 
     @classmethod
     def from_config(cls, config: BeaconConfig) -> ExperimentBook:
-        return cls(config.goals, config.experiments, config.segments.segments)
+        segments = config.segments
+        return cls(config.goals, config.experiments, segments.segments, segments.computed_traits)
 
     def __bool__(self) -> bool:
         return bool(self.analyses)
 
-    def expose(self, state: ProfileState, profile_id: str, changes: Iterable[_Entered]) -> None:
-        """Record the first exposure of each analysis whose segment the profile entered."""
+    def expose(
+        self,
+        state: ProfileState,
+        profile_id: str,
+        changes: Iterable[_Entered],
+        *,
+        computed: Mapping[str, Any],
+    ) -> None:
+        """Record the first exposure of each analysis whose segment the profile entered,
+        with each goal's covariate: its trait's value in `computed` (the profile's
+        computed traits in this write, before any activation of it is sent; absent = 0)."""
         for change in changes:
             if change.type != "segment.entered":
                 continue
             for analysis in self._by_segment.get(change.segment_id, ()):
                 if analysis.key not in state.exposures:
                     arm = arm_of(analysis.segment, profile_id)
-                    state.exposures[analysis.key] = Exposure(arm=arm, at=change.at)
+                    covariates = {
+                        goal.id: minor_units(computed.get(trait))
+                        for goal in analysis.goals
+                        if (trait := analysis.covariate_of(goal)) is not None
+                    }
+                    state.exposures[analysis.key] = Exposure(
+                        arm=arm, at=change.at, covariates={g: x for g, x in covariates.items() if x}
+                    )
 
     def observe(self, state: ProfileState, event: CanonicalEvent) -> None:
         """An event applied to the profile: a conversion if it reaches a goal in time."""
@@ -128,13 +154,22 @@ class ExperimentBook:
             arm = f"{key}|{exposure.arm}"
             out[f"{arm}|n"] += 1
             for goal in analysis.goals:
-                if goal.id in exposure.converted:
-                    out[f"{arm}|{goal.id}|c"] += 1
+                base = f"{arm}|{goal.id}"
+                converted = int(goal.id in exposure.converted)
+                out[f"{base}|c"] += converted
+                value = exposure.values.get(goal.id, 0)
                 if goal.value is not None:
-                    value = exposure.values.get(goal.id, 0)
-                    out[f"{arm}|{goal.id}|s"] += value
-                    out[f"{arm}|{goal.id}|q"] += value * value
-        return +out
+                    out[f"{base}|s"] += value
+                    out[f"{base}|q"] += value * value
+                if analysis.covariate_of(goal) is not None:
+                    x = exposure.covariates.get(goal.id, 0)
+                    out[f"{base}|x"] += x
+                    out[f"{base}|xx"] += x * x
+                    out[f"{base}|xc"] += x * converted
+                    if goal.value is not None:
+                        out[f"{base}|xs"] += x * value
+        # Zeros dropped; negative sums (refunds, a negative covariate) kept.
+        return Counter({name: n for name, n in out.items() if n})
 
     def arms(self, state: ProfileState) -> dict[str, tuple[str, str]]:
         """Experiment id -> (its segment, the person's arm), for the decision item."""

@@ -2,10 +2,13 @@
 
 For each goal: every arm's exposures, conversions, conversion rate and value mean,
 and each treated arm against control — the difference of conversion rates with
-its always-valid confidence sequence (the headline, `lift`), the fixed-horizon
+its always-valid confidence sequence (`lift`), the fixed-horizon
 interval beside it, the relative lift, and the same for the value per exposed
 person. Every report carries a sample-ratio-mismatch test of the exposures
-against the arms' configured shares. See docs/experiments.md.
+against the arms' configured shares. A goal with a covariate also gets the
+CUPED-adjusted comparison beside each (`cuped`), which is then the `headline`
+(what the dashboard, its chart and the CLI lead with); `lift`'s own numbers stay
+the unadjusted difference. See docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from functions.experiments.book import MINOR_UNITS, Analysis
 from functions.experiments.statistics import (
     MIN_EXPOSURES,
     Comparison,
+    Covariate,
+    Cuped,
     Moments,
     compare,
+    cuped,
     sample_ratio_mismatch,
 )
 from functions.shared.segment_definitions import CONTROL_ARM
@@ -41,6 +47,9 @@ def report(analysis: Analysis, counters: Mapping[str, int]) -> dict[str, Any]:
     for goal in analysis.goals:
         conversion: dict[str, Moments] = {}
         value: dict[str, Moments] = {}
+        x_conversion: dict[str, Covariate] = {}
+        x_value: dict[str, Covariate] = {}
+        covariate = analysis.covariate_of(goal)
         rows = []
         for arm in arms:
             base = f"{analysis.key}|{arm}|{goal.id}"
@@ -60,18 +69,32 @@ def report(analysis: Analysis, counters: Mapping[str, int]) -> dict[str, Any]:
                 value[arm] = Moments(n, total, squares)
                 row["value_total"] = round(total, 2)
                 row["value_mean"] = round(value[arm].mean, 4) if n else None
+            if covariate is not None:
+                # Counter items from before covariates existed lack these: 0.
+                x = counters.get(f"{base}|x", 0) / MINOR_UNITS
+                xx = counters.get(f"{base}|xx", 0) / MINOR_UNITS**2
+                xc = counters.get(f"{base}|xc", 0) / MINOR_UNITS
+                xs = counters.get(f"{base}|xs", 0) / MINOR_UNITS**2
+                x_conversion[arm], x_value[arm] = Covariate(x, xx, xc), Covariate(x, xx, xs)
+                row["covariate_mean"] = round(x / n, 4) if n else None
             rows.append(row)
         comparisons: list[dict[str, Any]] = []
         for arm in arms:
             if arm == control:
                 continue
+            adjusted = value_adjusted = None
+            if covariate is not None:
+                adjusted = _cuped(conversion, x_conversion, arm, control, alpha)
+                if goal.value is not None:
+                    value_adjusted = _cuped(value, x_value, arm, control, alpha)
             entry: dict[str, Any] = {
                 "arm": arm,
                 "against": control,
-                "lift": _lift(compare(conversion[arm], conversion[control], alpha)),
+                "lift": _lift(compare(conversion[arm], conversion[control], alpha), adjusted),
             }
             if goal.value is not None:
-                entry["value_lift"] = _lift(compare(value[arm], value[control], alpha))
+                raw = compare(value[arm], value[control], alpha)
+                entry["value_lift"] = _lift(raw, value_adjusted)
             comparisons.append(entry)
         goals.append(
             {
@@ -79,6 +102,7 @@ def report(analysis: Analysis, counters: Mapping[str, int]) -> dict[str, Any]:
                 "event": goal.event,
                 "within": goal.within,
                 "value": goal.value,
+                "covariate": covariate,
                 "arms": rows,
                 "comparisons": comparisons,
             }
@@ -101,7 +125,35 @@ def report(analysis: Analysis, counters: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
-def _lift(result: Comparison) -> dict[str, Any]:
+def _cuped(
+    metric: Mapping[str, Moments],
+    covariate: Mapping[str, Covariate],
+    arm: str,
+    control: str,
+    alpha: float,
+) -> Cuped:
+    return cuped(metric[arm], covariate[arm], metric[control], covariate[control], alpha)
+
+
+def _lift(result: Comparison, adjusted: Cuped | None = None) -> dict[str, Any]:
+    """The unadjusted difference (the contract's `lift`, always), and with a covariate
+    the CUPED-adjusted one beside it as `cuped`, which is then the `headline`."""
+    out = _interval(result)
+    if adjusted is None:
+        return out | {"headline": "unadjusted"}
+    cuped_lift = _interval(adjusted.comparison)
+    del cuped_lift["method"], cuped_lift["enough_data"]  # the same as the unadjusted's
+    cuped_lift["variance_reduction"] = round(adjusted.variance_reduction, 6)
+    cuped_lift["theta"] = round(adjusted.theta, 6)
+    return out | {"headline": "cuped", "cuped": cuped_lift}
+
+
+def headline(lift: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The numbers a reader should lead with: CUPED's when the report has them."""
+    return lift["cuped"] if lift.get("headline") == "cuped" else lift
+
+
+def _interval(result: Comparison) -> dict[str, Any]:
     seq, fixed = result.difference, result.fixed_horizon
     enough = result.enough_data
     out: dict[str, Any] = {
@@ -138,7 +190,7 @@ def history(
     points: list[dict[str, Any]] = []
     for day, changes in reversed(days):
         answer = report(analysis, as_of)
-        lift = answer["lift"] or {}
+        lift = headline(answer["lift"] or {})
         points.append(
             {
                 "day": day,

@@ -61,9 +61,7 @@ def state_to_dict(state: ProfileState) -> dict[str, Any]:
         "u": state.user_id,
         "ua": _ts(state.user_id_at),
         "rt": state.refused_traits or None,
-        "x": {
-            k: [_ts(e.at), e.arm, sorted(e.converted), e.values] for k, e in state.exposures.items()
-        },
+        "x": {k: _exposure_to_list(e) for k, e in state.exposures.items()},
         "it": encode_items(state.items),
     }
     return {k: v for k, v in out.items() if v not in (None, {}, [])} | {"f": FORMAT}
@@ -92,16 +90,24 @@ def state_from_dict(data: dict[str, Any]) -> ProfileState:
         user_id=data.get("u"),
         user_id_at=_opt_dt(data.get("ua")),
         refused_traits=int(data.get("rt", 0)),
-        exposures={
-            k: Exposure(
-                arm=str(arm),
-                at=_dt(at),
-                converted=set(converted),
-                values={g: int(v) for g, v in values.items()},
-            )
-            for k, (at, arm, converted, values) in data.get("x", {}).items()
-        },
+        exposures={k: _exposure_from_list(v) for k, v in data.get("x", {}).items()},
         items=decode_items(data.get("it", {})),
+    )
+
+
+def _exposure_to_list(e: Exposure) -> list[Any]:
+    out: list[Any] = [_ts(e.at), e.arm, sorted(e.converted), e.values]
+    return [*out, e.covariates] if e.covariates else out  # as before covariates existed
+
+
+def _exposure_from_list(data: list[Any]) -> Exposure:
+    at, arm, converted, values, *rest = data  # a fifth part: the covariates, if any
+    return Exposure(
+        arm=str(arm),
+        at=_dt(at),
+        converted=set(converted),
+        values={g: int(v) for g, v in values.items()},
+        covariates={g: int(v) for g, v in (rest[0] if rest else {}).items()},
     )
 
 

@@ -101,6 +101,9 @@ class Exposure:
     at: datetime
     converted: set[str] = field(default_factory=set)  # goal ids reached in their window
     values: dict[str, int] = field(default_factory=dict)  # goal id -> value, minor units
+    # Goal id -> its CUPED covariate (the configured trait's value at exposure, minor
+    # units): behaviour before the exposure, so the arm cannot have changed it.
+    covariates: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

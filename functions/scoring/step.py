@@ -36,6 +36,7 @@ from functions.experiments.book import (
     experiment_changes,
 )
 from functions.profiles.apply import remember_change
+from functions.profiles.computed import computed_values
 from functions.profiles.decision import profile_decision
 from functions.profiles.evaluate import CompiledSegments, activation
 from functions.profiles.state import epoch
@@ -120,6 +121,19 @@ class ScoringStep(ProfileStep):
         if self.personas is not None:
             # The persona mix (the assigned id as a feature) and the features behind it.
             self.drift["personas"] = DriftAccumulator(self.personas.training)
+
+    def use_scorers(self, scorers: Sequence[Scorer]) -> None:
+        """Score with `scorers` from now on (the registry's versions: live_models.py); a
+        model whose version changed starts its drift statistics afresh."""
+        if scorers is self.scorers:
+            return
+        versions = {(s.manifest.name, s.manifest.version) for s in self.scorers}
+        self.scorers = scorers
+        for s in scorers:
+            if (s.manifest.name, s.manifest.version) not in versions or s.manifest.name not in (
+                self.drift
+            ):
+                self.drift[s.manifest.name] = DriftAccumulator.from_manifest(s.manifest)
 
     @property
     def primaries(self) -> list[Scorer]:
@@ -306,7 +320,12 @@ class ScoringStep(ProfileStep):
         if evaluation.changes:
             counted = self.experiments.counters(state)
             state.memberships = evaluation.memberships
-            self.experiments.expose(state, stored.profile_id, evaluation.changes)
+            self.experiments.expose(
+                state,
+                stored.profile_id,
+                evaluation.changes,
+                computed=computed_values(state, self.segments, now),
+            )
             scored.segments_moved = True
             scored.sizes = evaluation.size_changes | counter_delta(
                 counted, self.experiments.counters(state)

@@ -361,9 +361,10 @@ class SegmentsStep(ProfileStep):
         outcome.evaluation_errors += len(evaluation.errors)
         state.memberships = evaluation.memberships
         self.experiments.forget_unconfigured(state)  # they count nowhere: no delta
-        self.experiments.expose(state, stored.profile_id, evaluation.changes)
+        computed = variables["profile"]["computed"]  # the covariates' source, as of now
+        self.experiments.expose(state, stored.profile_id, evaluation.changes, computed=computed)
         counted = counter_delta(work.counted, self.experiments.counters(state))
-        after = (dict(state.traits), variables["profile"]["computed"], dict(state.consent))
+        after = (dict(state.traits), computed, dict(state.consent))
         names: tuple[Part, ...] = ("traits", "computed", "consent")
         parts = [p for p, was, is_ in zip(names, work.before, after, strict=True) if was != is_]
         changes = (*grafted, *evaluation.changes)

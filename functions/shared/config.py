@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from functions.shared.destinations import Destinations
-from functions.shared.experiment_definitions import Experiment, Goal
+from functions.shared.experiment_definitions import COVARIATE_KINDS, Experiment, Goal
 from functions.shared.personalize_config import Personalize
 from functions.shared.schema import Name, SecretName, Strict
 from functions.shared.segment_definitions import SegmentsConfig
@@ -368,6 +368,31 @@ class BeaconConfig(Strict):
                 raise ValueError(
                     f"experiment {experiment.id!r}: segment {segment.id!r} has one arm; give it"
                     " a holdout_percent (a control group) or variants"
+                )
+            self._check_covariate(experiment)
+
+    def _check_covariate(self, experiment: Experiment) -> None:
+        if isinstance(experiment.covariate, dict):
+            stray = sorted(set(experiment.covariate) - set(experiment.goals))
+            if stray:
+                raise ValueError(
+                    f"experiment {experiment.id!r}: covariate names goals it does not measure:"
+                    f" {', '.join(stray)}"
+                )
+        traits = {t.id: t for t in self.segments.computed_traits}
+        for goal in experiment.goals:
+            trait_id = experiment.covariate_of(goal)
+            if trait_id is None:
+                continue
+            trait = traits.get(trait_id)
+            if trait is None:
+                raise ValueError(
+                    f"experiment {experiment.id!r}: covariate {trait_id!r} is not a computed trait"
+                )
+            if trait.kind not in COVARIATE_KINDS:
+                raise ValueError(
+                    f"experiment {experiment.id!r}: covariate {trait_id!r} is a {trait.kind}"
+                    f" trait; a covariate is a number ({', '.join(COVARIATE_KINDS)})"
                 )
 
     def _check_personalize(self, segments: set[str]) -> None:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
@@ -124,16 +125,41 @@ class Customers:
             )
 
 
-def send_to_ingest(base_url: str, write_key: str) -> Callable[[dict[str, Any]], None]:
-    """Post an event to `base_url`'s ingest API as the source of `write_key` does, from
-    a thread of its own (the sink answers the webhook first)."""
-    auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+class IngestSender:
+    """Posts an event to `base_url`'s ingest API as the source of `write_key` does, from
+    a thread of its own (the sink answers the webhook first). `settle` waits for the
+    posts in flight; `sent` and `failed` count them, for a ledger that includes what
+    the simulated customers sent."""
 
-    def post(event: dict[str, Any]) -> None:
+    def __init__(self, base_url: str, write_key: str) -> None:
+        self.url = f"{base_url}/v1/track"
+        self.auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+        self.sent = 0
+        self.failed = 0
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        thread = threading.Thread(target=self._post, args=(event,), daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def settle(self, timeout_s: float) -> bool:
+        """True once no post is in flight (within `timeout_s`)."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
+
+    def _post(self, event: dict[str, Any]) -> None:
         request = urllib.request.Request(  # noqa: S310 - the local stack's own http URL
-            f"{base_url}/v1/track",
+            self.url,
             data=json.dumps(event).encode(),
-            headers={"Content-Type": "application/json", "Authorization": auth},
+            headers={"Content-Type": "application/json", "Authorization": self.auth},
             method="POST",
         )
         try:
@@ -141,5 +167,8 @@ def send_to_ingest(base_url: str, write_key: str) -> Callable[[dict[str, Any]], 
                 answer.read()
         except OSError as err:
             logger.warning("a simulated customer's conversion was not sent: %r", err)
-
-    return lambda event: threading.Thread(target=post, args=(event,), daemon=True).start()
+            with self._lock:
+                self.failed += 1
+        else:
+            with self._lock:
+                self.sent += 1

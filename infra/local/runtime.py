@@ -34,7 +34,7 @@ from infra.local.firehose import LocalDeliveryStream, read_archive_files
 from infra.local.gateway import BoundRoute, Gateway, LocalPage
 from infra.local.iam import FunctionRoles, synthesized_policies
 from infra.local.invoke import Handler, LocalFunction
-from infra.local.journeys import send_to_ingest
+from infra.local.journeys import IngestSender
 from infra.local.operator_access import OperatorAccess
 from infra.local.pollers import KinesisShardPoller, SqsQueuePoller
 from infra.local.schedules import LocalSchedule
@@ -203,7 +203,7 @@ class LocalStack:
         access = OperatorAccess.served_at(self.admin_key, self.settings.host, self.port)
         self.pages[SINKS_PREFIX] = access.guard(self.sinks.page, applies=is_operator_request)
         # The sinks' simulated customers send their conversions as the server source.
-        self.sinks.customers.send = send_to_ingest(self.url, self.server_write_key)
+        self.sinks.customers.send = IngestSender(self.url, self.server_write_key)
         # The example shop and the trackers it loads: public pages (docs/personalize.md).
         self.pages.update(shop_pages(self.web_write_key))
         if self._operator_pages is not None:
@@ -224,6 +224,8 @@ class LocalStack:
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": self.settings.log_level,
+                # A promoted model runs within seconds locally (deployed: 60 s).
+                "BEACON_MODEL_POINTER_TTL_S": "5",
             }
         )
         for fn in self.topology.functions:

@@ -120,3 +120,40 @@ def test_a_merge_of_two_exposed_profiles_counts_one_person(
     assert sum(n for name, n in after.items() if name.endswith("|c")) == 0
     # The loser's part left on the merge's day.
     assert daily_changes(rig, 1, 2, 3) == {name: n for name, n in after.items() if n}
+
+
+def test_the_covariate_is_the_spend_before_exposure_and_its_sums_are_kept_exactly(
+    rigged: tuple[SegmentsRig, SegmentsStep],
+) -> None:
+    """viewer_nudge's covariate is lifetime_value: what the person spent before they
+    entered frequent_viewers, frozen at the exposure, counted with its sums."""
+    rig, step = rigged
+    key = nudge(step)
+    arm = f"{key}|{arm_of(step.experiments.analyses[key].segment, 'p2')}"
+    rig.clock[0] = at(1)
+    before = rig.records([order("p2", 0.2, 30.0), *views("p2", 0.5)])
+    rig.deliver_ok(before)
+    assert counters(rig) == {
+        f"{arm}|n": 1,
+        f"{arm}|order_7d|x": 3000,
+        f"{arm}|order_7d|xx": 3000**2,
+    }
+
+    rig.clock[0] = at(5)
+    after = rig.records([order("p2", 4.0, 80.0)])
+    rig.deliver_ok(after)
+    rig.deliver_ok(after)  # redelivered
+    rig.deliver_ok(before)  # replayed
+    expected = {
+        f"{arm}|n": 1,
+        f"{arm}|order_7d|c": 1,
+        f"{arm}|order_7d|s": 8000,
+        f"{arm}|order_7d|q": 8000**2,
+        f"{arm}|order_7d|x": 3000,
+        f"{arm}|order_7d|xx": 3000**2,
+        f"{arm}|order_7d|xc": 3000,
+        f"{arm}|order_7d|xs": 3000 * 8000,
+    }
+    assert counters(rig) == expected
+    # The order raised lifetime_value to 110; the covariate stays what it was at exposure.
+    assert daily_changes(rig, 1, 5) == expected

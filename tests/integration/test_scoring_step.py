@@ -103,6 +103,10 @@ def test_an_at_risk_customer_scores_high_enters_churn_risk_and_is_activated(rigs
     assert loyal.scores["churn"]["probability"] < 0.4
     assert "churn_risk" in at_risk.state.memberships
     assert "churn_risk" not in loyal.state.memberships
+    # Exposed to churn_winback by the scoring step, with its covariate: what they had
+    # spent before (lifetime_value, 80 + 60), frozen at the exposure.
+    (exposure,) = at_risk.state.exposures.values()
+    assert exposure.covariates == {"order_30d": 14_000}
     # One write per profile, one read for the batch.
     assert rig.calls["UpdateItem"] + rig.calls["TransactWriteItems"] == 2
     assert rig.calls["BatchGetItem"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from cli.demo import ledger_problems
+from cli.demo_experiment import KnownLift
 from cli.observe import (
     ArchiveOutcome,
     IdentityOutcome,
@@ -156,3 +157,40 @@ def test_the_archive_holds_each_resolved_event_once_by_message_id() -> None:
 def test_an_erasure_may_take_rows_from_the_archive() -> None:
     kept = {f"m{i}" for i in range(6)}
     assert healthy(archive=ArchiveOutcome(6, kept, erasures=1)).pipeline_problems() == []
+
+
+def test_the_journeys_customers_orders_are_in_the_ledger() -> None:
+    # The simulator sent 10; two orders the local journey platform's customers sent
+    # back are the rest of what landed (12 = 10 in the stream + 2 failed).
+    def lift(sent: int, unsure: int = 0) -> KnownLift:
+        return KnownLift("cart_recovery", {"reminder": 0.1}, [], sent, unsure, report=None)
+
+    assert ledger_problems(sent(10), healthy()) == ["10 sent but 10 in stream + 2 failed = 12"]
+    assert ledger_problems(sent(10), healthy(), lift(2)) == []
+    # A post without an answer may have landed; without it the count is off.
+    assert ledger_problems(sent(10), healthy(), lift(1, unsure=1)) == []
+    assert ledger_problems(sent(10), healthy(), lift(1)) == [
+        "11 sent but 10 in stream + 2 failed = 12"
+    ]
+
+
+def test_the_known_lift_is_printed_beside_the_estimate() -> None:
+    decisions = [
+        {"person": "a", "arm": "reminder", "converted": False},
+        {"person": "b", "arm": "free_shipping", "converted": True},
+    ]
+    report = {
+        "arms": [{"name": "reminder", "exposures": 2}, {"name": "free_shipping", "exposures": 2}],
+        "lift": {"estimate": 0.25, "ci_low": 0.05, "ci_high": 0.45, "enough_data": True},
+    }
+    lift = KnownLift(
+        "cart_recovery", {"reminder": 0.1, "free_shipping": 0.3}, decisions, 1, 0, report
+    )
+    acted, measured = lift.lines()
+    assert "reminder 0/1 ordered (true rate 10%)" in acted
+    assert "free_shipping 1/1 ordered (true rate 30%)" in acted
+    # Two of the four exposed people could be messaged: half the true lift is expected.
+    assert measured.endswith(
+        "free_shipping - reminder +25.0 points [+5.0, +45.0]; "
+        "expected +10.0 (+20.0 among the messaged, 2 of 4 exposed)"
+    )

@@ -40,6 +40,11 @@ def test_the_verbs_are_the_documented_ones() -> None:
     ]  # fmt: skip
     assert {verb for verb in VERBS if len(verb) == 2} == {
         ("models", "status"),
+        ("models", "list"),
+        ("models", "push"),
+        ("models", "promote"),
+        ("models", "shadow"),
+        ("models", "rollback"),
         ("archive", "query"),
         ("dlq", "list"),
         ("dlq", "replay"),

@@ -76,7 +76,7 @@ def applied(state: ProfileState, *events: Any, b: ExperimentBook | None = None) 
 def test_an_exposed_person_converts_inside_the_window_once_and_adds_their_value() -> None:
     b, state = book(), ProfileState()
     applied(state, order(-1.0), b=b)  # before the exposure: not a conversion
-    b.expose(state, "p", [entered("viewers")])
+    b.expose(state, "p", [entered("viewers")], computed={})
     arm = arm_of(SPLIT, "p")
     nudge = key(b, "nudge")
     assert b.counters(state) == Counter({f"{nudge}|{arm}|n": 1})
@@ -91,7 +91,7 @@ def test_an_exposed_person_converts_inside_the_window_once_and_adds_their_value(
 
 def test_a_replayed_or_retried_event_changes_no_count() -> None:
     b, state = book(), ProfileState()
-    b.expose(state, "p", [entered("viewers")])
+    b.expose(state, "p", [entered("viewers")], computed={})
     applied(state, order(1.0, 10.0, message_id="o-1"), b=b)
     once = b.counters(state)
     applied(state, order(1.0, 10.0, message_id="o-1"), b=b)  # a client's retry
@@ -100,8 +100,8 @@ def test_a_replayed_or_retried_event_changes_no_count() -> None:
 
 def test_a_second_entry_is_not_a_second_exposure() -> None:
     b, state = book(), ProfileState()
-    b.expose(state, "p", [entered("viewers")])
-    b.expose(state, "p", [entered("viewers", hours=50)])
+    b.expose(state, "p", [entered("viewers")], computed={})
+    b.expose(state, "p", [entered("viewers", hours=50)], computed={})
     assert sum(n for name, n in b.counters(state).items() if name.endswith("|n")) == 1
     assert state.exposures[key(b, "nudge")].at == T0
 
@@ -109,8 +109,8 @@ def test_a_second_entry_is_not_a_second_exposure() -> None:
 def test_a_merge_of_two_exposed_people_leaves_one_exposure_and_the_counts_add_up() -> None:
     b = book()
     survivor, loser = ProfileState(), ProfileState()
-    b.expose(survivor, "p", [entered("viewers")])
-    b.expose(loser, "q", [entered("viewers", hours=1)])
+    b.expose(survivor, "p", [entered("viewers")], computed={})
+    b.expose(loser, "q", [entered("viewers", hours=1)], computed={})
     applied(loser, order(2.0, 10.0), b=b)
     before_s, before_l = b.counters(survivor), b.counters(loser)
     fold(survivor, loser, CONFIG, "merge-1", T0 + timedelta(days=1))
@@ -130,21 +130,21 @@ def state_exposure_arm(state: ProfileState, b: ExperimentBook) -> str:
 def test_a_survivor_never_exposed_takes_the_losers_exposure() -> None:
     b = book()
     survivor, loser = ProfileState(), ProfileState()
-    b.expose(loser, "q", [entered("viewers")])
+    b.expose(loser, "q", [entered("viewers")], computed={})
     fold(survivor, loser, CONFIG, "merge-1", T0)
     assert b.counters(survivor) == b.counters(loser)
 
 
 def test_exposures_survive_the_codec() -> None:
     b, state = book(), ProfileState()
-    b.expose(state, "p", [entered("viewers"), entered("at_risk")])
+    b.expose(state, "p", [entered("viewers"), entered("at_risk")], computed={})
     applied(state, order(3.0, 12.34, currency="EUR"), b=b)
     assert decode_state(encode_state(state)).exposures == state.exposures
 
 
 def test_an_analysis_no_longer_configured_counts_nowhere_and_can_be_forgotten() -> None:
     b, state = book(), ProfileState()
-    b.expose(state, "p", [entered("viewers")])
+    b.expose(state, "p", [entered("viewers")], computed={})
     changed = ExperimentBook(
         [ORDER, EUROS.model_copy(update={"within": "3d"})],
         [Experiment(id="nudge", segment="viewers", goals=("order_7d", "euro_order"))],
