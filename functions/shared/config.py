@@ -17,29 +17,11 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from functions.shared.destinations import Destinations
+from functions.shared.enrichment_config import Enrichment
 from functions.shared.experiment_definitions import COVARIATE_KINDS, Experiment, Goal
 from functions.shared.personalize_config import Personalize
 from functions.shared.schema import Name, SecretName, Strict
 from functions.shared.segment_definitions import SegmentsConfig
-
-
-class Enrichment(Strict):
-    """Which standard enrichments ingest adds to `context.enrichment` (docs/ingest.md)."""
-
-    campaign: bool = Field(
-        default=True, description="utm_*, gclid/fbclid/msclkid, context.campaign"
-    )
-    referrer: bool = Field(
-        default=True, description="referrer medium and source, and the event's channel"
-    )
-    user_agent: bool = Field(
-        default=True, description="browser, OS, device class and the bot flag (ua-parser)"
-    )
-    exclude_bots: bool = Field(
-        default=True,
-        description="events flagged as bots stop at the consent step (counted as `bot`): "
-        "no profile, no archive row",
-    )
 
 
 class Source(Strict):
@@ -421,11 +403,6 @@ class BeaconConfig(Strict):
         for source in self.sources:
             seen.update(dict.fromkeys(source.allowed_origins))
         return tuple(seen)
-
-    def bot_sources_kept(self) -> frozenset[str]:
-        """The sources whose bot traffic goes on to profiles (`exclude_bots: false`)."""
-        default = self.ingest.enrichment
-        return frozenset(s.name for s in self.sources if not (s.enrichment or default).exclude_bots)
 
     def source_for_app_id(self, app_id: str | None) -> Source | None:
         """The source a Snowplow event belongs to: its `aid`, else a `*` catch-all."""

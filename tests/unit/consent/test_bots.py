@@ -10,6 +10,7 @@ import pytest
 from functions.consent.step import is_bot
 from functions.ingest.enrich import EnrichOptions, enrich_event
 from functions.shared.config import parse_config
+from functions.shared.enrichment_config import bot_sources_kept
 from functions.shared.events import CanonicalEvent
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -78,9 +79,10 @@ def test_a_client_cannot_claim_the_flag_ingest_did_not_set() -> None:
 
 def test_bots_are_excluded_by_default_and_kept_where_a_source_says() -> None:
     config = parse_config(SOURCES)
-    assert config.bot_sources_kept() == frozenset({"partner"})
+    assert bot_sources_kept(config.ingest.enrichment, config.sources) == frozenset({"partner"})
     everywhere = parse_config(SOURCES + "ingest:\n  enrichment:\n    exclude_bots: false\n")
-    assert everywhere.bot_sources_kept() == frozenset({"web", "partner", "server"})
+    kept = bot_sources_kept(everywhere.ingest.enrichment, everywhere.sources)
+    assert kept == frozenset({"web", "partner", "server"})
 
 
 @pytest.mark.parametrize("value", ["maybe", "[true]"])
