@@ -69,7 +69,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## make bench: run every bench/ script and rewrite docs/benchmarks.md
-BENCHMARKS := ingest consent identity matching_data segments scoring webhook pipeline local_iam cost archive recommendations
+BENCHMARKS := ingest consent identity matching_data segments scoring webhook pipeline local_iam cost archive recommendations attribution
 
 bench: $(STAMP)
 	@for name in $(BENCHMARKS); do echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py --write || exit 1; done

@@ -7,6 +7,7 @@ import sys
 
 from cli.commands import (
     archive,
+    attribution,
     backfill,
     dashboard,
     deliveries,
@@ -38,6 +39,7 @@ GROUPS = (
     identity,
     archive,
     backfill,
+    attribution,
     smoke,
 )
 

@@ -7,8 +7,9 @@ feed the training set (`models/dataset.py`) and be sent over HTTP (`shoppers.py`
 Wire shape. Every event is a dict in Segment's HTTP Tracking API shape, with
 camelCase keys (`type`, `event`, `userId`, `anonymousId`, `messageId`,
 `properties`, `traits`) and `timestamp` as an ISO-8601 UTC string ending in
-`Z` (millisecond precision), so an event is JSON-ready as it is. No `context`:
-consent preferences, library and user agent are the sender's business.
+`Z` (millisecond precision), so an event is JSON-ready as it is. No `context`
+(consent preferences, library and user agent are the sender's business), except
+`context.page` (url, referrer) on browser events when channels are on.
 `messageId` is a UUID drawn from the shopper's seeded generator, so a seed
 always yields the same ids.
 
@@ -30,6 +31,14 @@ Personas:
   churner        starts like a regular customer, then fades away
 About one shopper in twenty (not browsers) is a big spender: premium items,
 orders of several hundred dollars, some above $500.
+
+Channels (`channels=True`, what `beacon simulate`/`demo` send): each visit
+arrives through one of CHANNELS (direct, organic search from Google, paid
+social from Facebook with utm_* tags, the weekly email with utm_medium=email),
+drawn from a generator of its own, and the channel multiplies the visit's
+chance to put something in the cart and to check out by its `lift`: the truth
+the attribution models (docs/attribution.md) should find. Without channels,
+every draw is as it always was (the trained models' data does not move).
 """
 
 from __future__ import annotations
@@ -86,6 +95,33 @@ _HOUR_WEIGHTS = [1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 5, 6, 7, 6, 5, 5, 6, 7, 9, 11, 12
 
 
 @dataclass(frozen=True)
+class Channel:
+    """How a visit arrives: the landing page's query and the referrer (what ingest's
+    enrichment reads), how often, and its effect on the visit's buying."""
+
+    name: str  # the channel ingest's enrichment gives such a visit
+    share: float  # of visits
+    lift: float  # multiplies the visit's add-to-cart and checkout chances
+    query: str = ""
+    referrer: str | None = None
+
+
+SHOP_URL = "https://shop.example.com/"
+CHANNELS: tuple[Channel, ...] = (
+    Channel("direct", 0.30, 1.0),
+    Channel("search", 0.30, 1.6, referrer="https://www.google.com/"),
+    Channel(
+        "paid",
+        0.20,
+        0.3,
+        "utm_source=facebook&utm_medium=paid_social&utm_campaign=winter_sale",
+        "https://l.facebook.com/",
+    ),
+    Channel("email", 0.20, 2.8, "utm_source=newsletter&utm_medium=email&utm_campaign=weekly"),
+)
+
+
+@dataclass(frozen=True)
 class Journey:
     """One shopper's events, oldest first (one person: identity would merge them)."""
 
@@ -107,17 +143,20 @@ class Sale:
         return self.start_day <= day < self.end_day
 
 
-def generate_journeys(customers: int, days: int, seed: int, start: datetime) -> list[Journey]:
+def generate_journeys(
+    customers: int, days: int, seed: int, start: datetime, channels: bool = False
+) -> list[Journey]:
     """`customers` shoppers over `days` days from `start` (an aware datetime).
 
     Each shopper has a generator of their own, seeded from (seed, index), so
     shopper n's journey does not depend on how many others are generated.
+    `channels`: visits arrive through CHANNELS, with their page context.
     """
     if start.tzinfo is None:
         raise ValueError("start must be an aware datetime")
     start = start.astimezone(UTC)
     sales = sale_calendar(days, seed)
-    return [_journey(index, days, seed, start, sales) for index in range(customers)]
+    return [_journey(index, days, seed, start, sales, channels) for index in range(customers)]
 
 
 def sale_calendar(days: int, seed: int) -> list[Sale]:
@@ -131,7 +170,9 @@ def sale_calendar(days: int, seed: int) -> list[Sale]:
     return sales
 
 
-def _journey(index: int, days: int, seed: int, start: datetime, sales: list[Sale]) -> Journey:
+def _journey(
+    index: int, days: int, seed: int, start: datetime, sales: list[Sale], channels: bool = False
+) -> Journey:
     rng = random.Random(f"beacon-journey:{seed}:{index}")  # noqa: S311 - reproducible data
     persona = rng.choices(PERSONAS, weights=[p.share for p in PERSONAS])[0]
     name = rng.choice(FIRST_NAMES)
@@ -143,7 +184,10 @@ def _journey(index: int, days: int, seed: int, start: datetime, sales: list[Sale
         first_name=name,
         big_spender=persona.name != "browser" and rng.random() < BIG_SPENDER_SHARE,
     )
-    _Shopper(rng, persona, journey).live(days, start, sales)
+    shopper = _Shopper(rng, persona, journey)
+    if channels:
+        shopper.channel_rng = random.Random(f"beacon-channel:{seed}:{index}")  # noqa: S311
+    shopper.live(days, start, sales)
     return journey
 
 
@@ -160,6 +204,11 @@ class _Shopper:
     last_event_at: datetime = _LONG_AGO
     # Main items bought whose accessories were not all bought: cross-sell on later visits.
     owned: list[str] = field(default_factory=list)
+    # Channels on: the visits' own generator (the main one draws as without channels),
+    # and the current visit's channel and page.
+    channel_rng: random.Random | None = None
+    channel: Channel | None = None
+    page: dict[str, Any] | None = None
 
     def live(self, days: int, start: datetime, sales: list[Sale]) -> None:
         rng, persona = self.rng, self.persona
@@ -192,13 +241,22 @@ class _Shopper:
                 )
                 # A late visit can run past midnight: the next one starts after it.
                 moment = max(moment, self.last_event_at + timedelta(minutes=30))
+                if self.channel_rng is not None:
+                    self._arrive(self.channel_rng)
                 self._visit(moment, day, favourites, in_sale)
+
+    def _arrive(self, rng: random.Random) -> None:
+        channel = rng.choices(CHANNELS, weights=[c.share for c in CHANNELS])[0]
+        url = f"{SHOP_URL}?{channel.query}" if channel.query else SHOP_URL
+        self.channel = channel
+        self.page = {"url": url, "referrer": channel.referrer}
 
     # ------------------------------------------------------------ one visit
 
     def _visit(self, moment: datetime, day: int, favourites: list[float], in_sale: bool) -> None:
         rng, persona = self.rng, self.persona
         clock = [moment]
+        lift = self.channel.lift if self.channel else 1.0
 
         def tick() -> datetime:
             clock[0] += timedelta(seconds=rng.randint(8, 150))
@@ -216,6 +274,7 @@ class _Shopper:
             )
         # A full cart is topped up less often than an empty one is started.
         adding = persona.add_to_cart * (0.4 if self.cart else 1.0) * (1.5 if in_sale else 1.0)
+        adding *= lift
         if rng.random() < adding:
             product = self._choose_for_cart(viewed)
             quantity = rng.randint(1, 3) if persona.cheap else 1
@@ -237,7 +296,7 @@ class _Shopper:
                 event="Cart Viewed",
                 properties={"products": [_line(p, q) for p, q in self.cart.values()]},
             )
-        if self.cart and rng.random() < self._buy_chance(day, in_sale):
+        if self.cart and rng.random() < min(self._buy_chance(day, in_sale) * lift, 0.95):
             self._checkout(tick, day, in_sale)
         elif not self.identified and rng.random() < 0.03:
             self._identify(tick())  # signed up for the newsletter, or logged in to look
@@ -357,6 +416,11 @@ class _Shopper:
             event["userId"] = self.journey.user_id
         event["messageId"] = _uuid(self.rng)
         event["timestamp"] = _iso(at)
+        if self.page is not None:
+            event["context"] = {"page": dict(self.page)}
+            # The next page of the visit was reached from this one.
+            path = fields.get("properties", {}).get("product_id") or "cart"
+            self.page = {"url": f"{SHOP_URL}p/{path}", "referrer": self.page["url"]}
         self.journey.events.append(event)
         self.last_event_at = at
 

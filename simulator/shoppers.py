@@ -79,11 +79,13 @@ class Simulator:
         dates it in the past: weeks of behaviour arrive in minutes, in order. Browser
         events go as analytics.js batches with the shopper's consent; orders come from
         the shop's backend (server key, user id only); one shopper in four also browses
-        on a second device after logging in (identity merges them by user id)."""
+        on a second device after logging in (identity merges them by user id). Visits
+        arrive through channels (search, paid social, email, direct: journeys.CHANNELS),
+        each browser event with its page's url and referrer for ingest's enrichment."""
         now = datetime.now(UTC)
         seed = self.random.getrandbits(32)
         for n, journey in enumerate(
-            generate_journeys(customers, days, seed, now - timedelta(days=days))
+            generate_journeys(customers, days, seed, now - timedelta(days=days), channels=True)
         ):
             self.sender.use_lane(n)
             shopper = {**self._shopper(n), "anonymous_id": journey.anonymous_id}

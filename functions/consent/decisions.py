@@ -40,6 +40,7 @@ _AFTER = timedelta(microseconds=1)
 CONSENT_DENIED = "consent_denied"
 CONSENT_UNKNOWN = "consent_unknown"
 ERASED = "erased"
+BOT = "bot"  # flagged by ingest's enrichment (context.enrichment.bot), not a person
 # The events that carry a consent decision being made (not one being repeated): what
 # can lift an erasure's suppression. `POST /v1/consent` becomes the first.
 CONSENT_CHANGE_EVENTS = frozenset(

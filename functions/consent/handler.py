@@ -22,6 +22,7 @@ from functions.shared.dal.dynamo import DynamoTable, StorageThrottled
 from functions.shared.dal.failed_events_store import S3FailedEventStore
 from functions.shared.dal.kinesis import KinesisWriter
 from functions.shared.dal.secrets import secret_value
+from functions.shared.enrichment_config import bot_sources_kept
 from functions.shared.observability import count_by_reason, logger, metrics, tracer
 from functions.shared.stream_batch import run_ordered_batch
 
@@ -38,6 +39,7 @@ def consent_step() -> ConsentStep:
         consented=KinesisWriter(settings.consented_stream),
         failed_events=S3FailedEventStore(settings.failed_events_bucket),
         counters=DailyCounters(DynamoTable(settings.counters_table)),
+        keep_bots_from=bot_sources_kept(config.ingest.enrichment, config.sources),
     )
 
 

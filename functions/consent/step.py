@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
-from functions.consent.decisions import ConsentBook
+from functions.consent.decisions import BOT, ConsentBook
 from functions.shared.config import Consent
 from functions.shared.events import CanonicalEvent
 from functions.shared.failed_events import FailedEvent
@@ -47,6 +47,9 @@ class ConsentStep(StreamStep):
     salt: bytes
     states: ConsentStatePort
     consented: StreamPort
+    # Sources whose bot traffic goes on (Enrichment.exclude_bots false); the rest is
+    # dropped here, before it can change a consent state, and counted as `bot`.
+    keep_bots_from: frozenset[str] = frozenset()
 
     def open_batch(self, items: list[StreamItem]) -> ConsentBatch:
         return ConsentBatch(self, items)
@@ -89,6 +92,9 @@ class ConsentBatch:
             if isinstance(event, str):
                 self.failures.append((index, malformed_record("consent", item, event)))
                 self.verdicts[index] = MALFORMED
+                return
+            if is_bot(event) and event.source.name not in self.step.keep_bots_from:
+                self.verdicts[index] = BOT
                 return
             verdict = self.book.apply(event)
             if verdict.allowed:
@@ -157,3 +163,15 @@ class ConsentBatch:
         if overrun:
             audit = [e for e in self.book.audit if e.key in overrun]
             self.step.states.restore_suppressions(overrun, audit)
+
+
+def is_bot(event: CanonicalEvent) -> bool:
+    """Whether the event is a bot's visit: ingest's enrichment flagged its user agent,
+    and it carries the page it was seen on (what trackers in a browser, headless or
+    not, send). A backend's events carry no page: the user agent there is its HTTP
+    library's (ua-parser takes Python-urllib or Java for spiders), not a visitor's."""
+    extra = event.context.__pydantic_extra__ or {}
+    enrichment = extra.get("enrichment")
+    if not isinstance(enrichment, dict) or enrichment.get("bot") is not True:
+        return False
+    return bool(event.context.page)

@@ -33,6 +33,7 @@ from functions.ingest.canonicalize import (
     Rejection,
 )
 from functions.ingest.consent_api import parse_consent_call
+from functions.ingest.enrich import EnrichOptions, enrich_event, options_by_source
 from functions.ingest.http import (
     BodyError,
     Evidence,
@@ -70,6 +71,10 @@ class Collector:
     events: StreamPort
     failed_events: FailedEventsPort
     anonymize_ip: IpAnonymizer
+    enrich_options: dict[str, EnrichOptions] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.enrich_options = options_by_source(self.config.ingest.enrichment, self.config.sources)
 
     # --- Segment HTTP Tracking API -------------------------------------------
 
@@ -157,6 +162,10 @@ class Collector:
         parsed: Parsed,
         answer: Callable[[Parsed, bool], HttpAnswer],
     ) -> Collected:
+        for event in parsed.events:
+            options = self.enrich_options.get(event.source.name)
+            if options is not None:
+                enrich_event(event, options)
         parsed = _writable(_serializable(parsed))
         records = [
             StreamRecord(event.partition_key, event.to_json().encode("utf-8"))

@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from functions.shared.destinations import Destinations
+from functions.shared.enrichment_config import Enrichment
 from functions.shared.experiment_definitions import COVARIATE_KINDS, Experiment, Goal
 from functions.shared.personalize_config import Personalize
 from functions.shared.schema import Name, SecretName, Strict
@@ -49,6 +50,9 @@ class Source(Strict):
         default="local-identity-key",
         description="the value the local stack stores under identity_verification_secret",
     )
+    enrichment: Enrichment | None = Field(
+        default=None, description="this source's enrichments (default: ingest.enrichment)"
+    )
 
     @field_validator("allowed_origins")
     @classmethod
@@ -72,6 +76,9 @@ class Ingest(Strict):
     trusted_proxies: tuple[str, ...] = Field(
         default=(),
         description="CIDRs whose X-Forwarded-For is believed (API Gateway's own is always)",
+    )
+    enrichment: Enrichment = Field(
+        default_factory=Enrichment, description="enrichments of every source without its own"
     )
 
     @field_validator("trusted_proxies")

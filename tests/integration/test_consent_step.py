@@ -622,3 +622,39 @@ def test_a_fresh_opt_in_after_an_erasure_is_not_put_back_as_suppressed(rig: Cons
     state, _ = rig.records("user_id:u-ana")
     assert state is not None and not state.suppressed
     assert fresh.message_id in rig.consented_ids()
+
+
+# --- bots ----------------------------------------------------------------------
+
+
+def bot_event(minute: int, **who: Any) -> CanonicalEvent:
+    """An event whose user agent ingest's enrichment flagged as a bot's."""
+    from functions.ingest.enrich import EnrichOptions, enrich_event
+
+    built = event(minute, **who)
+    built.context.page = {"url": "https://shop.example.com/", "referrer": None}
+    built.context.user_agent = (
+        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"
+    )
+    enrich_event(built, EnrichOptions())
+    return built
+
+
+def test_bots_are_dropped_and_counted_before_they_can_change_consent(rig: ConsentRig) -> None:
+    from functions.consent.decisions import BOT
+
+    crawler = bot_event(0, anon="d-bot", prefs={"personalization": True})
+    person = event(1, anon="d-person", prefs={"personalization": True})
+    rig.deliver_ok(rig.batch([crawler, person]))
+
+    assert rig.consented_ids() == Counter({person.message_id: 1})
+    assert rig.totals() == Counter({FORWARDED: 1, BOT: 1})
+    assert rig.records("anonymous_id:d-bot") == (None, [])  # no state, no audit
+
+
+def test_a_source_that_keeps_bots_forwards_them(rig: ConsentRig) -> None:
+    handler.consent_step().keep_bots_from = frozenset({"web"})  # the rig's container
+    crawler = bot_event(0, anon="d-bot", prefs={"personalization": True})
+    rig.deliver_ok(rig.batch([crawler]))
+    assert rig.consented_ids() == Counter({crawler.message_id: 1})
+    assert rig.totals() == Counter({FORWARDED: 1})

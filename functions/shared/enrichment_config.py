@@ -1,0 +1,37 @@
+"""Which standard enrichments ingest adds (docs/ingest.md "Enrichments"), and whether
+bots' visits go on past the consent step: `ingest.enrichment` and each source's own
+`enrichment` in beacon.yaml (functions/shared/config.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import Field
+
+from functions.shared.schema import Strict
+
+
+class Enrichment(Strict):
+    """Which standard enrichments ingest adds to `context.enrichment` (docs/ingest.md)."""
+
+    campaign: bool = Field(
+        default=True, description="utm_*, gclid/fbclid/msclkid, context.campaign"
+    )
+    referrer: bool = Field(
+        default=True, description="referrer medium and source, and the event's channel"
+    )
+    user_agent: bool = Field(
+        default=True, description="browser, OS, device class and the bot flag (ua-parser)"
+    )
+    exclude_bots: bool = Field(
+        default=True,
+        description="events flagged as bots stop at the consent step (counted as `bot`): "
+        "no profile, no archive row",
+    )
+
+
+def bot_sources_kept(default: Enrichment, sources: Iterable[Any]) -> frozenset[str]:
+    """The sources whose bots' visits go on to profiles (`exclude_bots: false`, their
+    own or, without their own `enrichment`, `default`: ingest's)."""
+    return frozenset(s.name for s in sources if not (s.enrichment or default).exclude_bots)
