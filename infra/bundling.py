@@ -94,6 +94,7 @@ def function_asset(
     deps = install_dependencies(root / fn.requirements_file, platform=platform, build_dir=build)
     config = config_path.resolve()
     code = _code_files(fn, root) + (_model_files(config) if fn.carries_models else [])
+    code += _geoip_files(config) if fn.carries_geoip else []
     stamp = _digest(
         [deps.name.encode(), config.read_bytes()]
         + [part for rel, path in code for part in (rel.encode(), path.read_bytes())]
@@ -276,6 +277,20 @@ def _code_files(fn: Function, root: Path) -> list[tuple[str, Path]]:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 files.append((path.relative_to(root).as_posix(), path))
     return files
+
+
+def _geoip_files(config: Path) -> list[tuple[str, Path]]:
+    """The geolocation databases the configuration names (ingest's and each source's),
+    at the same paths relative to the bundle's beacon.yaml as to the real one."""
+    from functions.shared.config import load_config
+
+    loaded = load_config(config)
+    settings = [loaded.ingest.enrichment, *(s.enrichment for s in loaded.sources if s.enrichment)]
+    named = sorted({s.geoip_database for s in settings if s.geoip_database})
+    for name in named:
+        if not (config.parent / name).is_file():
+            raise BundlingError(f"geoip_database {name!r}: no such file next to {config}")
+    return [(name, config.parent / name) for name in named]
 
 
 def _model_files(config: Path) -> list[tuple[str, Path]]:

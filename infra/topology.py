@@ -193,6 +193,7 @@ class Function:
     reads_buckets: tuple[str, ...] = ()
     secrets: tuple[SecretRole, ...] = ()  # which of the config's secrets it may read
     carries_models: bool = False  # the bundle holds the configured ONNX models
+    carries_geoip: bool = False  # the bundle holds the configured geolocation databases
     # May run Athena queries in the archive's workgroup (infra/constructs/archive.py).
     queries_archive: bool = False
 
@@ -458,6 +459,7 @@ FUNCTIONS: tuple[Function, ...] = (
         writes_streams=("events",),
         writes_buckets=("failed-events",),
         secrets=("write_keys", "ip_hash_salt"),
+        carries_geoip=True,
     ),
     Function(
         "consent",

@@ -250,7 +250,7 @@ def build_event(
         timestamp = meta.received_at
     fields["timestamp"] = timestamp
     try:
-        return CanonicalEvent.model_validate(fields)
+        return CanonicalEvent.model_validate(fields).with_client_ip(client_ip or meta.source_ip)
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(part) for part in first["loc"])

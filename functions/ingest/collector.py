@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from functions.ingest.canonicalize import (
@@ -71,10 +72,13 @@ class Collector:
     events: StreamPort
     failed_events: FailedEventsPort
     anonymize_ip: IpAnonymizer
+    config_dir: Path | None = None  # where beacon.yaml is: its geoip_database is relative
     enrich_options: dict[str, EnrichOptions] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.enrich_options = options_by_source(self.config.ingest.enrichment, self.config.sources)
+        self.enrich_options = options_by_source(
+            self.config.ingest.enrichment, self.config.sources, self.config_dir
+        )
 
     # --- Segment HTTP Tracking API -------------------------------------------
 

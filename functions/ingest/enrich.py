@@ -1,4 +1,5 @@
-"""Standard enrichments computed at ingest: campaign, referrer, channel, user agent, bots.
+"""Standard enrichments computed at ingest: campaign, referrer, channel, user agent, bots,
+and the place (functions/ingest/geo.py) when a geolocation database is configured.
 
 Pure logic (no AWS). The result goes into `context.enrichment` of the event, which
 ingest always overwrites (a client cannot forge it). Every value taken from the
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
+from functions.ingest.geo import GeoLocator, locator
 from functions.shared.events import CanonicalEvent
 
 MAX_URL_CHARS = 2048
@@ -120,6 +123,7 @@ class EnrichOptions:
     campaign: bool = True
     referrer: bool = True
     user_agent: bool = True
+    geo: GeoLocator | None = None  # the configured database, opened once
 
 
 def enrichment(
@@ -274,11 +278,16 @@ def parse_user_agent(user_agent: str) -> tuple[tuple[str, str | None], ...]:
     )
 
 
-def options_by_source(ingest_default: Any, sources: Any) -> dict[str, EnrichOptions]:
-    """Each configured source's EnrichOptions (its own `enrichment`, else ingest's)."""
+def options_by_source(
+    ingest_default: Any, sources: Any, config_dir: Path | None = None
+) -> dict[str, EnrichOptions]:
+    """Each configured source's EnrichOptions (its own `enrichment`, else ingest's); a
+    `geoip_database` is relative to the configuration file's folder, `config_dir`."""
 
     def of(setting: Any) -> EnrichOptions:
-        return EnrichOptions(setting.campaign, setting.referrer, setting.user_agent)
+        database = setting.geoip_database
+        geo = locator(str((config_dir or Path()) / database)) if database else None
+        return EnrichOptions(setting.campaign, setting.referrer, setting.user_agent, geo)
 
     return {s.name: of(s.enrichment or ingest_default) for s in sources}
 
@@ -296,6 +305,8 @@ def enrich_event(event: CanonicalEvent, options: EnrichOptions) -> None:
         extra.get("campaign"),
         options,
     )
+    if options.geo is not None and (place := options.geo.locate(event.client_ip)):
+        result["geo"] = place
     if result:
         extra["enrichment"] = result
         context.__pydantic_extra__ = extra

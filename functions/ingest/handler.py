@@ -12,6 +12,7 @@ import json
 import urllib.parse
 from datetime import UTC, datetime
 from functools import cache, partial
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
@@ -45,6 +46,7 @@ def collector() -> Collector:
         events=KinesisWriter(settings.events_stream),
         failed_events=S3FailedEventStore(settings.failed_events_bucket),
         anonymize_ip=partial(anonymize_ip, handling=config.ingest.ip_handling, salt=salt),
+        config_dir=Path(settings.config_file).resolve().parent,
     )
 
 

@@ -5,9 +5,10 @@ bots' visits go on past the consent step: `ingest.enrichment` and each source's 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import PurePosixPath
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from functions.shared.schema import Strict
 
@@ -24,11 +25,26 @@ class Enrichment(Strict):
     user_agent: bool = Field(
         default=True, description="browser, OS, device class and the bot flag (ua-parser)"
     )
+    geoip_database: str | None = Field(
+        default=None,
+        max_length=300,
+        description="a MaxMind-format City or Country database (.mmdb, e.g. GeoLite2-City), "
+        "relative to beacon.yaml, bundled with the ingest function: country, region and city "
+        "from the client's IP before it is anonymized (none: no geolocation)",
+    )
     exclude_bots: bool = Field(
         default=True,
         description="events flagged as bots stop at the consent step (counted as `bot`): "
         "no profile, no archive row",
     )
+
+    @field_validator("geoip_database")
+    @classmethod
+    def _inside_the_project(cls, value: str | None) -> str | None:
+        # Bundled at the same relative path: it must stay under beacon.yaml's folder.
+        if value is not None and (PurePosixPath(value).is_absolute() or ".." in value.split("/")):
+            raise ValueError("a path relative to beacon.yaml, without '..'")
+        return value
 
 
 def bot_sources_kept(default: Enrichment, sources: Iterable[Any]) -> frozenset[str]:

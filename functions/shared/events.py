@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -126,6 +127,17 @@ class CanonicalEvent(_Wire):
     # tolerance): `timestamp` is then the receipt time. Time comes from the server.
     clamped_from: AwareDatetime | None = None
     consent: ConsentStamp | None = None  # absent until the consent step has judged it
+    # The client's address as it arrived, for ingest's geolocation only: a private
+    # attribute is never serialized, so the raw IP never leaves the ingest function.
+    _client_ip: str | None = PrivateAttr(default=None)
+
+    def with_client_ip(self, ip: str | None) -> CanonicalEvent:
+        self._client_ip = ip
+        return self
+
+    @property
+    def client_ip(self) -> str | None:
+        return self._client_ip
 
     @field_validator("anonymous_id", "user_id", "previous_id", "group_id", mode="before")
     @classmethod

@@ -196,3 +196,18 @@ def test_a_build_for_another_config_leaves_the_first_in_place(
     assert second != ingest_asset and second.parent == ingest_asset.parent
     assert (ingest_asset / "beacon.yaml").read_bytes() == CONFIG.read_bytes()
     assert (second / "beacon.yaml").read_bytes() == other.read_bytes()
+
+
+def test_the_ingest_bundle_carries_the_configured_geolocation_database(tmp_path: Path) -> None:
+    database = ROOT / "tests" / "fixtures" / "geoip" / "GeoIP2-City-Test.mmdb"
+    (tmp_path / "geo").mkdir()
+    shutil.copy(database, tmp_path / "geo" / "City.mmdb")
+    config = tmp_path / "beacon.yaml"
+    text = CONFIG.read_text(encoding="utf-8")
+    geo = "\ningest:\n  enrichment: {geoip_database: geo/City.mmdb}\n"
+    config.write_text(text.replace("\ningest:\n", geo, 1))
+    asset = function_asset(TOPOLOGY.function("ingest"), config_path=config, platform=platform())
+    assert (asset / "geo" / "City.mmdb").read_bytes() == database.read_bytes()
+    (tmp_path / "geo" / "City.mmdb").unlink()
+    with pytest.raises(bundling.BundlingError, match=r"geo/City\.mmdb"):
+        function_asset(TOPOLOGY.function("ingest"), config_path=config, platform=platform())

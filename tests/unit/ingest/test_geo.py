@@ -6,13 +6,23 @@ test-data/, MIT or Apache-2.0): real MaxMind-format files with known answers.
 
 from __future__ import annotations
 
+import base64
+import json
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from functions.ingest.collector import Collector
 from functions.ingest.geo import GeoDatabaseError, GeoLocator
+from functions.shared.config import load_config
+from functions.shared.enrichment_config import Enrichment
+from functions.shared.privacy import anonymize_ip
+
+from .conftest import make_request
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "geoip"
 CITY = FIXTURES / "GeoIP2-City-Test.mmdb"
@@ -81,3 +91,63 @@ def test_any_address_or_text_gets_a_bounded_answer_or_none(ip: str) -> None:
         | {"longitude"}
         and all(not isinstance(v, str) or len(v) <= 100 for v in located.values())
     )
+
+
+def _basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def test_ingest_places_the_event_from_the_raw_ip_and_keeps_only_the_truncated_one(
+    stream: Any, failed: Any
+) -> None:
+    config = load_config("beacon.yaml")
+    # The database path is relative to the configuration file's folder.
+    enrichment = Enrichment(geoip_database="GeoIP2-City-Test.mmdb")
+    configured = config.model_copy(
+        update={"ingest": config.ingest.model_copy(update={"enrichment": enrichment})}
+    )
+    collector = Collector(
+        config=configured,
+        source_for_write_key={"local-write-key": "web"}.get,
+        events=stream,
+        failed_events=failed,
+        anonymize_ip=partial(anonymize_ip, handling="truncate"),
+        config_dir=FIXTURES,
+    )
+    visit = {"anonymousId": "a1", "name": "Home", "context": {"page": {"url": "https://x.test/"}}}
+    batch = {
+        "batch": [
+            {**visit, "type": "page"},  # from the request's address
+            # A server sending on a visitor's behalf: the visitor's address is placed.
+            {**visit, "type": "page", "context": {"ip": "89.160.20.112"}},
+            {**visit, "type": "page", "context": {"ip": "10.1.2.3"}},  # private: no place
+        ]
+    }
+    answer = collector.segment(
+        "batch",
+        make_request(json.dumps(batch), _basic("local-write-key"), source_ip="81.2.69.142"),
+    )
+    assert answer.answer.status == 200
+    london, linkoping, private = stream.events()
+    assert london["context"]["enrichment"]["geo"]["city"] == "London"
+    assert linkoping["context"]["enrichment"]["geo"]["city"] == "Linköping"
+    assert "geo" not in private["context"].get("enrichment", {})
+    assert [e["context"]["ip"] for e in (london, linkoping)] == ["81.2.69.0", "89.160.20.0"]
+    written = json.dumps(stream.events())
+    assert "81.2.69.142" not in written and "89.160.20.112" not in written
+
+
+def test_a_configured_database_that_is_missing_fails_at_start(stream: Any, failed: Any) -> None:
+    config = load_config("beacon.yaml")
+    enrichment = Enrichment(geoip_database="GeoLite2-City.mmdb")
+    configured = config.model_copy(
+        update={"ingest": config.ingest.model_copy(update={"enrichment": enrichment})}
+    )
+    with pytest.raises(GeoDatabaseError, match=r"GeoLite2-City\.mmdb"):
+        Collector(configured, {}.get, stream, failed, lambda ip: None, config_dir=FIXTURES)
+
+
+@pytest.mark.parametrize("path", ["/etc/GeoLite2-City.mmdb", "../GeoLite2-City.mmdb", "a/../../x"])
+def test_the_database_path_stays_under_the_configuration(path: str) -> None:
+    with pytest.raises(ValueError, match="relative to beacon.yaml"):
+        Enrichment(geoip_database=path)
