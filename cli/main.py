@@ -12,6 +12,7 @@ from cli.commands import (
     deliveries,
     experiments,
     identity,
+    importing,
     models,
     people,
     segments,
@@ -36,6 +37,7 @@ GROUPS = (
     identity,
     archive,
     backfill,
+    importing,
     smoke,
 )
 
