@@ -105,7 +105,8 @@ class Converter:
         self.columns = self.header or Columns({}, {}, {})
 
     seen: dict[bytes, int] = field(default_factory=dict)  # key digest -> first row
-    _order: list[RawRow] = field(default_factory=list)
+    _order: list[tuple[RawRow, Columns]] = field(default_factory=list)  # the open order
+    _order_key: str = ""
     _closed_orders: dict[bytes, int] = field(default_factory=dict)
 
     def feed(self, raw: RawRow) -> Iterator[Outcome]:
@@ -226,23 +227,27 @@ class Converter:
     # --- orders ---------------------------------------------------------------------
 
     def _feed_order(self, raw: RawRow) -> Iterator[Outcome]:
-        order = self.columns.value(raw.values, "order_id")
-        if self._order and str(order).strip() != str(self._order[0].values.get(
-            self.columns.fields.get("order_id", ""), "")).strip():  # fmt: skip
+        columns = self.columns
+        order = columns.value(raw.values, "order_id")
+        key = json.dumps(order, sort_keys=True, default=str).strip('" ')
+        if self._order and key != self._order_key:
             yield from self._close_order()
+        self.columns = columns
         if order is None:
             yield Reject(raw.number, "order_id", "order_id is missing")
             return
-        self._order.append(raw)
+        self._order.append((raw, columns))
+        self._order_key = key
         if len(self._order) > MAX_LINES:
             yield from self._close_order()
 
     def _close_order(self) -> Iterator[Outcome]:
-        raws, self._order = self._order, []
-        if not raws:
+        group, self._order = self._order, []
+        if not group:
             return
+        raws = [raw for raw, _ in group]
         try:
-            yield self._order_item(raws)
+            yield self._order_item(group)
         except _LineError as err:
             for raw in raws:
                 if raw.number == err.row:
@@ -250,11 +255,14 @@ class Converter:
                 else:
                     yield Reject(raw.number, err.field, f"order rejected: row {err.row} is bad")
 
-    def _order_item(self, raws: list[RawRow]) -> Item:
-        first = raws[0]
+    def _order_item(self, group: list[tuple[RawRow, Columns]]) -> Item:
+        """The order of these rows; each row read with its own columns (JSON lines)."""
+        first, self.columns = group[0]
+        raws = [raw for raw, _ in group]
         try:
             order_id = text("order_id", self.columns.value(first.values, "order_id"), MAX_ID_CHARS)
-            assert order_id is not None  # checked when fed
+            if order_id is None:
+                raise FieldError("order_id", "order_id is missing")
             digest = _digest(order_id)
             if digest in self._closed_orders:
                 raise FieldError(
@@ -273,8 +281,9 @@ class Converter:
         except FieldError as err:
             raise _LineError(first.number, err.field, str(err)) from None
         products: list[dict[str, Any]] = []
-        for raw in raws:
+        for raw, self.columns in group:
             products += self._lines(raw)
+        self.columns = group[0][1]
         if len(products) > MAX_ORDER_LINES * 10:
             raise _LineError(first.number, "products", "more than 500 line items")
         if total is None:

@@ -107,7 +107,10 @@ def test_a_contact_without_customer_id_gets_an_id_derived_from_the_email() -> No
 
 
 def test_a_bom_and_other_header_spellings_are_recognised() -> None:
-    data = "\ufeffRecord ID,E-mail Address,Mobile Phone Number,Create Date\n7,a@b.io,6502530000,2020-01-02T03:04:05+02:00\n"
+    data = (
+        "\ufeffRecord ID,E-mail Address,Mobile Phone Number,Create Date\n"
+        "7,a@b.io,6502530000,2020-01-02T03:04:05+02:00\n"
+    )
     receiver = Receiver()
     result = run(data.encode("utf-8"), "contacts", receiver=receiver)
     assert result.rejects == []
