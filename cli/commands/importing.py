@@ -152,11 +152,11 @@ def run_import(args: argparse.Namespace) -> Summary:
             )  # fmt: skip
             try:
                 summary = importer.run(rows)
+                progress(summary, final=True)
             finally:
                 rejects.write()
                 if out is not None:
                     out.close()
-    progress(summary, final=True)
     report(summary, rejects.path, args)
     return summary
 
