@@ -163,8 +163,8 @@ class CatalogWriter:
 
 @dataclass
 class Progress:
-    """`12,000 rows · 3,400 rows/s · 41% · ETA 0:00:26` on stderr, at most twice a second
-    (and the last one), on one line when stderr is a terminal."""
+    """`12,000 rows · 3,400 rows/s · 41% · ETA 00:00:26` on stderr: on one line redrawn
+    twice a second when stderr is a terminal, else a line every 10 s (logs)."""
 
     position: Callable[[], float | None]  # the share of the file read, when known
     started: float = field(default_factory=time.monotonic)
@@ -173,7 +173,8 @@ class Progress:
 
     def __call__(self, summary: Summary, final: bool = False) -> None:
         now = time.monotonic()
-        if not final and now - self.shown < 0.5:
+        tty = self.stream.isatty()
+        if not final and now - self.shown < (0.5 if tty else 10.0):
             return
         self.shown = now
         elapsed = max(now - self.started, 1e-6)
@@ -183,7 +184,6 @@ class Progress:
         if share is not None and share > 0:
             left = elapsed * (1 - share) / share
             line += f" · {share:.0%} · ETA {time.strftime('%H:%M:%S', time.gmtime(left))}"
-        tty = self.stream.isatty()
         self.stream.write(("\r" + line + " " * 8) if tty else line + "\n")
         if final and tty:
             self.stream.write("\n")

@@ -146,10 +146,11 @@ def run_import(args: argparse.Namespace) -> Summary:
                 send: Any = CatalogWriter(out)
             else:
                 send = IngestSender(args.endpoint, write_key(args, config))
+            # A catalog file is rewritten whole each time: no checkpoint.
+            checkpoint = save_state(state_path) if args.kind != "catalog" else lambda _s: None
             importer = Importer(
-                converter, send, state, save_state(state_path), rejects.add, progress,
-                args.batch_size,
-            )  # fmt: skip
+                converter, send, state, checkpoint, rejects.add, progress, args.batch_size
+            )
             try:
                 summary = importer.run(rows)
                 progress(summary, final=True)
