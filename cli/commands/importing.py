@@ -5,10 +5,12 @@ API, validated per row, resumable (docs/import-export.md)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from pydantic import ValidationError
@@ -122,7 +124,7 @@ def run_import(args: argparse.Namespace) -> Summary:
         if state is not None:
             print(f"resuming after row {state.last_row} ({state_path})", file=sys.stderr)
         state = state or State(print_, args.kind)
-        with path.open("rb") as stream:
+        with path.open("rb") as raw, _maybe_gunzip(raw, args.file, fmt) as stream:
             total = total_rows(stream, fmt)
             size = path.stat().st_size or 1
             header, rows = read_rows(stream, fmt)
@@ -136,7 +138,7 @@ def run_import(args: argparse.Namespace) -> Summary:
             def share() -> float | None:
                 if total:
                     return importer.summary.read / total if importer else 0.0
-                return stream.tell() / size
+                return raw.tell() / size  # of the file as stored (compressed or not)
 
             progress = Progress(share)
             out = None
@@ -160,6 +162,15 @@ def run_import(args: argparse.Namespace) -> Summary:
                     out.close()
     report(summary, rejects.path, args)
     return summary
+
+
+def _maybe_gunzip(raw: IO[bytes], name: str, fmt: str) -> contextlib.AbstractContextManager[Any]:
+    """`.csv.gz` and `.jsonl.gz` are read through gzip, in chunks like the rest."""
+    if not name.lower().endswith(".gz"):
+        return contextlib.nullcontext(raw)
+    if fmt == "parquet":
+        raise ImportFailed("a Parquet file is compressed inside; do not gzip it")
+    return gzip.GzipFile(fileobj=raw, mode="rb")
 
 
 def report(summary: Summary, rejects: Path, args: argparse.Namespace) -> None:

@@ -80,3 +80,14 @@ def test_the_imports_section_is_validated_with_its_line() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_config(base + "\nimports:\n  orders:\n    consent: {advertising: 3}\n")
     assert "imports.orders.consent.advertising" in str(raised.value)
+
+
+def test_a_gzipped_csv_reads_like_the_plain_one(tmp_path: Path) -> None:
+    import gzip
+
+    source = tmp_path / "products.csv.gz"
+    source.write_bytes(gzip.compress(CATALOG.encode()))
+    out = tmp_path / "items.jsonl"
+    args = ["import", str(source), "--kind", "catalog", "--out", str(out)]
+    assert cli_main.main([*args, "--config", str(ROOT / "beacon.yaml")]) == 0
+    assert sorted(load_catalog(out)) == ["MUG-1", "TEA-2"]
