@@ -184,3 +184,37 @@ def test_a_killed_import_resumes_without_loss_or_duplicates(stack, folder):
         person = orders_of(stack, f"kill-{run}-{c}@example.org", per_customer)
         assert person["computed"]["orders_total"] == per_customer, (c, person)
         assert person["computed"]["lifetime_value"] == 2.0 * per_customer
+
+
+def test_a_parquet_file_from_s3(stack, folder):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run = uuid.uuid4().hex[:8]
+    rows = [
+        {"customer_id": f"P-{run}-{i}", "email": f"pq-{run}-{i}@example.org",
+         "first_name": f"N{i}", "created_at": f"2020-0{1 + i}-01"}
+        for i in range(3)
+    ] + [{"customer_id": None, "email": None, "first_name": None, "created_at": None}]  # fmt: skip
+    local = folder / "contacts.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), local)
+    s3 = stack.client("s3")
+    bucket = f"beacon-import-test-{run}"
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(local), bucket, "imports/contacts.parquet")
+    answer = subprocess.run(
+        [sys.executable, "-m", "cli", "import", f"s3://{bucket}/imports/contacts.parquet",
+         "--kind", "contacts", "--mapping", str(folder / "mapping.yaml"),
+         "--endpoint", stack.url, "--aws-endpoint", stack.aws_endpoint,
+         "--rejects", str(folder / "s3.rejects.csv")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stderr
+    assert "read 4 rows = 3 accepted + 0 rejected + 1 blank" in answer.stdout
+    assert (folder / "contacts.parquet.import-state.json").exists()
+
+    def imported() -> dict:
+        return profile(stack, f"user_id:P-{run}-2")
+
+    person = eventually(imported, timeout_s=60)
+    assert person["identifiers"]["email"] == [f"pq-{run}-2@example.org"]
