@@ -91,3 +91,12 @@ def test_a_gzipped_csv_reads_like_the_plain_one(tmp_path: Path) -> None:
     args = ["import", str(source), "--kind", "catalog", "--out", str(out)]
     assert cli_main.main([*args, "--config", str(ROOT / "beacon.yaml")]) == 0
     assert sorted(load_catalog(out)) == ["MUG-1", "TEA-2"]
+
+
+def test_the_documented_imports_section_is_valid() -> None:
+    doc = (ROOT / "docs" / "import-export.md").read_text(encoding="utf-8")
+    block = doc.split("```yaml\nimports:", 1)[1].split("```", 1)[0]
+    base = (ROOT / "beacon.yaml").read_text(encoding="utf-8")
+    config = parse_config(base + "\nimports:" + block)
+    assert config.imports.contacts.consent["advertising"] == "Marketing Opt In"
+    assert config.imports.contacts.traits == {"loyalty_tier": "Tier"}
