@@ -14,6 +14,7 @@ from cli.commands import (
     experiments,
     export,
     identity,
+    importing,
     models,
     people,
     segments,
@@ -40,6 +41,7 @@ GROUPS = (
     archive,
     backfill,
     attribution,
+    importing,
     smoke,
 )
 

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from functions.shared.destinations import Destinations
 from functions.shared.enrichment_config import Enrichment
 from functions.shared.experiment_definitions import COVARIATE_KINDS, Experiment, Goal
+from functions.shared.import_config import Imports
 from functions.shared.personalize_config import Personalize
 from functions.shared.schema import Name, SecretName, Strict
 from functions.shared.segment_definitions import SegmentsConfig
@@ -293,6 +294,7 @@ class BeaconConfig(Strict):
     personalize: Personalize = Field(default_factory=Personalize)
     goals: tuple[Goal, ...] = Field(default=(), max_length=50)
     experiments: tuple[Experiment, ...] = Field(default=(), max_length=50)
+    imports: Imports = Field(default_factory=Imports)  # bulk files (docs/import-export.md)
 
     @model_validator(mode="after")
     def _unique(self) -> BeaconConfig:

@@ -36,7 +36,7 @@ def test_the_verbs_are_the_documented_ones() -> None:
     assert tops == [
         "local", "demo", "moto", "simulate", "profile", "consent", "erase", "export", "train",
         "models", "deliveries", "dlq", "dashboard", "segments", "experiments", "identity",
-        "archive", "backfill", "attribution", "smoke",
+        "archive", "backfill", "attribution", "import", "smoke",
     ]  # fmt: skip
     assert {verb for verb in VERBS if len(verb) == 2} == {
         ("models", "status"),
