@@ -5,7 +5,7 @@ A touch is the start of a session. Sessions are per person (the archive's
 `events` view gives each event the profile it belongs to now), built from the
 person's visits, oldest first: an event that carries the page it happened on
 (`context.page`, so a browser's page view or track, not a backend's order). A
-new session starts after SESSION_GAP of inactivity, or when a visit carries a
+new session starts after 30 minutes of inactivity (SESSION_GAP_S), or when a visit carries a
 campaign (utm_* or a click id) other than the session's. A session's channel
 and campaign are those ingest's enrichment gave its first visit
 (`context.enrichment.channel`, `context.enrichment.campaign`). Visits flagged
@@ -24,14 +24,14 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from functions.profiles.touches import UNKNOWN_CHANNEL, Visit, starts_session, visit_of
+from functions.shared.visits import is_bot_visit
 from models.attribution import Conversion, Person, Touch
 
-SESSION_GAP = timedelta(minutes=30)
 DEFAULT_CONVERSION = "Order Completed"
-UNKNOWN_CHANNEL = "unknown"  # a visit ingest did not enrich (referrer enrichment off)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Hit:
     visit: bool  # carries its page: may start or extend a session
     channel: str
     campaign: str | None  # the campaign's name (utm_campaign), if any
-    campaign_key: tuple[str, ...] | None  # what tells campaigns apart
+    campaign_key: str | None  # what tells campaigns apart
     revenue: float | None  # a conversion's revenue; None: not a conversion
 
 
@@ -89,23 +89,18 @@ def hit_of(
     context: Mapping[str, Any],
     conversion: str = DEFAULT_CONVERSION,
 ) -> Hit | None:
-    """The event as a hit, or None for a bot's."""
-    enrichment = context.get("enrichment")
-    enrichment = enrichment if isinstance(enrichment, dict) else {}
-    page = context.get("page")
-    if enrichment.get("bot") is True and page:
+    """The event as a hit, or None for a bot's (the profile's session rule:
+    functions/profiles/touches.py)."""
+    if is_bot_visit(context):
         return None  # a bot's visit (the consent step's rule: functions/consent/step.py)
-    campaign = enrichment.get("campaign")
-    campaign = campaign if isinstance(campaign, dict) else {}
-    key = tuple(str(campaign.get(k, "")) for k in ("source", "medium", "name", "clickId"))
-    channel = enrichment.get("channel")
+    visit = visit_of(context)
     return Hit(
         person=person,
         at=at,
-        visit=isinstance(page, dict) and bool(page),
-        channel=channel if isinstance(channel, str) else UNKNOWN_CHANNEL,
-        campaign=campaign.get("name") if isinstance(campaign.get("name"), str) else None,
-        campaign_key=key if campaign else None,
+        visit=visit is not None,
+        channel=visit.channel if visit else UNKNOWN_CHANNEL,
+        campaign=visit.campaign if visit else None,
+        campaign_key=visit.campaign_key if visit else None,
         revenue=_revenue(properties)
         if event_type == "track" and event_name == conversion
         else None,
@@ -126,17 +121,18 @@ def hit_of_row(row: Mapping[str, Any], conversion: str = DEFAULT_CONVERSION) -> 
     )
 
 
-def touches_of(hits: Iterable[Hit], gap: timedelta = SESSION_GAP) -> list[Touch]:
+def touches_of(hits: Iterable[Hit]) -> list[Touch]:
     """One person's session starts (the hits in any order)."""
     touches: list[Touch] = []
-    last: datetime | None = None
-    current_campaign: tuple[str, ...] | None = None
+    last: int | None = None
+    current_campaign: str | None = None
     for hit in sorted((h for h in hits if h.visit), key=lambda h: h.at):
-        new_campaign = hit.campaign_key is not None and hit.campaign_key != current_campaign
-        if last is None or hit.at - last > gap or new_campaign:
+        at_s = int(hit.at.timestamp())
+        visit = Visit(hit.channel, hit.campaign, hit.campaign_key)
+        if starts_session(last, current_campaign, visit, at_s):
             touches.append(Touch(hit.at, hit.channel, hit.campaign))
             current_campaign = hit.campaign_key
-        last = hit.at
+        last = at_s
     return touches
 
 
@@ -144,7 +140,6 @@ def people_of(
     hits: Iterable[Hit | None],
     since: datetime | None = None,
     until: datetime | None = None,
-    gap: timedelta = SESSION_GAP,
 ) -> list[Person]:
     """Each person's touches and their conversions in [since, until)."""
     by_person: dict[str, list[Hit]] = defaultdict(list)
@@ -158,7 +153,7 @@ def people_of(
             for h in sorted(own, key=lambda h: h.at)
             if h.revenue is not None and (since is None or h.at >= since)
         ]
-        people.append(Person(person, touches_of(own, gap), conversions))
+        people.append(Person(person, touches_of(own), conversions))
     return people
 
 

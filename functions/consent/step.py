@@ -35,6 +35,7 @@ from functions.shared.stream_batch import (
     malformed_record,
 )
 from functions.shared.streams import StreamRecord
+from functions.shared.visits import is_bot_visit, visit_context
 
 COUNTER = "consent"  # per-day counter: forwarded, and drops by reason
 FORWARDED = "forwarded"
@@ -166,12 +167,5 @@ class ConsentBatch:
 
 
 def is_bot(event: CanonicalEvent) -> bool:
-    """Whether the event is a bot's visit: ingest's enrichment flagged its user agent,
-    and it carries the page it was seen on (what trackers in a browser, headless or
-    not, send). A backend's events carry no page: the user agent there is its HTTP
-    library's (ua-parser takes Python-urllib or Java for spiders), not a visitor's."""
-    extra = event.context.__pydantic_extra__ or {}
-    enrichment = extra.get("enrichment")
-    if not isinstance(enrichment, dict) or enrichment.get("bot") is not True:
-        return False
-    return bool(event.context.page)
+    """Whether the event is a bot's visit (functions/shared/visits.py)."""
+    return is_bot_visit(visit_context(event))

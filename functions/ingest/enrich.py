@@ -113,7 +113,6 @@ _MEDIUM_CHANNEL = {
     "referral": "referral",
     "affiliate": "referral",
 }
-CHANNELS = ("paid", "email", "social", "search", "referral", "internal", "direct")
 
 _BOT_WORDS = ("bot", "crawl", "spider", "slurp", "headless", "lighthouse", "facebookexternalhit")
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from functions.profiles.cart import apply_cart
 from functions.profiles.interactions import fold_items, record_items
 from functions.profiles.state import (
     MAX_FOLDED_MERGES,
@@ -35,11 +35,10 @@ from functions.profiles.state import (
     RECENT_CHANGES,
     Applied,
     ApplyResult,
-    Cart,
-    CartItem,
     Incoming,
     Position,
     ProfileState,
+    Sessions,
     Tally,
     TraitState,
     bucket_floor,
@@ -48,13 +47,12 @@ from functions.profiles.state import (
     window_of,
     window_start,
 )
+from functions.profiles.touches import add_visit, fold_sessions, visit_of_event
+from functions.profiles.values import as_key, as_number
 from functions.shared.events import CanonicalEvent, EventType
 from functions.shared.profile_limits import (
-    MAX_NAME_CHARS,
-    MAX_NUMBER,
     MAX_PROFILE_TRAIT_BYTES,
     MAX_PROFILE_TRAITS,
-    MAX_VALUE_CHARS,
 )
 from functions.shared.segment_definitions import (
     AnyTrait,
@@ -68,6 +66,7 @@ from functions.shared.segment_definitions import (
     RfmTrait,
     SegmentsConfig,
     SumTrait,
+    TouchesTrait,
     UniqueListTrait,
     window_seconds,
 )
@@ -149,7 +148,7 @@ def _apply(
     record_items(state.items, event, epoch(at))
     for trait in config.computed_traits:
         if isinstance(trait, CartTrait):
-            _apply_cart(state.trait_state(trait.id), trait, event)
+            apply_cart(state.trait_state(trait.id), trait, event)
         elif isinstance(trait, RfmTrait):
             if event.type is EventType.TRACK and event.event == trait.event:
                 ts = state.trait_state(trait.id)
@@ -158,6 +157,12 @@ def _apply(
                 ts.last = _max(ts.last, at)
         elif isinstance(trait, LifecycleTrait):
             continue  # derived from other traits
+        elif isinstance(trait, TouchesTrait):
+            visit = visit_of_event(event)
+            if visit is not None:
+                ts = state.trait_state(trait.id)
+                ts.sessions = ts.sessions or Sessions()
+                add_visit(ts.sessions, visit, event.timestamp, trait.keep)
         elif _matches(trait, event):
             _apply_matching(state.trait_state(trait.id), trait, event, config, now)
 
@@ -175,7 +180,7 @@ def _apply_matching(
     elif isinstance(trait, LastSeenTrait):
         ts.last = _max(ts.last, at)
     elif isinstance(trait, UniqueListTrait):
-        value = _as_key(_property(event, trait.property))
+        value = as_key(_property(event, trait.property))
         if value is not None:
             ts.seen[value] = max(ts.seen.get(value, 0), epoch(at))
             keep_largest(ts.seen, trait.max_values)
@@ -195,11 +200,11 @@ def _tally_for(
     if prop is not None:
         raw = _property(event, prop)
         if frequent is not None:
-            key = _as_key(raw)
+            key = as_key(raw)
             if key is not None:
                 tally.values[key] = 1
         else:
-            number = _as_number(raw)
+            number = as_number(raw)
             if number is not None:
                 tally.total, tally.numeric = number, 1
     return tally
@@ -252,74 +257,6 @@ def _trait_bytes(key: str, value: Any) -> int:
 
 def _traits_bytes(traits: Mapping[str, Any]) -> int:
     return sum(_trait_bytes(k, v) for k, v in traits.items())
-
-
-# ---------------------------------------------------------------- cart
-
-
-def _apply_cart(ts: TraitState, trait: CartTrait, event: CanonicalEvent) -> None:
-    if event.type is not EventType.TRACK or event.event is None:
-        return
-    name, at = event.event, event.timestamp
-    if name not in (trait.added, trait.removed, trait.viewed, *trait.cleared_by):
-        return
-    cart = ts.cart if ts.cart is not None else Cart()
-    ts.cart = cart
-    if cart.reset_at is not None and at < cart.reset_at:
-        return  # happened before the order or snapshot that replaced the cart
-    props = event.properties
-    if name in trait.cleared_by:
-        cart.items.clear()
-        cart.reset_at = at
-    elif name == trait.viewed:
-        products = props.get("products")
-        if not isinstance(products, list):
-            return  # a view without the cart's content changes nothing
-        cart.items.clear()
-        for product in products:
-            if isinstance(product, dict):
-                _cart_add(cart, product, at, trait.max_items)
-        cart.reset_at = at
-    elif name == trait.added:
-        _cart_add(cart, props, at, trait.max_items)
-    else:
-        pid = _product_id(props)
-        item = cart.items.get(pid) if pid is not None else None
-        if pid is None or item is None:
-            return
-        quantity = _as_number(props.get("quantity"))
-        item.quantity -= item.quantity if quantity is None else int(quantity)
-        item.at = epoch(at)
-        if item.quantity <= 0:
-            del cart.items[pid]
-    cart.last_change = _max(cart.last_change, at)
-
-
-def _cart_add(cart: Cart, product: Mapping[str, Any], at: datetime, max_items: int) -> None:
-    pid = _product_id(product)
-    if pid is None:
-        return
-    quantity = _as_number(product.get("quantity"))
-    price = _as_number(product.get("price"))
-    item = cart.items.get(pid)
-    if item is None:
-        item = cart.items[pid] = CartItem(0, 0.0, None, epoch(at))
-    item.quantity += 1 if quantity is None else max(int(quantity), 0)
-    item.price = item.price if price is None else price
-    name = product.get("name")
-    item.name = name[:MAX_NAME_CHARS] if isinstance(name, str) else item.name
-    item.at = epoch(at)
-    while len(cart.items) > max_items:
-        oldest = min(cart.items, key=lambda p: (cart.items[p].at, p))
-        del cart.items[oldest]
-
-
-def _product_id(props: Mapping[str, Any]) -> str | None:
-    for key in ("product_id", "productId", "sku", "id"):
-        value = _as_key(props.get(key))
-        if value is not None:
-            return value
-    return None
 
 
 # ---------------------------------------------------------------- merges
@@ -399,6 +336,8 @@ def _fold_trait(mine: TraitState, theirs: TraitState, trait: AnyTrait) -> None:
         mine.cart is None or _newer(theirs.cart.last_change, mine.cart.last_change)
     ):
         mine.cart = theirs.cart
+    if isinstance(trait, TouchesTrait):
+        mine.sessions = fold_sessions(mine.sessions, theirs.sessions, trait.keep)
 
 
 def remember_change(state: ProfileState, change_id: str, now: datetime) -> None:
@@ -435,7 +374,7 @@ def _forget_old_ids(applied: Applied, config: SegmentsConfig, now: datetime) -> 
 
 
 def _matches(trait: AnyTrait, event: CanonicalEvent) -> bool:
-    if isinstance(trait, CartTrait | RfmTrait | LifecycleTrait):
+    if isinstance(trait, CartTrait | RfmTrait | LifecycleTrait | TouchesTrait):
         return False
     if trait.type is not None and event.type.value != trait.type:
         return False
@@ -455,30 +394,6 @@ def _property(event: CanonicalEvent, path: str) -> Any:
             return None
         current = current.get(part)
     return current
-
-
-def _as_number(value: Any) -> float | None:
-    """A finite number within +-MAX_NUMBER, or None: sums of them stay finite."""
-    if isinstance(value, bool):
-        return None
-    try:
-        if isinstance(value, str):
-            value = float(value[:64])
-        if isinstance(value, int | float):
-            number = float(value)  # OverflowError for an int past a double's range
-            return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
-    except (ValueError, OverflowError):
-        return None
-    return None
-
-
-def _as_key(value: Any) -> str | None:
-    """Property values kept as strings (DynamoDB map keys; CEL compares them as such),
-    cut at MAX_VALUE_CHARS: a profile keeps many of them."""
-    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
-        return None
-    text = str(value)[:MAX_VALUE_CHARS]
-    return text if text else None
 
 
 def _cap_watermarks(watermarks: dict[str, int]) -> None:

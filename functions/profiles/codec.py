@@ -24,7 +24,9 @@ from functions.profiles.state import (
     Exposure,
     Membership,
     ProfileState,
+    Sessions,
     Tally,
+    Touch,
     TraitState,
 )
 
@@ -129,6 +131,17 @@ def _trait_to_dict(ts: TraitState) -> dict[str, Any]:
             "lc": _ts(ts.cart.last_change),
             "ra": _ts(ts.cart.reset_at),
         }
+    if ts.sessions is not None:
+        sessions = ts.sessions
+        out["t"] = {
+            "l": [[t.at, t.channel, t.campaign] for t in sessions.touches],
+            "n": sessions.count,
+            "f": [sessions.first.at, sessions.first.channel, sessions.first.campaign]
+            if sessions.first
+            else None,
+            "v": sessions.visited,
+            "c": sessions.campaign,
+        }
     return out
 
 
@@ -144,6 +157,16 @@ def _trait_from_dict(data: dict[str, Any]) -> TraitState:
             last_change=_opt_dt(raw.get("lc")),
             reset_at=_opt_dt(raw.get("ra")),
         )
+    sessions = None
+    if "t" in data:
+        raw = data["t"]
+        sessions = Sessions(
+            touches=[Touch(int(at), ch, camp) for at, ch, camp in raw.get("l", [])],
+            count=int(raw.get("n", 0)),
+            first=Touch(int(raw["f"][0]), raw["f"][1], raw["f"][2]) if raw.get("f") else None,
+            visited=raw.get("v"),
+            campaign=raw.get("c"),
+        )
     return TraitState(
         buckets={int(start): _tally_from_list(t) for start, t in data.get("b", {}).items()},
         lifetime=_tally_from_list(data["l"]) if "l" in data else Tally(),
@@ -151,6 +174,7 @@ def _trait_from_dict(data: dict[str, Any]) -> TraitState:
         last=_opt_dt(data.get("z")),
         seen={k: int(v) for k, v in data.get("s", {}).items()},
         cart=cart,
+        sessions=sessions,
     )
 
 

@@ -14,12 +14,15 @@ from typing import Any
 from functions.profiles.state import (
     Cart,
     ProfileState,
+    Sessions,
     Tally,
     TraitState,
     epoch,
     window_of,
     window_start,
 )
+from functions.profiles.touches import next_change_at as touches_next_change
+from functions.profiles.touches import touches_value
 from functions.shared import segment_definitions as trait_kinds
 from functions.shared.segment_definitions import DAY, AnyTrait, SegmentsConfig, window_seconds
 
@@ -58,6 +61,8 @@ def _value(state: ProfileState, trait: AnyTrait, config: SegmentsConfig, now: da
         return [v for v, _ in sorted(ts.seen.items(), key=lambda kv: (-kv[1], kv[0]))]
     if isinstance(trait, trait_kinds.RfmTrait):
         return _rfm(ts, trait, config, now)
+    if isinstance(trait, trait_kinds.TouchesTrait):
+        return touches_value(ts.sessions or Sessions(), trait, now)
     tally = _in_window(ts, window_of(trait), config, now)
     if isinstance(trait, trait_kinds.CountTrait):
         return tally.count
@@ -193,6 +198,9 @@ def _changes(
         moments.append(_abandoned_at(ts.cart, trait))
     if isinstance(trait, trait_kinds.RfmTrait) and ts.last is not None:
         moments.extend(ts.last + timedelta(days=limit) for limit in trait.recency_days)
+    if isinstance(trait, trait_kinds.TouchesTrait) and ts.sessions is not None:
+        leaves = touches_next_change(ts.sessions, trait, now)
+        moments += [leaves] if leaves is not None else []
     return moments
 
 

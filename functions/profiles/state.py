@@ -73,6 +73,27 @@ class Cart:
     reset_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Touch:
+    """The first visit of a session (functions/profiles/touches.py)."""
+
+    at: int  # event time, epoch s
+    channel: str
+    campaign: str | None
+
+
+@dataclass
+class Sessions:
+    """A touches trait's state: the newest touches (bounded) and the memory of the
+    current session, so the next visit knows whether it starts a new one."""
+
+    touches: list[Touch] = field(default_factory=list)  # newest `keep`, oldest first
+    count: int = 0  # sessions ever
+    first: Touch | None = None  # the first ever, kept when the list has moved on
+    visited: int | None = None  # the last visit, epoch s
+    campaign: str | None = None  # the current session's campaign key
+
+
 @dataclass
 class TraitState:
     """One computed trait's state; each kind uses the parts it needs."""
@@ -83,6 +104,7 @@ class TraitState:
     last: datetime | None = None  # last_seen, rfm recency
     seen: dict[str, int] = field(default_factory=dict)  # unique_list: value -> last seen
     cart: Cart | None = None
+    sessions: Sessions | None = None
 
 
 @dataclass

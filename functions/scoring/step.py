@@ -42,6 +42,7 @@ from functions.profiles.evaluate import CompiledSegments, activation
 from functions.profiles.state import epoch
 from functions.profiles.step import ProfileStep
 from functions.profiles.stored import StoredProfile
+from functions.profiles.touches import profile_influence
 from functions.scoring.drift import DriftAccumulator
 from functions.scoring.features import feature_matrix
 from functions.scoring.manifest import ModelManifest
@@ -425,6 +426,7 @@ class ScoringStep(ProfileStep):
         state = stored.state
         email = state.traits.get("email")
         told = told_extras(stored.scores)
+        channels = profile_influence(state.computed, self.segments.computed_traits, at)
         return Activation.model_validate(
             {
                 "id": activation_id,
@@ -436,6 +438,7 @@ class ScoringStep(ProfileStep):
                 "traits": state.traits,
                 "consent": state.consent,
                 **told,
+                **({"channels": channels} if channels is not None else {}),
                 **fields,
             }
         )

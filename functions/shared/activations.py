@@ -41,6 +41,9 @@ class Activation(BaseModel):
     # by the presets that ask for them (docs/recommendations.md).
     recommendations: list[str] | None = Field(default=None, max_length=10)
     persona: str | None = Field(default=None, max_length=100)
+    # Each channel's time-decayed share of the person's recent sessions (a `touches`
+    # computed trait, docs/attribution.md): which channels bring them.
+    channels: dict[str, float] | None = Field(default=None, max_length=20)
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> Activation:

@@ -144,9 +144,10 @@ class WebhookDestination(_Destination):
         description="body template; strings may hold `{{ path.in.activation }}`; unset: the "
         "activation itself",
     )
-    include: tuple[Literal["recommendations", "persona"], ...] = Field(
+    include: tuple[Literal["recommendations", "persona", "channels"], ...] = Field(
         default=(),
-        description="also send the person's recommended item ids and persona (unmapped body)",
+        description="also send the person's recommended item ids, persona and channel "
+        "influence (unmapped body)",
     )
 
     @field_validator("mapping")

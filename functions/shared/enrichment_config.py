@@ -12,6 +12,10 @@ from pydantic import Field, field_validator
 
 from functions.shared.schema import Strict
 
+# The channels ingest's enrichment assigns (functions/ingest/enrich.py); touches on the
+# profile and attribution count in them.
+CHANNELS = ("paid", "email", "social", "search", "referral", "internal", "direct")
+
 
 class Enrichment(Strict):
     """Which standard enrichments ingest adds to `context.enrichment` (docs/ingest.md)."""

@@ -86,6 +86,9 @@ def _trait_bound(trait: object, config: SegmentsConfig) -> int:
         return trait.max_items * (key + MAX_NAME_CHARS + 4 * _STAMP) + 3 * _STAMP
     if isinstance(trait, trait_kinds.RfmTrait):
         return _buckets(trait.window, config) * _TALLY + _STAMP
+    if isinstance(trait, trait_kinds.TouchesTrait):
+        # Each touch: a time, a channel and a campaign name (200 characters at most).
+        return (trait.keep + 1) * (_STAMP + 16 + 200) + 4 * _STAMP + 800
     if isinstance(trait, trait_kinds.MostFrequentTrait):
         per_bucket = _TALLY + trait.max_values * (key + _STAMP)
         return _buckets(trait.window, config) * per_bucket

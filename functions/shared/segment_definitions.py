@@ -172,6 +172,21 @@ class CartTrait(_Trait):
     max_items: int = Field(default=50, ge=1, le=500)
 
 
+class TouchesTrait(_Trait):
+    """Sessions' first visits (touches) with their channel and campaign, and each
+    channel's time-decayed influence (functions/profiles/touches.py).
+
+    A session starts after 30 minutes without a visit or with a new campaign; the
+    newest `keep` touches are kept. `influence`: the touches of the last `window`,
+    each weighted 2^(-age / half_life), as shares of 1 per channel.
+    """
+
+    kind: Literal["touches"] = "touches"
+    keep: int = Field(default=20, ge=1, le=100)
+    window: Window = "90d"
+    half_life: Window = "7d"
+
+
 def _increasing(value: tuple[float, ...], what: str) -> tuple[float, ...]:
     if len(value) != 4 or any(b <= a for a, b in itertools.pairwise(value)):
         raise ValueError(f"{what} needs four strictly increasing thresholds (scores 2..5)")
@@ -248,6 +263,7 @@ AnyTrait = (
     | CartTrait
     | RfmTrait
     | LifecycleTrait
+    | TouchesTrait
 )
 # One discriminated union: `kind` picks the model, and an error names its fields.
 ComputedTrait = Annotated[AnyTrait, Field(discriminator="kind")]

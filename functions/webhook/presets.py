@@ -102,7 +102,7 @@ def activation_fields(activation: Activation) -> dict[str, Any]:
 
 def webhook_body(destination: WebhookDestination, activation: Activation) -> bytes:
     data = activation.payload()
-    for extra in ("recommendations", "persona"):
+    for extra in ("recommendations", "persona", "channels"):
         if destination.mapping is None and extra not in destination.include:
             data.pop(extra, None)  # only when asked: `include`, or a mapping naming them
     payload = data if destination.mapping is None else render(destination.mapping, data)

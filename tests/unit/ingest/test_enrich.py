@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from functions.ingest.collector import Collector
 from functions.ingest.enrich import (
-    CHANNELS,
     MAX_CAMPAIGN_VALUE_CHARS,
     EnrichOptions,
     campaign_of,
@@ -22,6 +21,7 @@ from functions.ingest.enrich import (
     parse_user_agent,
 )
 from functions.shared.config import Enrichment
+from functions.shared.enrichment_config import CHANNELS
 
 from .conftest import make_request
 

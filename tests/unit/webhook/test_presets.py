@@ -283,3 +283,13 @@ def test_the_generic_webhook_includes_them_only_when_asked():
 def test_an_activation_caps_its_recommendations():
     with pytest.raises(ValueError, match="at most 10"):
         activation(recommendations=[f"sku-{i}" for i in range(11)])
+
+
+def test_the_generic_webhook_sends_channel_influence_only_when_asked():
+    told = activation(channels={"email": 0.75, "search": 0.25})
+    plain = json.loads(webhook_request(webhook(), told, SECRET, 1).body)
+    assert "channels" not in plain
+    body = json.loads(webhook_request(webhook(include=["channels"]), told, SECRET, 1).body)
+    assert body["channels"] == {"email": 0.75, "search": 0.25}
+    mapped = webhook(mapping={"email_share": "{{ channels.email }}"})
+    assert json.loads(webhook_request(mapped, told, SECRET, 1).body) == {"email_share": 0.75}
