@@ -149,5 +149,5 @@ def test_a_configured_database_that_is_missing_fails_at_start(stream: Any, faile
 
 @pytest.mark.parametrize("path", ["/etc/GeoLite2-City.mmdb", "../GeoLite2-City.mmdb", "a/../../x"])
 def test_the_database_path_stays_under_the_configuration(path: str) -> None:
-    with pytest.raises(ValueError, match="relative to beacon.yaml"):
+    with pytest.raises(ValueError, match=r"relative to beacon\.yaml"):
         Enrichment(geoip_database=path)
