@@ -93,30 +93,35 @@ def archive_sql(since: datetime, lookback: timedelta) -> str:
     return f"SELECT {columns} FROM events WHERE dt >= '{first_day}'"  # noqa: S608 - a date
 
 
-def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> Attribution:
-    until = args.until or datetime.now(UTC)
-    earliest = args.since - args.lookback
-    hits = (hit_of_row(row, args.conversion) for row in rows)
-    people = people_of((h for h in hits if h is not None and h.at >= earliest), args.since, until)
-    models = MODELS if args.model == "all" else (args.model,)
-    return attribute(
-        people,
-        models,
-        by=args.by,
-        lookback=args.lookback,
-        half_life=args.half_life,
-        since=args.since,
+def report(
+    rows: list[dict[str, Any]],
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    conversion: str = DEFAULT_CONVERSION,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    half_life: timedelta = DEFAULT_HALF_LIFE,
+    model: str = "all",
+    by: str = "channel",
+) -> Attribution:
+    """Every model's (or one model's) credit over the archive's `rows` (archive_sql's)."""
+    hits = (hit_of_row(row, conversion) for row in rows)
+    earliest = since - lookback
+    people = people_of(
+        (h for h in hits if h is not None and h.at >= earliest), since, until or datetime.now(UTC)
     )
+    models = MODELS if model == "all" else (model,)
+    return attribute(people, models, by=by, lookback=lookback, half_life=half_life, since=since)
 
 
-def _columns(result: Attribution) -> list[str]:
+def columns(result: Attribution) -> list[str]:
     columns = [result.by]
     for model in result.models:
         columns += [f"{model}_conversions", f"{model}_revenue"]
     return columns
 
 
-def _rows(result: Attribution) -> Iterator[list[Any]]:
+def table_rows(result: Attribution) -> Iterator[list[Any]]:
     keys = sorted(
         result.keys(),
         key=lambda k: -max((c[k].revenue for c in result.models.values() if k in c), default=0),
@@ -161,8 +166,8 @@ def render(result: Attribution, fmt: str) -> str:
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(_columns(result))
-        writer.writerows(_rows(result))
+        writer.writerow(columns(result))
+        writer.writerows(table_rows(result))
         return buffer.getvalue().rstrip("\n")
     # table: per model, conversions and revenue
     header = [result.by]
@@ -173,7 +178,7 @@ def render(result: Attribution, fmt: str) -> str:
             str(v) if i == 0 else (f"{v:.2f}" if i % 2 == 0 else f"{v:.1f}")
             for i, v in enumerate(line)
         ]
-        for line in _rows(result)
+        for line in table_rows(result)
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
 
@@ -196,5 +201,15 @@ def cmd_attribution(args: argparse.Namespace) -> int:
     except Exception as err:  # the engine's message is what the operator needs
         print(f"attribution: archive query failed: {err}", file=sys.stderr)
         return 1
-    print(render(report(rows_of(answer), args), args.format))
+    result = report(
+        rows_of(answer),
+        since=args.since,
+        until=args.until,
+        conversion=args.conversion,
+        lookback=args.lookback,
+        half_life=args.half_life,
+        model=args.model,
+        by=args.by,
+    )
+    print(render(result, args.format))
     return 0

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cli.admin_api import AdminApi, profile_path
+from cli.archive_query import LocalArchive
+from cli.dashboard.attribution import attribution_sections
 from cli.dashboard.experiments import experiment_sections
 from cli.dashboard.touchpoint import touchpoint_panel
 from cli.observe import Clients, Outcome, observe, stream_records
@@ -45,6 +47,7 @@ from functions.shared.dal.profiles_store import ProfilesStore
 from functions.shared.profile_changes import parse_change
 from functions.shared.resolved import ProfileMerged, ResolvedEvent, parse_record
 from infra.topology import ResourceNames
+from models.touches import DEFAULT_CONVERSION
 
 if TYPE_CHECKING:
     from infra.local.gateway import LocalPage
@@ -135,6 +138,9 @@ class Dashboard:
             return 200, html_headers, self.overview()
         if url.path == "/dashboard/experiments":
             return 200, html_headers, self.experiments()
+        if url.path == "/dashboard/attribution":
+            asked = urllib.parse.parse_qs(url.query).get("conversion", [""])[0]
+            return 200, html_headers, self.attribution(asked[:200] or DEFAULT_CONVERSION)
         if url.path == "/dashboard/profile":
             ref = urllib.parse.parse_qs(url.query).get("ref", [""])[0]
             return 200, html_headers, self.profile(ref)
@@ -170,6 +176,13 @@ class Dashboard:
         today = datetime.fromtimestamp(self.clock(), UTC).date()
         sections = experiment_sections(book, store.experiment_counters(), daily, today)
         return _page("Experiments", _nav() + sections)
+
+    # --- attribution ----------------------------------------------------------------------
+
+    def attribution(self, conversion: str) -> bytes:
+        archive = LocalArchive(ArchiveStore(self.names.bucket("archive"), self.aws.client("s3")))
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        return _page("Attribution", _nav() + attribution_sections(archive, now, conversion))
 
     # --- one person -----------------------------------------------------------------------
 
@@ -263,7 +276,10 @@ def dashboard_pages(stack: LocalStack) -> dict[str, LocalPage]:
 
 
 def _nav() -> str:
-    return "<p><a href='/'>pipeline</a> · <a href='/dashboard/experiments'>experiments</a></p>"
+    return (
+        "<p><a href='/'>pipeline</a> · <a href='/dashboard/experiments'>experiments</a>"
+        " · <a href='/dashboard/attribution'>attribution</a></p>"
+    )
 
 
 def _lookup_form(ref: str = "") -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +22,7 @@ import pytest
 
 from .conftest import ROOT, RunningStack, basic_auth
 from .test_archive_over_http import rows
-from .test_consent_over_http import call, consent_counts, eventually
+from .test_consent_over_http import ADMIN, call, consent_counts, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -133,3 +135,21 @@ def test_an_email_visit_then_a_direct_one_then_an_order(stack: RunningStack) -> 
     assert by_campaign["models"]["first"] == {
         f"c-{marker[:8]}": {"conversions": 1.0, "revenue": 77.5}
     }
+
+    # The person's touches on the profile: the same two sessions, as channel shares.
+    status, profile = call(stack, "GET", f"/v1/profiles/user_id:{user}", None, ADMIN)
+    assert status == 200, profile
+    touches = profile["computed"]["channels"]
+    assert touches["sessions"] == 2
+    assert (touches["first"]["channel"], touches["last"]["channel"]) == ("email", "direct")
+    shares = touches["influence"]
+    assert shares["direct"] > shares["email"] > 0  # the newer session weighs more
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3)
+    # The dashboard's page: the same report over the last 30 days, for people.
+    query = urllib.parse.urlencode({"conversion": conversion})
+    url = f"{stack.url}/dashboard/attribution?{query}"
+    request = urllib.request.Request(url, headers=ADMIN)
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        page = answer.read().decode()
+    assert "By channel" in page and "By campaign" in page and "markov conversions" in page
+    assert f"c-{marker[:8]}" in page and "77.50" in page
