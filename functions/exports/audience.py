@@ -38,6 +38,7 @@ import phonenumbers
 from functions.exports.profile_rows import ExportPolicy
 from functions.profiles.stored import StoredProfile
 from functions.shared.identity_records import Profile
+from functions.shared.phones import e164 as phone_e164
 
 Platform = Literal["google", "meta"]
 PLATFORMS: tuple[Platform, ...] = ("google", "meta")
@@ -97,15 +98,7 @@ def country_code(value: Any) -> str | None:
 def e164(value: Any, region: str) -> str | None:
     """`+14155552671`: parsed in `region` when it has no `+country`; None if invalid."""
     text = _text(value)
-    if text is None:
-        return None
-    try:
-        number = phonenumbers.parse(text, region.upper())
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None if text is None else phone_e164(text, region)
 
 
 def meta_phone(value: Any, region: str) -> str | None:

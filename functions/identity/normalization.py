@@ -54,6 +54,7 @@ from functions.identity.word_lists import (
     SUFFIXES,
     UNIT_WORDS,
 )
+from functions.shared.phones import e164
 
 _FOLD = str.maketrans(
     {"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "đ": "d", "ł": "l", "þ": "th", "\u0131": "i"}
@@ -147,13 +148,7 @@ def normalize_phone(value: str, default_region: str) -> str | None:
     text = str(value).strip()
     if not text or sum(c.isdigit() for c in text) < 6:
         return None
-    try:
-        number = phonenumbers.parse(text, default_region.upper())
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164(text, default_region)
 
 
 def normalize_address(value: str) -> str | None:

@@ -13,22 +13,15 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-import phonenumbers
-
 from functions.shared.config import Identity
 from functions.shared.events import CanonicalEvent
 from functions.shared.identifiers import Identifier, identifiers_of
+from functions.shared.phones import e164
 
 
 def normalize_phone(value: str, default_region: str) -> str | None:
     """E.164, or None if it is not a valid number."""
-    try:
-        number = phonenumbers.parse(value, default_region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164(value, default_region)
 
 
 @dataclass(frozen=True)

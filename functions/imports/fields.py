@@ -17,9 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import phonenumbers
-
 from functions.shared.import_config import FIELDS, KindMapping
+from functions.shared.phones import e164
 
 DEFAULT_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "contacts": {
@@ -183,13 +182,10 @@ def phone(value: Any, region: str) -> str | None:
     bad = FieldError("phone", f"phone {found!r} is not a valid phone number (region {region})")
     if sum(c.isdigit() for c in found) < 6:
         raise bad
-    try:
-        number = phonenumbers.parse(found, region.upper())
-    except phonenumbers.NumberParseException:
-        raise bad from None
-    if not phonenumbers.is_valid_number(number):
+    number = e164(found, region)
+    if number is None:
         raise bad
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return number
 
 
 def date(field: str, value: Any, date_format: str | None, now: datetime) -> datetime | None:
