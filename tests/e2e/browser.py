@@ -26,6 +26,15 @@ CHROMIUM_ARGS = (
 )
 
 
+# Headless Chromium says `HeadlessChrome` in its user agent, which ingest flags as a
+# bot's (docs/ingest.md, Bots) and the consent step drops: the browser tests play
+# visitors, so their pages say what a desktop Chrome of the same version says.
+VISITOR_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/131.0.0.0 Safari/537.36"
+)
+
+
 def chromium_path() -> str:
     """The Chromium binary; skips the test (fails it under CI=true) when there is none."""
     found = os.environ.get("BEACON_CHROMIUM") or shutil.which("chromium")

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from .browser import CHROMIUM_ARGS, chromium_path
+from .browser import CHROMIUM_ARGS, VISITOR_USER_AGENT, chromium_path
 from .conftest import ROOT, RunningStack, running_stack
 from .test_consent_over_http import ADMIN, call, eventually
 
@@ -92,7 +92,9 @@ def personalize(stack: RunningStack, anonymous_id: str) -> dict[str, Any]:
 def visit(browser: Any, stack: RunningStack, consent: str, name: str) -> tuple[Any, Any, str]:
     """A new visitor (fresh storage) who answers the consent banner, signs up and
     left a cart yesterday; returns the page, its context and the anonymous id."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context = browser.new_context(
+        viewport={"width": 1100, "height": 900}, user_agent=VISITOR_USER_AGENT
+    )
     page = context.new_page()
     page.goto(shop_url(stack))
     page.wait_for_function("window.analytics && window.analytics.initialized === true")
