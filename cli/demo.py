@@ -51,6 +51,7 @@ def summary(
     drops = ", ".join(f"{r} {n}" for r, n in outcome.dropped.most_common()) or "none"
     merges = ", ".join(f"{r} {n}" for r, n in outcome.identity.merges.most_common()) or "none"
     problems = ledger_problems(report, outcome, lift)
+    refusals = outcome.identity_counts[REFUSED_WITHOUT_PROFILE]
     sent = report.units_sent + (lift.sent if lift else 0)
     by_customers = f" ({lift.sent} of them the journeys' customers' orders)" if lift else ""
     verdict = (
@@ -75,7 +76,7 @@ def summary(
         f"{len(outcome.identity.profiles)} profiles; merges: {merges}",
         *(
             [f"                {refusals:6d} refusals dropped (the person has no profile)"]
-            if (refusals := outcome.identity_counts[REFUSED_WITHOUT_PROFILE])
+            if refusals
             else []
         ),
         f"  segments      {outcome.profiles.events_applied:6d} events applied to profiles "
@@ -83,7 +84,8 @@ def summary(
         f"{outcome.segments['merges']} merges folded)",
         f"  archived      {outcome.archived:6d} events in '{stack.names.bucket('archive')}' "
         f"({outcome.archive.rows if outcome.archive else 0} rows; "
-        f"forwarded {outcome.forwarded})",
+        f"forwarded {outcome.forwarded}"
+        + (f" - {refusals} refusals without a profile)" if refusals else ")"),
         *(
             [
                 f"  erasures      {outcome.profiles.erased_applied:6d} applied events left with "
