@@ -1,4 +1,4 @@
-"""Four fixes that make moto fit to run a busy local stack for hours (upstreamable).
+"""Five fixes that make moto fit to run a busy local stack for hours (upstreamable).
 
 moto is built for tests that last seconds; Beacon's local stack runs it for as
 long as a developer likes, under a steady stream of writes. Two things in moto
@@ -26,6 +26,14 @@ long as a developer likes, under a steady stream of writes. Two things in moto
    DynamoDB conditional write checks, then writes: two racing writes could both
    pass the check. Shard reads and puts, and DynamoDB's item writes, now hold a
    lock (moto is one interpreter: the lock costs no parallelism it had).
+5. **A shard is walked from its first record on every call.** `get_records` scans
+   every record to find those after the iterator's position, and a put lists
+   every key to find the last: each call costs in proportion to the shard, so a
+   long import slowed the whole stack until it stalled (docs/benchmarks.md,
+   Import). A shard's sequence numbers are consecutive (each put is "last + 1"),
+   so the records after a position are looked up by number, and the first and
+   last come from the ends of the ordered dict; a shard whose numbers are not
+   consecutive is read moto's way.
 
 `apply()` serializes those writes, turns instance tracking off (moto's data dashboard then lists
 nothing; Beacon does not use it), reads the module list once, and replaces
@@ -63,6 +71,7 @@ from moto.kinesis.models import Shard
 _applied = False
 # moto's own implementation, kept for the test that holds the two to the same results.
 moto_transact_write_items = DynamoDBBackend.transact_write_items
+moto_get_records = Shard.get_records
 
 
 def apply() -> None:
@@ -75,6 +84,9 @@ def apply() -> None:
         for model in models.values():
             model.instances_tracked = []  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    Shard.get_records = _get_records  # type: ignore[method-assign,assignment]
+    Shard.get_min_sequence_number = _min_sequence_number  # type: ignore[method-assign,assignment]
+    Shard.get_max_sequence_number = _max_sequence_number  # type: ignore[method-assign,assignment]
     for cls, names, lock in (
         (Shard, _SHARD_OPERATIONS, threading.RLock()),
         (DynamoDBBackend, _ITEM_WRITES, threading.RLock()),
@@ -103,6 +115,31 @@ def _holding(lock: threading.RLock, method: Callable[..., Any]) -> Callable[...,
             return method(*args, **kwargs)
 
     return held
+
+
+def _get_records(shard: Shard, last_sequence_id: str, limit: int | None) -> tuple[Any, int, int]:
+    """moto's `Shard.get_records`, by sequence number instead of a walk of the shard."""
+    records = shard.records
+    if not records:
+        return [], int(last_sequence_id), 0
+    first, last = next(iter(records)), next(reversed(records))
+    if last - first + 1 != len(records):
+        return moto_get_records(shard, last_sequence_id, limit)
+    start = max(int(last_sequence_id) + 1, first)
+    stop = last + 1 if limit is None else min(last + 1, start + max(limit, 0))
+    found = [records[n] for n in range(start, stop)]
+    if not found:
+        return [], int(last_sequence_id), 0
+    behind = records[last].created_at - found[-1].created_at
+    return found, found[-1].sequence_number, int(behind * 1000)
+
+
+def _min_sequence_number(shard: Shard) -> int:
+    return next(iter(shard.records)) if shard.records else 0
+
+
+def _max_sequence_number(shard: Shard) -> int:
+    return next(reversed(shard.records)) if shard.records else 0
 
 
 def _untracked_new(cls: type, *_args: Any, **_kwargs: Any) -> Any:

@@ -177,3 +177,29 @@ def test_records_put_to_one_shard_at_once_are_all_kept() -> None:
 
     assert len(ours.records) == 8 * 300  # each record its own sequence number
     assert len(theirs.records) < 8 * 300  # what moto lost without the lock
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    puts=st.integers(0, 60),
+    position=st.integers(0, 70),
+    limit=st.one_of(st.none(), st.integers(1, 30)),
+    gap=st.booleans(),
+)
+def test_reading_a_shard_by_number_gives_moto_s_results(
+    puts: int, position: int, limit: int | None, gap: bool
+) -> None:
+    from moto.kinesis.models import Shard
+
+    moto_patches.apply()
+    shard = Shard(0, "0", "1", "stream-arn")
+    for n in range(puts):
+        shard.put_record(f"key-{n}", "data", "0")
+    if gap and puts > 3:
+        del shard.records[2]  # not consecutive: read moto's way
+    ours = moto_patches._get_records(shard, str(position), limit)
+    theirs = moto_patches.moto_get_records(shard, str(position), limit)
+    assert [r.sequence_number for r in ours[0]] == [r.sequence_number for r in theirs[0]]
+    assert ours[1:] == theirs[1:]
+    assert shard.get_max_sequence_number() == (max(shard.records) if shard.records else 0)
+    assert shard.get_min_sequence_number() == (min(shard.records) if shard.records else 0)
