@@ -72,6 +72,7 @@ _applied = False
 # moto's own implementation, kept for the test that holds the two to the same results.
 moto_transact_write_items = DynamoDBBackend.transact_write_items
 moto_get_records = Shard.get_records
+moto_max_sequence_number = Shard.get_max_sequence_number
 
 
 def apply() -> None:

@@ -7,6 +7,7 @@ version on another: every outcome and every table state after it must match.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -172,6 +173,10 @@ def test_records_put_to_one_shard_at_once_are_all_kept() -> None:
 
     moto_patches.apply()
     ours, theirs = Shard(0, "0", "1", "stream-arn"), Shard(1, "0", "1", "stream-arn")
+    # moto's own shard, unlocked, finds its last number moto's way (a list of the keys).
+    theirs.get_max_sequence_number = types.MethodType(  # type: ignore[method-assign]
+        moto_patches.moto_max_sequence_number, theirs
+    )
     _put_from_threads(Shard.put_record, ours)
     _put_from_threads(Shard.put_record.__wrapped__, theirs)  # moto's own, unlocked
 
