@@ -228,10 +228,14 @@ def canonical_fields(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-UA_CACHE: Any = None  # parse_user_agent.cache_info() after the batches
+@dataclass(frozen=True)
+class Measured:
+    results: list[Result]
+    ua_hits: int  # the user-agent cache after the batches
+    ua_misses: int
 
 
-def measure(seconds: float) -> list[Result]:
+def measure(seconds: float) -> Measured:
     import boto3
     from moto import mock_aws
 
@@ -305,14 +309,13 @@ def measure(seconds: float) -> list[Result]:
             calls[mode] += writer.calls - calls_before
             turn += 1
         handler.collector().enrich_options = modes["on"]
-        global UA_CACHE
-        UA_CACHE = parse_user_agent.cache_info()
+        ua_cache = parse_user_agent.cache_info()
         batch_requests, batch_elapsed, batch_calls = made["on"], spent["on"], calls["on"]
         bare_requests, bare_elapsed, bare_calls = made["off"], spent["off"], calls["off"]
 
     pixel_fields = canonical_fields(pixels[:500])
     batch_fields = canonical_fields(batches[:5])
-    return [
+    results = [
         Result(
             "pixel `GET /i`",
             1,
@@ -338,12 +341,14 @@ def measure(seconds: float) -> list[Result]:
             baseline_events_per_s(batch_fields, seconds / 2),
         ),
     ]
+    return Measured(results, ua_cache.hits, ua_cache.misses)
 
 
 # --- reporting ---------------------------------------------------------------
 
 
-def table(results: list[Result]) -> str:
+def table(measured: Measured) -> str:
+    results = measured.results
     rows = [
         "| request | events/request | handler events/s | ms/request "
         "| bare validate + to_json events/s | handler / bare | PutRecords calls/event |",
@@ -361,14 +366,14 @@ def table(results: list[Result]) -> str:
         f"Enrichments on / off (batches, requests in turn): "
         f"{on.events_per_s / off.events_per_s:.3f} of the events/s — enrichment takes "
         f"{share:.1%} of ingest time (goal: under 15%). User-agent cache: "
-        f"{UA_CACHE.hits:,} hits, {UA_CACHE.misses:,} misses."
+        f"{measured.ua_hits:,} hits, {measured.ua_misses:,} misses."
     )
     return "\n".join(rows)
 
 
-def section(results: list[Result], command: str, seconds: float) -> str:
+def section(measured: Measured, command: str, seconds: float) -> str:
     return f"""{section_head(SECTION, command)}
-{table(results)}
+{table(measured)}
 
 Each row drives the real `functions.ingest.handler.lambda_handler` with API
 Gateway HTTP API (payload 2.0) events for {seconds:g} s, one invocation at a time,
@@ -392,9 +397,9 @@ same conditions.
 def main(argv: list[str] | None = None) -> int:
     args = timed_arguments(__doc__, argv)
     command = command_line("ingest.py", argv)
-    results = quietly(lambda: measure(args.seconds))
+    measured = quietly(lambda: measure(args.seconds))
     return report(
-        [table(results)], args.write, SECTION, lambda: section(results, command, args.seconds)
+        [table(measured)], args.write, SECTION, lambda: section(measured, command, args.seconds)
     )
 
 
